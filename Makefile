@@ -1,0 +1,67 @@
+# Sprig — every target sets up what it needs, idempotently, on a fresh Debian 12 machine.
+#
+#   make test    every test (fmt, clippy, unit, integration, cross-process, doc tests)
+#   make demo    the end-to-end demo on localhost (server, seeded setting, one tablet)
+#   make bench   the benchmarks recorded in docs/BENCHMARKS.md
+#
+# The cargo target directory is CARGO_TARGET_DIR when set (CI keeps it outside the clone so
+# repeated runs reuse the build), else ./target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+export CARGO_TERM_COLOR ?= never
+
+# Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
+# Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
+# (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
+# inspect test images by hand.
+APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
+	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
+	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages rust test lint unit demo bench bench-photo bench-store bench-journal clean-keystore
+
+setup: system-packages rust
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages: $$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+rust:
+	@command -v cargo >/dev/null || { echo "Installing Rust (rustup, stable)"; \
+		curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt; }
+	@command -v cargo >/dev/null || { echo "cargo not on PATH: run 'source ~/.cargo/env' and retry"; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+
+test: setup lint unit
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Tests run inside a private kernel keyring session and D-Bus session with an unlocked
+# gnome-keyring, so the store's integration tests use a real OS keystore.
+unit: setup
+	scripts/with-keystore.sh cargo test --workspace --all-features
+
+# The whole system on localhost: server, seeded setting, one enrolled tablet, observations with
+# photos, sync, purge. Keeps serving until Ctrl-C.
+demo: setup
+	scripts/with-keystore.sh scripts/demo.sh
+
+bench: bench-journal bench-store bench-photo
+
+bench-journal: setup
+	cargo bench -p sprig-core --bench journal
+
+bench-store: setup
+	cargo bench -p sprig-store --features insecure-plaintext --bench store
+
+bench-photo: setup
+	benches/photo_pipeline.sh
