@@ -1,0 +1,272 @@
+//! The messages of the protocol, as Rust values over core types. Their serde forms live in
+//! `wire.rs` and never leave this crate.
+
+use std::fmt;
+
+use sprig_core::Sha256;
+
+use crate::doc_id::{DocId, DocSummary};
+
+/// One protocol message; each travels in its own frame ([`crate::encode`], [`crate::decode`]).
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Client → server, first: who the device is and which documents it holds.
+    Hello(Hello),
+    /// Server → client, once, in answer to the hello: the documents the device must hold.
+    Welcome(Welcome),
+    /// Either way: one Automerge sync message for one document.
+    Sync {
+        /// The document.
+        doc: DocId,
+        /// The Automerge sync message.
+        data: Vec<u8>,
+    },
+    /// Server → client, in the server's first turn: install this snapshot as the device's copy,
+    /// discarding any other. Sent for documents the device lacks or holds at another erasure
+    /// epoch (the erasure case: the old copy's history must go).
+    Replace {
+        /// The document.
+        doc: DocId,
+        /// The snapshot's erasure epoch.
+        epoch: u64,
+        /// A full document snapshot ([`sprig_core::Journal::save`]).
+        snapshot: Vec<u8>,
+    },
+    /// Either way: the end of the sender's turn. Two consecutive turns without a sync or
+    /// replace end the session.
+    Done,
+    /// Either way: the sender failed and is closing the session.
+    Error {
+        /// A stable code ([`crate::ProtoError::code`]).
+        code: String,
+        /// A human-readable message.
+        message: String,
+    },
+    /// Server → client: this device has been revoked; it must stop syncing.
+    Revoked {
+        /// Why, for the manager's record and the device's screen.
+        reason: String,
+    },
+    /// Server → client: wipe this device now (destroy the keystore key, then the files).
+    Wipe,
+    /// Server → client: a renewed offline lease.
+    Lease(Lease),
+    /// Server → client: a media file is durably stored; the device may purge its copy.
+    /// (Media are uploaded over HTTP, not through a sync session.)
+    MediaAck(MediaAck),
+}
+
+impl Message {
+    /// The kind of message.
+    #[must_use]
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Hello(_) => MessageKind::Hello,
+            Message::Welcome(_) => MessageKind::Welcome,
+            Message::Sync { .. } => MessageKind::Sync,
+            Message::Replace { .. } => MessageKind::Replace,
+            Message::Done => MessageKind::Done,
+            Message::Error { .. } => MessageKind::Error,
+            Message::Revoked { .. } => MessageKind::Revoked,
+            Message::Wipe => MessageKind::Wipe,
+            Message::Lease(_) => MessageKind::Lease,
+            Message::MediaAck(_) => MessageKind::MediaAck,
+        }
+    }
+}
+
+/// Byte payloads are shown by length: they hold children's journals, which must not reach logs.
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Hello(h) => f.debug_tuple("Hello").field(h).finish(),
+            Message::Welcome(w) => f.debug_tuple("Welcome").field(w).finish(),
+            Message::Sync { doc, data } => f
+                .debug_struct("Sync")
+                .field("doc", doc)
+                .field("data", &ByteLen(data.len()))
+                .finish(),
+            Message::Replace {
+                doc,
+                epoch,
+                snapshot,
+            } => f
+                .debug_struct("Replace")
+                .field("doc", doc)
+                .field("epoch", epoch)
+                .field("snapshot", &ByteLen(snapshot.len()))
+                .finish(),
+            Message::Done => f.write_str("Done"),
+            Message::Error { code, message } => f
+                .debug_struct("Error")
+                .field("code", code)
+                .field("message", message)
+                .finish(),
+            Message::Revoked { reason } => {
+                f.debug_struct("Revoked").field("reason", reason).finish()
+            }
+            Message::Wipe => f.write_str("Wipe"),
+            Message::Lease(l) => f.debug_tuple("Lease").field(l).finish(),
+            Message::MediaAck(a) => f.debug_tuple("MediaAck").field(a).finish(),
+        }
+    }
+}
+
+struct ByteLen(usize);
+
+impl fmt::Debug for ByteLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// The kind byte of a frame header. Values are fixed forever; new kinds get new values.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageKind {
+    /// [`Message::Hello`].
+    Hello = 1,
+    /// [`Message::Welcome`].
+    Welcome = 2,
+    /// [`Message::Sync`].
+    Sync = 3,
+    /// [`Message::Replace`].
+    Replace = 4,
+    /// [`Message::Done`].
+    Done = 5,
+    /// [`Message::Error`].
+    Error = 6,
+    /// [`Message::Revoked`].
+    Revoked = 16,
+    /// [`Message::Wipe`].
+    Wipe = 17,
+    /// [`Message::Lease`].
+    Lease = 18,
+    /// [`Message::MediaAck`].
+    MediaAck = 32,
+}
+
+impl MessageKind {
+    /// The kind for a header byte, if this version knows it.
+    #[must_use]
+    pub fn from_byte(b: u8) -> Option<MessageKind> {
+        Some(match b {
+            1 => MessageKind::Hello,
+            2 => MessageKind::Welcome,
+            3 => MessageKind::Sync,
+            4 => MessageKind::Replace,
+            5 => MessageKind::Done,
+            6 => MessageKind::Error,
+            16 => MessageKind::Revoked,
+            17 => MessageKind::Wipe,
+            18 => MessageKind::Lease,
+            32 => MessageKind::MediaAck,
+            _ => return None,
+        })
+    }
+
+    /// The header byte.
+    #[must_use]
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+
+    /// A lower-case name, for errors and logs.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Hello => "hello",
+            MessageKind::Welcome => "welcome",
+            MessageKind::Sync => "sync",
+            MessageKind::Replace => "replace",
+            MessageKind::Done => "done",
+            MessageKind::Error => "error",
+            MessageKind::Revoked => "revoked",
+            MessageKind::Wipe => "wipe",
+            MessageKind::Lease => "lease",
+            MessageKind::MediaAck => "media ack",
+        }
+    }
+
+    pub(crate) fn frame_name(self) -> &'static str {
+        match self {
+            MessageKind::Hello => "hello frame",
+            MessageKind::Welcome => "welcome frame",
+            MessageKind::Sync => "sync frame",
+            MessageKind::Replace => "replace frame",
+            MessageKind::Done => "done frame",
+            MessageKind::Error => "error frame",
+            MessageKind::Revoked => "revoked frame",
+            MessageKind::Wipe => "wipe frame",
+            MessageKind::Lease => "lease frame",
+            MessageKind::MediaAck => "media ack frame",
+        }
+    }
+}
+
+/// The client's opening message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// The device's id (the server checks it against the client certificate).
+    pub device_id: String,
+    /// The app's version, for the device register.
+    pub app_version: String,
+    /// Every document the device holds.
+    pub docs: Vec<DocSummary>,
+    /// Work the device has not yet handed to the server, for the device register.
+    pub unsynced: Unsynced,
+}
+
+/// Counts of work a device has not yet handed to the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unsynced {
+    /// Photos and videos not yet acknowledged by the server.
+    pub media_pending: u64,
+    /// Documents with local changes the server has not yet acknowledged.
+    pub docs_dirty: u64,
+}
+
+/// The server's answer to a hello.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Welcome {
+    /// The server's clock, so the device can tell how far off its own is.
+    pub server_time_ms: i64,
+    /// The documents the device must hold, with the server's epoch and heads of each.
+    pub docs: Vec<DocSummary>,
+}
+
+/// A server-signed offline lease: past `lock_after_secs` without a check-in the app refuses to
+/// unlock; past `wipe_after_secs` it wipes itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The device the lease is for, so one device's lease cannot be replayed to another.
+    pub device_id: String,
+    /// When the server issued it.
+    pub issued_at_ms: i64,
+    /// Seconds after issue before the app locks until it syncs.
+    pub lock_after_secs: u64,
+    /// Seconds after issue before the app wipes itself.
+    pub wipe_after_secs: u64,
+    /// The server's signature over [`Lease::signed_bytes`].
+    pub signature: Vec<u8>,
+}
+
+impl Lease {
+    /// The exact bytes the server signs and the device verifies: a domain tag, then the CBOR
+    /// array `[device_id, issued_at_ms, lock_after_secs, wipe_after_secs]`.
+    #[must_use]
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        crate::wire::lease_signed_bytes(self)
+    }
+}
+
+/// The server's acknowledgement that a media file is durably stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaAck {
+    /// The SHA-256 the server verified.
+    pub sha256: Sha256,
+    /// The size it stored, in bytes.
+    pub size: u64,
+}
