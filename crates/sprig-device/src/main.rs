@@ -1,0 +1,275 @@
+//! `sprig-device`: the headless build of the tablet's code. Parses arguments, calls
+//! `sprig_device`, prints one JSON value with `--json` (text otherwise); errors go to stderr on
+//! one line with a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use sprig_core::{Area, ChildId, StaffId};
+use sprig_device::{Device, Enrolment, JournalItem, Observation, Status, SyncReport, rfc3339};
+
+#[derive(Parser)]
+#[command(name = "sprig-device", version, about = "Sprig tablet, headless")]
+struct Cli {
+    /// Print one JSON value on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enrol this device with a setting's server.
+    Enrol {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        #[arg(long = "ca-fingerprint")]
+        ca_fingerprint: String,
+        /// Name shown in the device register.
+        #[arg(long, default_value = "sprig-device")]
+        name: String,
+    },
+    /// Record an observation (works offline).
+    Observe {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long = "child", required = true)]
+        children: Vec<ChildId>,
+        #[arg(long)]
+        text: String,
+        #[arg(long = "photo")]
+        photos: Vec<PathBuf>,
+        #[arg(long = "video")]
+        videos: Vec<PathBuf>,
+        #[arg(long = "area", value_parser = parse_area)]
+        areas: Vec<Area>,
+        #[arg(long = "next-step", default_value = "")]
+        next_step: String,
+    },
+    /// List a child's journal, newest first.
+    Journal {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        child: ChildId,
+    },
+    /// Sync documents with the server, upload and purge media.
+    Sync {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Show enrolment, pending media and the last sync.
+    Status {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn parse_area(s: &str) -> Result<Area, String> {
+    Area::parse(s).map_err(|e| {
+        let known: Vec<&str> = Area::ALL.iter().map(|a| a.as_str()).collect();
+        format!("{e}; use one of: {}", known.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // The contract: one line on stderr. clap's message up to its usage block.
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("sprig-device: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(cli.command) {
+        Ok((value, text)) => {
+            if cli.json {
+                println!("{value}");
+            } else {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sprig-device: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<(Value, String)> {
+    Ok(match command {
+        Command::Enrol {
+            data,
+            server,
+            code,
+            ca_fingerprint,
+            name,
+        } => {
+            let done = Device::enrol(
+                &data,
+                &Enrolment {
+                    server_url: server,
+                    code,
+                    ca_fingerprint,
+                    device_name: name,
+                },
+            )?;
+            let text = format!("enrolled as {}", done.device_id);
+            (json!({ "device_id": done.device_id }), text)
+        }
+        Command::Observe {
+            data,
+            staff,
+            pin,
+            children,
+            text,
+            photos,
+            videos,
+            areas,
+            next_step,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let id = device.observe(
+                &who,
+                &Observation {
+                    children,
+                    text,
+                    areas,
+                    next_steps: next_step,
+                    photos,
+                    videos,
+                    draft: false,
+                },
+            )?;
+            (json!({ "id": id.as_str() }), format!("recorded {id}"))
+        }
+        Command::Journal {
+            data,
+            staff,
+            pin,
+            child,
+        } => {
+            let device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let items = device.journal(&who, &child)?;
+            let text = items
+                .iter()
+                .map(|i| format!("{}  {}", rfc3339(i.entry.created_at), i.entry.text))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (Value::Array(items.iter().map(item_json).collect()), text)
+        }
+        Command::Sync { data } => {
+            let mut device = Device::open(&data)?;
+            let report = device.sync()?;
+            for f in &report.media_failed {
+                eprintln!(
+                    "sprig-device: upload of {} failed, copy kept: {}",
+                    f.sha256, f.error
+                );
+            }
+            let text = format!(
+                "synced: {} documents changed, {} media uploaded, {} purged",
+                report.docs_changed, report.media_uploaded, report.media_purged
+            );
+            (sync_json(&report), text)
+        }
+        Command::Status { data } => {
+            let status = Device::status_at(&data)?;
+            let text = format!(
+                "enrolled: {}, pending media: {}, last sync: {}",
+                status.enrolled,
+                status.pending_media,
+                status.last_sync.map_or_else(|| "never".into(), rfc3339)
+            );
+            (status_json(&status), text)
+        }
+    })
+}
+
+fn item_json(i: &JournalItem) -> Value {
+    let e = &i.entry;
+    json!({
+        "id": e.id.as_str(),
+        "children": i.children.iter().map(ChildId::as_str).collect::<Vec<_>>(),
+        "author": e.author.id_str(),
+        "author_kind": e.author.kind_str(),
+        "created_at": rfc3339(e.created_at),
+        "text": e.text,
+        "next_steps": e.next_steps,
+        "areas": e.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "status": e.status.as_str(),
+        "group": e.group.as_ref().map(sprig_core::GroupId::as_str),
+        "media": i.media.iter().map(|m| json!({
+            "sha256": m.media.sha256.to_hex(),
+            "kind": m.media.kind.as_str(),
+            "state": m.status.as_str(),
+            "mime": m.media.mime,
+            "size": m.media.size,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn sync_json(r: &SyncReport) -> Value {
+    json!({
+        "docs_changed": r.docs_changed,
+        "docs_replaced": r.docs_replaced,
+        "docs_not_listed": r.docs_not_listed,
+        "media_uploaded": r.media_uploaded,
+        "media_purged": r.media_purged,
+        "media_failed": r.media_failed.len(),
+        "media_errors": r.media_failed.iter().map(|f| json!({
+            "sha256": f.sha256.to_hex(),
+            "error": f.error,
+        })).collect::<Vec<_>>(),
+        "media_unreferenced": r.media_unreferenced,
+        "wipe_requested": r.wipe_requested,
+        "last_sync": rfc3339(r.completed_at),
+    })
+}
+
+fn status_json(s: &Status) -> Value {
+    json!({
+        "enrolled": s.enrolled,
+        "device_id": s.device_id,
+        "server": s.server_url,
+        "pending_media": s.pending_media,
+        "uploaded_media": s.uploaded_media,
+        "purged_media": s.purged_media,
+        "last_sync": s.last_sync.map(rfc3339),
+        "documents": s.documents,
+        "journals": s.journals,
+    })
+}

@@ -1,0 +1,155 @@
+//! The `sprig-device` command's contracts: `--json` prints one JSON value with the documented
+//! keys; errors exit non-zero with one line on stderr.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::{PIN, seeded};
+
+fn sprig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sprig-device"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok_json(args: &[&str]) -> Value {
+    let out = sprig(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "one JSON value: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = sprig(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    err
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn observe_journal_and_status_keep_their_json_contracts() {
+    let s = seeded();
+    let dir = s.dir.to_str().unwrap();
+    let staff = s.staff.to_string();
+    let child = s.child(0).to_string();
+
+    let status = ok_json(&["status", "--data", dir, "--json"]);
+    for k in [
+        "enrolled",
+        "device_id",
+        "pending_media",
+        "last_sync",
+        "documents",
+    ] {
+        assert!(status.get(k).is_some(), "status lacks {k}: {status}");
+    }
+    assert_eq!(status["enrolled"], false);
+    assert_eq!(status["documents"], 2);
+
+    let src = tempfile::tempdir().unwrap();
+    let photo = src.path().join("p.jpg");
+    std::fs::write(&photo, sprig_testkit::images::jpeg(400, 300)).unwrap();
+    let observed = ok_json(&[
+        "observe",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--child",
+        &child,
+        "--text",
+        "Built a den",
+        "--photo",
+        photo.to_str().unwrap(),
+        "--area",
+        "mathematics",
+        "--next-step",
+        "Build a bigger one",
+        "--json",
+    ]);
+    assert_eq!(keys(&observed), ["id"]);
+    let id = observed["id"].as_str().unwrap();
+
+    let journal = ok_json(&[
+        "journal", "--data", dir, "--staff", &staff, "--pin", PIN, "--child", &child, "--json",
+    ]);
+    let items = journal.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let e = &items[0];
+    for k in ["id", "children", "author", "created_at", "text", "media"] {
+        assert!(e.get(k).is_some(), "journal item lacks {k}: {e}");
+    }
+    assert_eq!(e["id"], id);
+    assert_eq!(e["children"], serde_json::json!([child]));
+    assert_eq!(e["author"], staff.as_str());
+    assert_eq!(e["text"], "Built a den");
+    assert_eq!(e["areas"], serde_json::json!(["mathematics"]));
+    let created = e["created_at"].as_str().unwrap();
+    assert!(
+        created.ends_with('Z') && created.contains('T'),
+        "RFC 3339 UTC: {created}"
+    );
+    let m = &e["media"][0];
+    assert_eq!(m["kind"], "photo");
+    assert_eq!(m["state"], "captured");
+    assert_eq!(m["sha256"].as_str().unwrap().len(), 64);
+
+    let status = ok_json(&["status", "--data", dir, "--json"]);
+    assert_eq!(status["pending_media"], 1);
+    assert_eq!(status["documents"], 3);
+    assert_eq!(status["last_sync"], Value::Null);
+}
+
+#[test]
+fn refusals_are_one_line_on_stderr_with_a_failing_exit() {
+    let s = seeded();
+    let dir = s.dir.to_str().unwrap();
+    let staff = s.staff.to_string();
+    let child = s.child(0).to_string();
+    let err = fails(&[
+        "observe", "--data", dir, "--staff", &staff, "--pin", "0000", "--child", &child, "--text",
+        "x", "--json",
+    ]);
+    assert!(err.contains("wrong PIN"), "{err}");
+    let err = fails(&[
+        "observe", "--data", dir, "--staff", &staff, "--pin", PIN, "--child", &child, "--text",
+        "x", "--area", "knitting",
+    ]);
+    assert!(err.contains("mathematics"), "lists the known areas: {err}");
+    let err = fails(&["sync", "--data", dir, "--json"]);
+    assert!(err.contains("not enrolled"), "{err}");
+    let nowhere = s.dir.join("missing");
+    let err = fails(&[
+        "journal",
+        "--data",
+        nowhere.to_str().unwrap(),
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--child",
+        &child,
+    ]);
+    assert!(err.contains("enrol it first"), "{err}");
+    // Status of a directory that was never set up creates nothing.
+    let status = ok_json(&["status", "--data", nowhere.to_str().unwrap(), "--json"]);
+    assert_eq!(status["enrolled"], false);
+    assert!(!nowhere.exists());
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the device API and the `sprig-device` command, on real SQLCipher
+//! stores keyed from the real OS keystore (run under `scripts/with-keystore.sh`).
+
+mod cli;
+mod e2e;
+mod observe;
+mod support;
+mod unlock;

@@ -1,0 +1,650 @@
+//! The admin operations behind the CLI: `init`, staff/child/parent add, enrolment codes and the
+//! device register. Each writes through the store, so a running server sees it at once.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sprig_core::{
+    ChildId, Consent, Journal, NewChild, ParentId, Role, Roster, RuleError, SettingDoc, StaffId,
+    Timestamp,
+};
+use sprig_proto::DocId;
+
+use crate::ca::{CaError, make_pki};
+use crate::docs::{DocStoreError, edit_roster};
+use crate::store::{AuditEvent, Device, EnrolCode, ServerStore, SqliteStore, StoreError};
+
+/// Default enrolment code lifetime.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Shortest portal password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Default port in the public URL written at `init`.
+pub const DEFAULT_PORT: u16 = 8443;
+
+/// An admin operation failed. Messages say what to do.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// `init` on a data directory that already holds a setting.
+    #[error("{0} is already initialised (it holds a Sprig setting); choose another directory")]
+    AlreadyInitialised(PathBuf),
+    /// A command on a directory without a setting.
+    #[error("{0} is not a Sprig data directory; run `sprig-server init --data {0}` first")]
+    NotInitialised(PathBuf),
+    /// A PIN is not 4–8 digits.
+    #[error("a PIN must be 4 to 8 digits")]
+    InvalidPin,
+    /// A password is too short.
+    #[error("a password must be at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort,
+    /// An argument is not valid.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A roster rule refused the change (unknown key worker, consent not answered, …).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A document could not be read or written.
+    #[error(transparent)]
+    Doc(#[from] DocStoreError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Certificate work failed.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The files of a data directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The data directory at `root`.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The CA certificate (PEM).
+    #[must_use]
+    pub fn ca_cert(&self) -> PathBuf {
+        self.root.join("ca.pem")
+    }
+
+    /// The CA private key (PEM, mode 0600).
+    #[must_use]
+    pub fn ca_key(&self) -> PathBuf {
+        self.root.join("ca.key")
+    }
+
+    /// The server certificate (PEM).
+    #[must_use]
+    pub fn server_cert(&self) -> PathBuf {
+        self.root.join("server.pem")
+    }
+
+    /// The server private key (PEM, mode 0600).
+    #[must_use]
+    pub fn server_key(&self) -> PathBuf {
+        self.root.join("server.key")
+    }
+
+    /// The SQLite database.
+    #[must_use]
+    pub fn db(&self) -> PathBuf {
+        self.root.join("sprig.db")
+    }
+
+    /// Stored media files.
+    #[must_use]
+    pub fn media(&self) -> PathBuf {
+        self.root.join("media")
+    }
+
+    /// Opens the store of an initialised directory.
+    ///
+    /// # Errors
+    /// [`AdminError::NotInitialised`], [`AdminError::Store`].
+    pub fn open_store(&self) -> Result<SqliteStore, AdminError> {
+        if !self.db().is_file() || !self.ca_cert().is_file() {
+            return Err(AdminError::NotInitialised(self.root.clone()));
+        }
+        Ok(SqliteStore::open(&self.db())?)
+    }
+
+    /// Reads a file of the directory as text.
+    ///
+    /// # Errors
+    /// [`AdminError::Io`].
+    pub fn read(&self, path: &Path) -> Result<String, AdminError> {
+        fs::read_to_string(path).map_err(|source| AdminError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 UTC text for a time in ms.
+#[must_use]
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), AdminError> {
+    let io = |source| AdminError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Created with the final mode: a private key is never readable by others, not even
+        // for an instant.
+        opts.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(contents).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn audit(store: &dyn ServerStore, action: &str, detail: String) -> Result<(), AdminError> {
+    store.audit(&AuditEvent {
+        at: now_ms(),
+        actor: "admin".into(),
+        device: None,
+        action: action.into(),
+        detail,
+    })?;
+    Ok(())
+}
+
+/// What `init` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitOutput {
+    /// `sha256:<hex>` of the CA certificate.
+    pub ca_fingerprint: String,
+}
+
+/// Creates a data directory: CA, server certificate, database, setting and empty roster.
+///
+/// # Errors
+/// [`AdminError::AlreadyInitialised`] when it already holds a setting; I/O and crypto errors.
+pub fn init(dir: &DataDir, name: &str, hostname: Option<&str>) -> Result<InitOutput, AdminError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| AdminError::Io { path, source }
+    };
+    if name.trim().is_empty() {
+        return Err(AdminError::InvalidInput(
+            "the setting needs a name (--name)".into(),
+        ));
+    }
+    for f in [dir.db(), dir.ca_cert(), dir.ca_key()] {
+        if f.exists() {
+            return Err(AdminError::AlreadyInitialised(dir.root().to_owned()));
+        }
+    }
+    fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
+    fs::create_dir_all(dir.media()).map_err(io(&dir.media()))?;
+    let pki = make_pki(name, hostname)?;
+    write_file(&dir.ca_key(), pki.ca_key_pem.as_bytes(), true)?;
+    write_file(&dir.server_key(), pki.server_key_pem.as_bytes(), true)?;
+    write_file(&dir.server_cert(), pki.server_cert_pem.as_bytes(), false)?;
+    let store = SqliteStore::open(&dir.db())?;
+    store.create_doc(&DocId::Setting, 0, &SettingDoc::new(name).save())?;
+    store.create_doc(&DocId::Roster, 0, &Roster::new().save())?;
+    let host = hostname.unwrap_or("localhost");
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    store.set_meta("public_url", &format!("https://{host}:{DEFAULT_PORT}"))?;
+    audit(&store, "init", format!("ca={}", pki.ca_fingerprint))?;
+    // The CA certificate last: its presence marks the directory as initialised.
+    write_file(&dir.ca_cert(), pki.ca_cert_pem.as_bytes(), false)?;
+    Ok(InitOutput {
+        ca_fingerprint: pki.ca_fingerprint,
+    })
+}
+
+/// An id printed by the `add` commands.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdOutput {
+    /// The new id.
+    pub id: String,
+}
+
+fn hash_secret(secret: &str) -> Result<String, AdminError> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| AdminError::InvalidInput(format!("could not make a salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AdminError::InvalidInput(format!("could not hash the secret: {e}")))
+}
+
+/// Hashes a tablet PIN (4–8 digits) with Argon2id into a PHC string.
+///
+/// # Errors
+/// [`AdminError::InvalidPin`].
+pub fn hash_pin(pin: &str) -> Result<String, AdminError> {
+    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdminError::InvalidPin);
+    }
+    hash_secret(pin)
+}
+
+/// Hashes a portal password (at least [`MIN_PASSWORD_CHARS`]) with Argon2id.
+///
+/// # Errors
+/// [`AdminError::PasswordTooShort`].
+pub fn hash_password(pw: &str) -> Result<String, AdminError> {
+    if pw.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AdminError::PasswordTooShort);
+    }
+    hash_secret(pw)
+}
+
+/// Adds a member of staff with a tablet PIN (hashed into the roster, so devices verify it
+/// offline) and optionally a portal password (hashed, server only).
+///
+/// # Errors
+/// [`AdminError`].
+pub fn staff_add(
+    store: &dyn ServerStore,
+    name: &str,
+    role: Role,
+    pin: &str,
+    password: Option<&str>,
+) -> Result<StaffId, AdminError> {
+    let pin_hash = hash_pin(pin)?;
+    let pw_hash = password.map(hash_password).transpose()?;
+    let at = Timestamp(now_ms());
+    let id = edit_roster(store, |r| -> Result<StaffId, AdminError> {
+        let id = r.add_staff(name, role, at)?;
+        r.set_pin_hash(&id, &pin_hash, at)?;
+        Ok(id)
+    })?;
+    if let Some(h) = pw_hash {
+        store.set_password(&format!("staff:{id}"), &h, at.0)?;
+    }
+    audit(store, "staff_add", format!("staff={id} role={role}"))?;
+    Ok(id)
+}
+
+/// Adds a child (creating the room by name when absent) and their empty journal.
+///
+/// # Errors
+/// [`AdminError`].
+pub fn child_add(
+    store: &dyn ServerStore,
+    name: &str,
+    key_worker: &str,
+    room: Option<&str>,
+    photo_consent: Consent,
+    date_of_birth: Option<&str>,
+) -> Result<ChildId, AdminError> {
+    let key_worker = StaffId::parse(key_worker)
+        .map_err(|e| AdminError::InvalidInput(format!("--key-worker: {e}")))?;
+    let at = Timestamp(now_ms());
+    let id = edit_roster(store, |r| -> Result<ChildId, AdminError> {
+        let room = match room {
+            None => None,
+            Some(room) => Some(
+                match r.rooms().into_iter().find(|x| x.name == room.trim()) {
+                    Some(x) => x.id,
+                    None => r.add_room(room, at)?,
+                },
+            ),
+        };
+        Ok(r.add_child(
+            &NewChild {
+                name: name.into(),
+                date_of_birth: date_of_birth.map(str::to_owned),
+                key_worker,
+                room,
+                photo_consent,
+            },
+            at,
+        )?)
+    })?;
+    store.create_doc(
+        &DocId::Journal(id.clone()),
+        0,
+        &Journal::new(id.clone()).save(),
+    )?;
+    audit(store, "child_add", format!("child={id}"))?;
+    Ok(id)
+}
+
+/// Adds a parent with a portal password, linked to their children (each child's photo-consent
+/// question must have been answered).
+///
+/// # Errors
+/// [`AdminError`]; nothing is written when any child cannot be linked.
+pub fn parent_add(
+    store: &dyn ServerStore,
+    email: &str,
+    name: &str,
+    password: &str,
+    children: &[String],
+) -> Result<ParentId, AdminError> {
+    if children.is_empty() {
+        return Err(AdminError::InvalidInput(
+            "a parent must be linked to at least one child (--child)".into(),
+        ));
+    }
+    let pw_hash = hash_password(password)?;
+    let children = children
+        .iter()
+        .map(|c| ChildId::parse(c).map_err(|e| AdminError::InvalidInput(format!("--child: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let at = Timestamp(now_ms());
+    let id = edit_roster(store, |r| -> Result<ParentId, AdminError> {
+        let id = r.add_parent(name, email, at)?;
+        for c in &children {
+            r.link_parent(&id, c, at)?;
+        }
+        Ok(id)
+    })?;
+    store.set_password(&format!("parent:{id}"), &pw_hash, at.0)?;
+    audit(
+        store,
+        "parent_add",
+        format!("parent={id} children={}", children.len()),
+    )?;
+    Ok(id)
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Characters in an enrolment code (5 bits each: 50 bits of entropy).
+pub const CODE_CHARS: usize = 10;
+
+/// A fresh enrolment code, `XXXXX-XXXXX` in Crockford base32.
+#[must_use]
+pub fn new_enrol_code() -> String {
+    let bytes: [u8; CODE_CHARS] = rand::random();
+    let chars: String = bytes
+        .iter()
+        .map(|b| char::from(CROCKFORD[usize::from(b & 31)]))
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// Normalises a typed code: case, spaces and hyphens ignored, `O`→`0`, `I`/`L`→`1`. `None`
+/// when it cannot be a code.
+#[must_use]
+pub fn normalise_code(typed: &str) -> Option<String> {
+    let mut out = String::with_capacity(CODE_CHARS);
+    for c in typed.chars() {
+        let c = match c.to_ascii_uppercase() {
+            ' ' | '-' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
+            return None;
+        }
+        out.push(c);
+    }
+    (out.len() == CODE_CHARS).then_some(out)
+}
+
+/// The stored form of a normalised code.
+#[must_use]
+pub fn code_hash(normalised: &str) -> String {
+    hex::encode(Sha256::digest(normalised.as_bytes()))
+}
+
+/// What `enrol-code` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnrolCodeOutput {
+    /// The one-time code, `XXXXX-XXXXX`.
+    pub code: String,
+    /// The server URL the device connects to.
+    pub url: String,
+    /// `sha256:<hex>` of the CA certificate, which the device pins.
+    pub ca_fingerprint: String,
+    /// When the code stops working (RFC 3339).
+    pub expires_at: String,
+    /// The QR payload: `sprig://enrol?url=…&code=…&fp=sha256:…`.
+    pub qr: String,
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Makes a one-time enrolment code for a device called `device_name`.
+///
+/// # Errors
+/// [`AdminError`].
+pub fn enrol_code(
+    dir: &DataDir,
+    store: &dyn ServerStore,
+    device_name: &str,
+    ttl: Duration,
+) -> Result<EnrolCodeOutput, AdminError> {
+    let device_name = device_name.trim();
+    if device_name.is_empty() || device_name.chars().count() > 200 {
+        return Err(AdminError::InvalidInput(
+            "the device needs a name of 1 to 200 characters (--device-name)".into(),
+        ));
+    }
+    if ttl.is_zero() || ttl > Duration::from_secs(7 * 24 * 3600) {
+        return Err(AdminError::InvalidInput(
+            "--ttl must be between 1 second and 7 days".into(),
+        ));
+    }
+    let ca = crate::ca::Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)?;
+    let code = new_enrol_code();
+    let now = now_ms();
+    let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    store.insert_enrol_code(&EnrolCode {
+        code_hash: code_hash(&normalise_code(&code).unwrap_or_default()),
+        device_name: device_name.into(),
+        created_at: now,
+        expires_at: expires,
+    })?;
+    let url = store
+        .meta("public_url")?
+        .unwrap_or_else(|| format!("https://localhost:{DEFAULT_PORT}"));
+    audit(store, "enrol_code", format!("expires_at={expires}"))?;
+    Ok(EnrolCodeOutput {
+        qr: format!(
+            "sprig://enrol?url={}&code={code}&fp={}",
+            url_encode(&url),
+            ca.fingerprint()
+        ),
+        code,
+        url,
+        ca_fingerprint: ca.fingerprint().to_owned(),
+        expires_at: rfc3339(expires),
+    })
+}
+
+/// Parses a TTL such as `10m`, `90s`, `1h` (a bare number is seconds).
+///
+/// # Errors
+/// [`AdminError::InvalidInput`].
+pub fn parse_ttl(s: &str) -> Result<Duration, AdminError> {
+    let s = s.trim();
+    let bad = || AdminError::InvalidInput(format!("'{s}' is not a duration like 90s, 10m or 1h"));
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// One row of `device list --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceOutput {
+    /// Device id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `active`, `revoked`, `wipe_pending`, `wiped`.
+    pub status: String,
+    /// Last connection (RFC 3339) or null.
+    pub last_seen: Option<String>,
+    /// Last completed sync (RFC 3339) or null.
+    pub last_sync: Option<String>,
+    /// Media it has not yet uploaded, as last reported.
+    pub unsynced_media: u64,
+    /// Documents with unsynced changes, as last reported.
+    pub unsynced_docs: u64,
+    /// App version, as last reported.
+    pub app_version: Option<String>,
+    /// Enrolment time (RFC 3339).
+    pub enrolled_at: String,
+    /// `sha256:<hex>` of its certificate.
+    pub cert_fingerprint: String,
+}
+
+impl From<Device> for DeviceOutput {
+    fn from(d: Device) -> Self {
+        DeviceOutput {
+            status: d.status.as_str().into(),
+            last_seen: d.last_seen.map(rfc3339),
+            last_sync: d.last_sync.map(rfc3339),
+            unsynced_media: d.unsynced_media,
+            unsynced_docs: d.unsynced_docs,
+            app_version: d.app_version,
+            enrolled_at: rfc3339(d.created_at),
+            cert_fingerprint: d.cert_fingerprint,
+            id: d.id,
+            name: d.name,
+        }
+    }
+}
+
+/// The device register.
+///
+/// # Errors
+/// [`AdminError::Store`].
+pub fn device_list(store: &dyn ServerStore) -> Result<Vec<DeviceOutput>, AdminError> {
+    Ok(store
+        .list_devices()?
+        .into_iter()
+        .map(DeviceOutput::from)
+        .collect())
+}
+
+/// What `device revoke` and `device wipe` print.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusOutput {
+    /// Device id.
+    pub id: String,
+    /// Its new status.
+    pub status: String,
+}
+
+/// Revokes a device (refused from its next connection) or queues a wipe (sent at its next
+/// sync, then refused). A running server applies it at the device's next connection.
+///
+/// # Errors
+/// [`AdminError::Store`] with [`StoreError::NotFound`] for an unknown device.
+pub fn set_device_status(
+    store: &dyn ServerStore,
+    id: &str,
+    status: crate::store::DeviceStatus,
+) -> Result<StatusOutput, AdminError> {
+    store.set_device_status(id, status)?;
+    audit(
+        store,
+        "device_status",
+        format!("device={id} status={}", status.as_str()),
+    )?;
+    Ok(StatusOutput {
+        id: id.to_owned(),
+        status: status.as_str().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_typable_and_tolerant() {
+        let c = new_enrol_code();
+        assert_eq!(c.len(), 11);
+        let n = normalise_code(&c).unwrap();
+        assert_eq!(normalise_code(&c.to_lowercase()).unwrap(), n);
+        assert_eq!(
+            normalise_code("oil01-23456").unwrap(),
+            "01101-23456".replace('-', "")
+        );
+        assert!(normalise_code("ABCDE-FGHIJU").is_none());
+        assert!(normalise_code("ABCD").is_none());
+        assert_ne!(new_enrol_code(), new_enrol_code());
+    }
+
+    #[test]
+    fn ttl_and_pin_rules() {
+        assert_eq!(parse_ttl("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_ttl("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_ttl("10 minutes").is_err());
+        assert!(matches!(hash_pin("123"), Err(AdminError::InvalidPin)));
+        assert!(matches!(hash_pin("12a4"), Err(AdminError::InvalidPin)));
+        assert!(hash_pin("1234").unwrap().starts_with("$argon2id$"));
+        assert!(matches!(
+            hash_password("short"),
+            Err(AdminError::PasswordTooShort)
+        ));
+    }
+}

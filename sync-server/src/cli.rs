@@ -1,0 +1,328 @@
+//! The command line: clap definitions and the dispatch to the library (binary only).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use sprig_core::{Consent, Role};
+use sprig_server::admin::{self, IdOutput};
+use sprig_server::store::DeviceStatus;
+use sprig_server::{DataDir, ServeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "sprig-server",
+    version,
+    about = "Sprig's sync server and admin commands"
+)]
+pub struct Cli {
+    /// Print one JSON object (or array) on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a data directory: setting CA, server certificate, database, setting, roster.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        hostname: Option<String>,
+    },
+    /// Serve devices over HTTPS until Ctrl-C.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+    },
+    /// Staff members.
+    Staff {
+        #[command(subcommand)]
+        cmd: StaffCmd,
+    },
+    /// Children.
+    Child {
+        #[command(subcommand)]
+        cmd: ChildCmd,
+    },
+    /// Parents.
+    Parent {
+        #[command(subcommand)]
+        cmd: ParentCmd,
+    },
+    /// Make a one-time device enrolment code.
+    EnrolCode {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        device_name: String,
+        #[arg(long, default_value = "10m")]
+        ttl: String,
+    },
+    /// The enrolled-device register.
+    Device {
+        #[command(subcommand)]
+        cmd: DeviceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCmd {
+    /// Add a member of staff with a tablet PIN.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: RoleArg,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChildCmd {
+    /// Add a child and their journal.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        key_worker: String,
+        #[arg(long)]
+        room: Option<String>,
+        #[arg(long)]
+        photo_consent: Option<YesNo>,
+        /// Date of birth, YYYY-MM-DD (default: today, to be corrected).
+        #[arg(long)]
+        dob: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ParentCmd {
+    /// Add a parent with a portal password, linked to their children.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long = "child", required = true)]
+        children: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// List enrolled devices.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Revoke a device: refused from its next connection.
+    Revoke {
+        #[arg(long)]
+        data: PathBuf,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
+    /// Wipe a device at its next sync (then refuse it).
+    Wipe {
+        #[arg(long)]
+        data: PathBuf,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Practitioner,
+    Manager,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+fn store(data: &std::path::Path) -> anyhow::Result<sprig_server::SqliteStore> {
+    Ok(DataDir::new(data).open_store()?)
+}
+
+fn status(
+    data: &std::path::Path,
+    id: &str,
+    status: DeviceStatus,
+) -> anyhow::Result<(serde_json::Value, String)> {
+    let out = admin::set_device_status(&store(data)?, id, status)?;
+    let human = format!("Device {} is now {}", out.id, out.status);
+    Ok((serde_json::to_value(out)?, human))
+}
+
+/// Runs one command; returns its JSON value and its human line.
+pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
+    let id = |id: String, what: &str| {
+        Ok((
+            serde_json::to_value(IdOutput { id: id.clone() })?,
+            format!("Added {what} {id}"),
+        ))
+    };
+    match cli.cmd {
+        Cmd::Init {
+            data,
+            name,
+            hostname,
+        } => {
+            let out = admin::init(&DataDir::new(&data), &name, hostname.as_deref())?;
+            let human = format!(
+                "Initialised {}; CA fingerprint {}",
+                data.display(),
+                out.ca_fingerprint
+            );
+            Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Serve { data, listen } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                sprig_server::serve(listener, ServeConfig::new(DataDir::new(data)), stop).await?;
+                Ok((serde_json::json!({"stopped": true}), "Stopped".to_owned()))
+            })
+        }
+        Cmd::Staff {
+            cmd:
+                StaffCmd::Add {
+                    data,
+                    name,
+                    role,
+                    pin,
+                    password,
+                },
+        } => {
+            let role = match role {
+                RoleArg::Practitioner => Role::Practitioner,
+                RoleArg::Manager => Role::Manager,
+            };
+            id(
+                admin::staff_add(&store(&data)?, &name, role, &pin, password.as_deref())?
+                    .to_string(),
+                "staff member",
+            )
+        }
+        Cmd::Child {
+            cmd:
+                ChildCmd::Add {
+                    data,
+                    name,
+                    key_worker,
+                    room,
+                    photo_consent,
+                    dob,
+                },
+        } => {
+            let consent = match photo_consent {
+                None => Consent::NotAsked,
+                Some(YesNo::Yes) => Consent::Yes,
+                Some(YesNo::No) => Consent::No,
+            };
+            id(
+                admin::child_add(
+                    &store(&data)?,
+                    &name,
+                    &key_worker,
+                    room.as_deref(),
+                    consent,
+                    dob.as_deref(),
+                )?
+                .to_string(),
+                "child",
+            )
+        }
+        Cmd::Parent {
+            cmd:
+                ParentCmd::Add {
+                    data,
+                    email,
+                    name,
+                    password,
+                    children,
+                },
+        } => id(
+            admin::parent_add(&store(&data)?, &email, &name, &password, &children)?.to_string(),
+            "parent",
+        ),
+        Cmd::EnrolCode {
+            data,
+            device_name,
+            ttl,
+        } => {
+            let dir = DataDir::new(&data);
+            let out = admin::enrol_code(
+                &dir,
+                &dir.open_store()?,
+                &device_name,
+                admin::parse_ttl(&ttl)?,
+            )?;
+            let human = format!(
+                "Enrolment code {} for {} (expires {}); CA {}; QR {}",
+                out.code, out.url, out.expires_at, out.ca_fingerprint, out.qr
+            );
+            Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Device {
+            cmd: DeviceCmd::Revoke { data, id },
+        } => status(&data, &id, DeviceStatus::Revoked),
+        Cmd::Device {
+            cmd: DeviceCmd::Wipe { data, id },
+        } => status(&data, &id, DeviceStatus::WipePending),
+        Cmd::Device {
+            cmd: DeviceCmd::List { data },
+        } => {
+            let list = admin::device_list(&store(&data)?)?;
+            let human = list
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}  {}  {}  last sync {}",
+                        d.id,
+                        d.name,
+                        d.status,
+                        d.last_sync.as_deref().unwrap_or("never")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok((
+                serde_json::to_value(list)?,
+                if human.is_empty() {
+                    "No devices enrolled".into()
+                } else {
+                    human
+                },
+            ))
+        }
+    }
+}

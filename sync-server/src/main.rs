@@ -1,0 +1,26 @@
+//! `sprig-server`: parse arguments, start tracing, call the library, print the result.
+
+mod cli;
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    let json = cli.json;
+    match cli::run(cli) {
+        Ok((value, human)) => {
+            println!("{}", if json { value.to_string() } else { human });
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1017 @@
+//! The HTTPS server (docs/PROTOCOL-HTTP.md): one rustls listener that requests a client
+//! certificate on every connection, hyper driving each connection with the peer's
+//! certificate fingerprint attached to every request, and axum routes for enrolment, the
+//! WebSocket sync, media and health.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sprig_proto::{Limits, Message, ProtoError, ServerSession};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::admin::{AdminError, DataDir, code_hash, normalise_code, now_ms};
+use crate::ca::{Ca, CaError, fingerprint};
+use crate::docs::DeviceDocs;
+use crate::store::{
+    AuditEvent, Contact, Device, DeviceStatus, MediaRecord, NewDevice, Redeemed, ServerStore,
+};
+
+/// How the server runs.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The data directory made by `init`.
+    pub data: DataDir,
+    /// Sync frame limits.
+    pub limits: Limits,
+    /// Largest media upload accepted, in bytes.
+    pub max_media_bytes: u64,
+    /// Refused enrolment attempts allowed per source address per minute.
+    pub enrol_failures_per_ip: usize,
+    /// Refused enrolment attempts allowed in total per minute.
+    pub enrol_failures_global: usize,
+}
+
+impl ServeConfig {
+    /// Defaults for the data directory `data`.
+    #[must_use]
+    pub fn new(data: DataDir) -> ServeConfig {
+        ServeConfig {
+            data,
+            limits: Limits::default(),
+            max_media_bytes: 512 * 1024 * 1024,
+            enrol_failures_per_ip: 5,
+            enrol_failures_global: 50,
+        }
+    }
+}
+
+/// The server could not start.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory is missing or unreadable.
+    #[error(transparent)]
+    Data(#[from] AdminError),
+    /// The CA could not be loaded.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// The TLS configuration could not be built from the stored certificates.
+    #[error("the TLS setup failed: {0}; check server.pem and server.key in the data directory")]
+    Tls(String),
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The peer of a connection, attached to every request on it.
+#[derive(Clone, Debug)]
+struct Peer {
+    addr: SocketAddr,
+    /// `sha256:<hex>` of the verified client certificate, when one was presented.
+    cert: Option<String>,
+}
+
+struct AppState {
+    store: Arc<dyn ServerStore>,
+    ca: Ca,
+    config: ServeConfig,
+    throttle: Mutex<Throttle>,
+}
+
+/// A JSON error: `{"code", "message"}` with its status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn internal(e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The server failed; try again later and tell the setting's administrator if it persists.",
+        )
+    }
+
+    fn not_found() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The server does not hold this; check the address.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(ErrorBody {
+                code: self.code,
+                message: &self.message,
+            }),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+/// Runs a blocking store operation off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
+fn audit(store: &dyn ServerStore, actor: &str, device: Option<&str>, action: &str, detail: String) {
+    let e = AuditEvent {
+        at: now_ms(),
+        actor: actor.into(),
+        device: device.map(Into::into),
+        action: action.into(),
+        detail,
+    };
+    if let Err(err) = store.audit(&e) {
+        tracing::error!(error = %err, action, "could not write the audit log");
+    }
+}
+
+/// Builds the rustls server configuration: our certificate, client certificates requested
+/// and verified against the setting CA when presented.
+fn tls_config(data: &DataDir) -> Result<rustls::ServerConfig, ServeError> {
+    let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca_der = CertificateDer::from_pem_slice(data.read(&data.ca_cert())?.as_bytes())
+        .map_err(|e| tls(&e))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_der.clone()).map_err(|e| tls(&e))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| tls(&e))?;
+    let mut chain = CertificateDer::pem_slice_iter(data.read(&data.server_cert())?.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls(&e))?;
+    // The setting CA goes out with the server certificate: a device enrolling holds only the
+    // CA's fingerprint, and must find that CA in the chain to pin it.
+    chain.push(ca_der);
+    let key = PrivateKeyDer::from_pem_slice(data.read(&data.server_key())?.as_bytes())
+        .map_err(|e| tls(&e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| tls(&e))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Serves the data directory's setting on `listener` until `shutdown` completes.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sprig_server::ServeError> {
+/// use sprig_server::{DataDir, ServeConfig, serve};
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// serve(listener, ServeConfig::new(DataDir::new("/srv/sprig")), std::future::pending()).await
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ServeError`] when the data directory, CA or TLS setup cannot be loaded. Errors on single
+/// connections are logged, never fatal.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let data = config.data.clone();
+    let store: Arc<dyn ServerStore> = Arc::new(data.open_store()?);
+    let ca = Ca::from_pem(&data.read(&data.ca_cert())?, &data.read(&data.ca_key())?)?;
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&data)?));
+    prepare_media_dirs(&data.media()).await?;
+    let state = Arc::new(AppState {
+        store,
+        ca,
+        config,
+        throttle: Mutex::new(Throttle::default()),
+    });
+    let app = Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/sync", get(sync))
+        .route("/v1/media/{sha}", put(media_put).get(media_get))
+        .route("/v1/media/{sha}/thumbnail", get(media_thumbnail))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state);
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving");
+
+    tokio::pin!(shutdown);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    conns.spawn(connection(tls.clone(), app.clone(), tcp, addr));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn connection(
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    tcp: tokio::net::TcpStream,
+    addr: SocketAddr,
+) {
+    let stream = match tokio::time::timeout(Duration::from_secs(15), tls.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let peer = Peer {
+        addr,
+        cert: stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| fingerprint(c)),
+    };
+    let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(peer.clone());
+        app.clone().oneshot(req)
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        // A client that never finishes its request headers does not hold a task forever.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
+}
+
+async fn prepare_media_dirs(media: &Path) -> std::io::Result<()> {
+    let tmp = media.join("tmp");
+    tokio::fs::create_dir_all(&tmp).await?;
+    tokio::fs::create_dir_all(media.join("thumbs")).await?;
+    // Uploads interrupted by a crash: their devices kept the originals and will upload again.
+    let mut rd = tokio::fs::read_dir(&tmp).await?;
+    while let Some(e) = rd.next_entry().await? {
+        let _ = tokio::fs::remove_file(e.path()).await;
+    }
+    Ok(())
+}
+
+// ---- authentication ------------------------------------------------------------------------
+
+/// The device behind a connection's client certificate, if it may use the device routes.
+async fn authenticate(st: &Arc<AppState>, peer: &Peer) -> Result<Device, ApiError> {
+    let Some(fp) = peer.cert.clone() else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "client_certificate_required",
+            "This needs an enrolled device's certificate; enrol the device first.",
+        ));
+    };
+    let store = st.store.clone();
+    let device = blocking(move || store.device_by_fingerprint(&fp))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    match device {
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_unknown",
+            "This device is not in the setting's register; enrol it again.",
+        )),
+        Some(d) if matches!(d.status, DeviceStatus::Revoked | DeviceStatus::Wiped) => {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "device_revoked",
+                "This device has been revoked by the setting; ask a manager to enrol it again.",
+            ))
+        }
+        Some(d) => Ok(d),
+    }
+}
+
+// ---- health ----------------------------------------------------------------------------------
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ok": true}))
+}
+
+// ---- enrolment -------------------------------------------------------------------------------
+
+/// Refused enrolment attempts in the last minute, per source address and in total.
+#[derive(Debug, Default)]
+struct Throttle {
+    per_ip: HashMap<IpAddr, VecDeque<Instant>>,
+    global: VecDeque<Instant>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Throttle {
+    fn prune(q: &mut VecDeque<Instant>, now: Instant) {
+        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            q.pop_front();
+        }
+    }
+
+    fn retry_after(q: &VecDeque<Instant>, now: Instant) -> u64 {
+        q.front().map_or(1, |t| {
+            (WINDOW.saturating_sub(now.duration_since(*t))).as_secs() + 1
+        })
+    }
+
+    /// `Some(seconds)` when `ip` must wait before trying again.
+    fn check(&mut self, ip: IpAddr, now: Instant, per_ip: usize, global: usize) -> Option<u64> {
+        Self::prune(&mut self.global, now);
+        self.per_ip.retain(|_, q| {
+            Self::prune(q, now);
+            !q.is_empty()
+        });
+        if let Some(q) = self.per_ip.get(&ip)
+            && q.len() >= per_ip
+        {
+            return Some(Self::retry_after(q, now));
+        }
+        (self.global.len() >= global).then(|| Self::retry_after(&self.global, now))
+    }
+
+    fn fail(&mut self, ip: IpAddr, now: Instant) {
+        self.per_ip.entry(ip).or_default().push_back(now);
+        self.global.push_back(now);
+    }
+}
+
+#[derive(Deserialize)]
+struct EnrolRequest {
+    code: String,
+    device_name: Option<String>,
+    csr_pem: String,
+    app_version: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EnrolResponse {
+    device_id: String,
+    certificate_pem: String,
+    ca_pem: String,
+}
+
+async fn enrol(
+    State(st): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let ip = peer.addr.ip();
+    let throttled = {
+        let mut t = st
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.check(
+            ip,
+            Instant::now(),
+            st.config.enrol_failures_per_ip,
+            st.config.enrol_failures_global,
+        )
+    };
+    if let Some(secs) = throttled {
+        tracing::warn!(%ip, "enrolment throttled");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "enrol_throttled",
+            format!("Too many wrong enrolment codes; wait {secs} seconds and try again."),
+        );
+        e.retry_after = Some(secs);
+        return Err(e);
+    }
+    let req: EnrolRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The enrolment request is not valid JSON with code and csr_pem ({e})."
+        ))
+    })?;
+    let refuse = |st: &AppState, status, code, message: &str| {
+        st.throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fail(ip, Instant::now());
+        audit(
+            st.store.as_ref(),
+            "anonymous",
+            None,
+            "enrol_refused",
+            format!("reason={code} ip={ip}"),
+        );
+        ApiError::new(status, code, message)
+    };
+    let invalid = "This enrolment code is not valid; check it or ask a manager for a new one.";
+    let Some(code) = normalise_code(&req.code) else {
+        return Err(refuse(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "enrol_code_invalid",
+            invalid,
+        ));
+    };
+    let device_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let cert = st
+        .ca
+        .issue_device_cert(&req.csr_pem, &device_id)
+        .map_err(|e| match e {
+            CaError::BadCsr(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(&other),
+        })?;
+    let new = NewDevice {
+        id: device_id.clone(),
+        name: req.device_name.unwrap_or_default(),
+        cert_serial: cert.serial.clone(),
+        cert_fingerprint: cert.fingerprint.clone(),
+        created_at: now_ms(),
+        app_version: req.app_version,
+    };
+    let store = st.store.clone();
+    let hash = code_hash(&code);
+    let outcome = blocking(move || store.redeem_enrol_code(&hash, now_ms(), &new))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    match outcome {
+        Redeemed::Enrolled(d) => {
+            audit(
+                st.store.as_ref(),
+                &format!("device:{}", d.id),
+                Some(&d.id),
+                "enrol",
+                format!("serial={} ip={ip}", cert.serial),
+            );
+            tracing::info!(device = %d.id, "device enrolled");
+            Ok(Json(EnrolResponse {
+                device_id,
+                certificate_pem: cert.pem,
+                ca_pem: st.ca.cert_pem().to_owned(),
+            }))
+        }
+        Redeemed::Expired => Err(refuse(
+            &st,
+            StatusCode::GONE,
+            "enrol_code_expired",
+            "This enrolment code has expired; ask a manager for a new one.",
+        )),
+        Redeemed::Used => Err(refuse(
+            &st,
+            StatusCode::GONE,
+            "enrol_code_used",
+            "This enrolment code has already been used; ask a manager for a new one.",
+        )),
+        _ => Err(refuse(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "enrol_code_invalid",
+            invalid,
+        )),
+    }
+}
+
+// ---- sync ------------------------------------------------------------------------------------
+
+async fn sync(
+    State(st): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let device = authenticate(&st, &peer).await?;
+    let ws =
+        ws.map_err(|e| ApiError::bad_request(format!("/v1/sync is a WebSocket endpoint ({e}).")))?;
+    let max = st.config.limits.max_frame;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run_sync(st, device, socket)))
+}
+
+/// How long a sync session may wait for the device's next frame.
+const SYNC_IDLE: Duration = Duration::from_secs(120);
+
+/// A session and its documents, moved to a blocking thread for each frame.
+struct SyncRun {
+    session: ServerSession,
+    docs: DeviceDocs,
+    welcomed: bool,
+}
+
+enum Step {
+    /// Frames to send; keep going.
+    Send(Vec<Vec<u8>>),
+    /// Frames to send, then close: the session is over.
+    Finish(Vec<Vec<u8>>),
+}
+
+fn error_frame(code: &str, message: &str) -> Vec<Vec<u8>> {
+    sprig_proto::encode(&Message::Error {
+        code: code.into(),
+        message: message.into(),
+    })
+    .into_iter()
+    .collect()
+}
+
+fn sync_step(store: &dyn ServerStore, device: &Device, run: &mut SyncRun, frame: &[u8]) -> Step {
+    let fail = |e: &ProtoError| {
+        tracing::warn!(device = %device.id, code = e.code(), "sync session failed");
+        audit(
+            store,
+            &format!("device:{}", device.id),
+            Some(&device.id),
+            "sync_failed",
+            format!("code={}", e.code()),
+        );
+        Step::Finish(e.error_frame().into_iter().collect())
+    };
+    let mut out = match run.session.receive(&mut run.docs, frame) {
+        Ok(out) => out,
+        Err(e) => return fail(&e),
+    };
+    if !run.welcomed
+        && let Some(hello) = run.session.hello()
+    {
+        if hello.device_id != device.id {
+            return Step::Finish(error_frame(
+                "device_mismatch",
+                "The hello names another device than this certificate; enrol this device again.",
+            ));
+        }
+        let contact = Contact {
+            at: now_ms(),
+            app_version: hello.app_version.clone(),
+            unsynced_media: hello.unsynced.media_pending,
+            unsynced_docs: hello.unsynced.docs_dirty,
+            synced: false,
+        };
+        if let Err(e) = store.record_contact(&device.id, &contact) {
+            tracing::error!(error = %e, "could not update the device register");
+        }
+        if device.status == DeviceStatus::WipePending {
+            let _ = store.set_device_status(&device.id, DeviceStatus::Wiped);
+            audit(
+                store,
+                "server",
+                Some(&device.id),
+                "wipe_sent",
+                String::new(),
+            );
+            return Step::Finish(sprig_proto::encode(&Message::Wipe).into_iter().collect());
+        }
+        run.welcomed = true;
+        match run.session.welcome(&mut run.docs, now_ms()) {
+            Ok(w) => out.extend(w),
+            Err(e) => return fail(&e),
+        }
+    }
+    if run.session.is_finished() {
+        let r = run.session.report();
+        let contact = Contact {
+            at: now_ms(),
+            app_version: run
+                .session
+                .hello()
+                .map(|h| h.app_version.clone())
+                .unwrap_or_default(),
+            unsynced_media: run.session.hello().map_or(0, |h| h.unsynced.media_pending),
+            unsynced_docs: 0,
+            synced: true,
+        };
+        if let Err(e) = store.record_contact(&device.id, &contact) {
+            tracing::error!(error = %e, "could not update the device register");
+        }
+        audit(
+            store,
+            &format!("device:{}", device.id),
+            Some(&device.id),
+            "sync",
+            format!(
+                "changed={} sent_docs={} frames_in={} frames_out={} bytes_in={} bytes_out={}",
+                r.changed.len(),
+                r.replaced.len(),
+                r.frames_received,
+                r.frames_sent,
+                r.bytes_received,
+                r.bytes_sent
+            ),
+        );
+        tracing::info!(device = %device.id, changed = r.changed.len(), "sync finished");
+        return Step::Finish(out);
+    }
+    Step::Send(out)
+}
+
+async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
+    let mut run = Some(SyncRun {
+        session: ServerSession::new(st.config.limits.clone()),
+        docs: DeviceDocs::new(st.store.clone(), &device.id),
+        welcomed: false,
+    });
+    let device = Arc::new(device);
+    // A device that goes silent mid-session (it lost the network) frees its task.
+    while let Ok(Some(msg)) = tokio::time::timeout(SYNC_IDLE, socket.recv()).await {
+        let frame = match msg {
+            Ok(WsMessage::Binary(b)) => b,
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+            Ok(WsMessage::Text(_)) => {
+                for f in error_frame("malformed", "sync messages are binary frames") {
+                    let _ = socket.send(WsMessage::Binary(f.into())).await;
+                }
+                break;
+            }
+            Ok(WsMessage::Close(_)) | Err(_) => break,
+        };
+        let Some(mut r) = run.take() else { break };
+        let (store, dev) = (st.store.clone(), device.clone());
+        let Ok((r, step)) = tokio::task::spawn_blocking(move || {
+            let step = sync_step(store.as_ref(), &dev, &mut r, &frame);
+            (r, step)
+        })
+        .await
+        else {
+            tracing::error!("sync worker panicked");
+            break;
+        };
+        run = Some(r);
+        let (frames, finish) = match step {
+            Step::Send(f) => (f, false),
+            Step::Finish(f) => (f, true),
+        };
+        for f in frames {
+            if socket.send(WsMessage::Binary(f.into())).await.is_err() {
+                return;
+            }
+        }
+        if finish {
+            break;
+        }
+    }
+    let _ = socket.send(WsMessage::Close(None)).await;
+}
+
+// ---- media -----------------------------------------------------------------------------------
+
+fn parse_sha(s: &str) -> Result<String, ApiError> {
+    let s = s.to_ascii_lowercase();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s)
+    } else {
+        Err(ApiError::bad_request(
+            "The media address must be the file's SHA-256 as 64 hex digits.",
+        ))
+    }
+}
+
+fn media_path(media: &Path, sha: &str) -> PathBuf {
+    media.join(&sha[..2]).join(sha)
+}
+
+#[derive(Serialize)]
+struct MediaAckBody {
+    sha256: String,
+    size: u64,
+}
+
+fn io_error(e: &std::io::Error) -> ApiError {
+    if e.kind() == ErrorKind::StorageFull {
+        tracing::error!("media store is full");
+        return ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "The server's disk is full; keep the file on the device and tell the setting's administrator.",
+        );
+    }
+    ApiError::internal(e)
+}
+
+async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    let d = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&d)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+async fn media_put(
+    State(st): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    UrlPath(sha): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<MediaAckBody>, ApiError> {
+    let device = authenticate(&st, &peer).await?;
+    let sha = parse_sha(&sha)?;
+    let kind = match headers
+        .get("x-sprig-media-kind")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(k @ ("photo" | "video")) => k.to_owned(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Send the header X-Sprig-Media-Kind: photo or video.",
+            ));
+        }
+    };
+    let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Err(ApiError::bad_request(
+            "Send the upload with a Content-Length.",
+        ));
+    };
+    let max = st.config.max_media_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("The file is over the server's limit of {max} bytes; it cannot be uploaded."),
+        )
+    };
+    if len > max {
+        return Err(too_large());
+    }
+    let media = st.config.data.media();
+    let final_path = media_path(&media, &sha);
+    let store = st.store.clone();
+    let s2 = sha.clone();
+    let known = blocking(move || store.media(&s2))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    if let Some(m) = known
+        && tokio::fs::try_exists(&final_path).await.unwrap_or(false)
+    {
+        audit(
+            st.store.as_ref(),
+            &format!("device:{}", device.id),
+            Some(&device.id),
+            "media_ack",
+            format!("sha256={sha} size={} repeat=true", m.size),
+        );
+        return Ok(Json(MediaAckBody {
+            sha256: sha,
+            size: m.size,
+        }));
+    }
+
+    let tmp = media
+        .join("tmp")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    let result = receive_upload(&tmp, body, len).await;
+    let (size, digest) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(match e {
+                Upload::TooLarge => too_large(),
+                Upload::Short(got) => ApiError::bad_request(format!(
+                    "The upload ended after {got} of {len} bytes; upload it again."
+                )),
+                Upload::Io(e) => io_error(&e),
+            });
+        }
+    };
+    if digest != sha {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        audit(
+            st.store.as_ref(),
+            &format!("device:{}", device.id),
+            Some(&device.id),
+            "media_refused",
+            format!("sha256={sha} reason=hash_mismatch"),
+        );
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hash_mismatch",
+            "The file's SHA-256 does not match its address; keep the original and upload it again.",
+        ));
+    }
+    let place = async {
+        let dir = final_path.parent().unwrap_or(&media).to_owned();
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::rename(&tmp, &final_path).await?;
+        fsync_dir(&dir).await?;
+        fsync_dir(&media).await
+    };
+    if let Err(e) = place.await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(io_error(&e));
+    }
+    let rec = MediaRecord {
+        sha256: sha.clone(),
+        size,
+        kind,
+        device: device.id.clone(),
+        stored_at: now_ms(),
+    };
+    let store = st.store.clone();
+    blocking(move || store.insert_media(&rec))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    audit(
+        st.store.as_ref(),
+        &format!("device:{}", device.id),
+        Some(&device.id),
+        "media_upload",
+        format!("sha256={sha} size={size}"),
+    );
+    Ok(Json(MediaAckBody { sha256: sha, size }))
+}
+
+enum Upload {
+    TooLarge,
+    Short(u64),
+    Io(std::io::Error),
+}
+
+/// Streams the body into `tmp`, hashing as it goes; fsyncs the file.
+async fn receive_upload(tmp: &Path, body: Body, len: u64) -> Result<(u64, String), Upload> {
+    let mut file = tokio::fs::File::create(tmp).await.map_err(Upload::Io)?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(Upload::Short(size));
+        };
+        size += chunk.len() as u64;
+        if size > len {
+            return Err(Upload::TooLarge);
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(Upload::Io)?;
+    }
+    if size != len {
+        return Err(Upload::Short(size));
+    }
+    file.flush().await.map_err(Upload::Io)?;
+    file.sync_all().await.map_err(Upload::Io)?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+async fn stored_media(
+    st: &Arc<AppState>,
+    peer: &Peer,
+    sha: &str,
+) -> Result<(MediaRecord, PathBuf), ApiError> {
+    authenticate(st, peer).await?;
+    let sha = parse_sha(sha)?;
+    let store = st.store.clone();
+    let s2 = sha.clone();
+    let rec = blocking(move || store.media(&s2))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((rec, media_path(&st.config.data.media(), &sha)))
+}
+
+fn bytes_response(body: Body, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn media_get(
+    State(st): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    UrlPath(sha): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let (rec, path) = stored_media(&st, &peer, &sha).await?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            ApiError::not_found()
+        } else {
+            io_error(&e)
+        }
+    })?;
+    let ct = if rec.kind == "photo" {
+        "image/jpeg"
+    } else {
+        "application/octet-stream"
+    };
+    Ok(bytes_response(
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        ct,
+    ))
+}
+
+async fn media_thumbnail(
+    State(st): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    UrlPath(sha): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let (rec, path) = stored_media(&st, &peer, &sha).await?;
+    if rec.kind != "photo" {
+        return Err(ApiError::not_found());
+    }
+    let thumb = st
+        .config
+        .data
+        .media()
+        .join("thumbs")
+        .join(format!("{}.jpg", rec.sha256));
+    if let Ok(bytes) = tokio::fs::read(&thumb).await {
+        return Ok(bytes_response(Body::from(bytes), "image/jpeg"));
+    }
+    let photo = tokio::fs::read(&path).await.map_err(|e| io_error(&e))?;
+    let made =
+        blocking(move || sprig_media::process_photo(&photo, &sprig_media::PhotoOptions::default()))
+            .await?;
+    let bytes = match made {
+        Ok(p) => p.thumbnail.bytes,
+        Err(e) => {
+            tracing::warn!(code = e.code(), "no thumbnail for a stored photo");
+            return Err(ApiError::not_found());
+        }
+    };
+    // A cache: written via a temporary name so a reader never sees half a file.
+    let tmp = thumb.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    if tokio::fs::write(&tmp, &bytes).await.is_ok() {
+        let _ = tokio::fs::rename(&tmp, &thumb).await;
+    }
+    Ok(bytes_response(Body::from(bytes), "image/jpeg"))
+}

@@ -1,0 +1,563 @@
+//! The embedded SQLite backend: one file in the data directory, WAL journal, `synchronous=FULL`
+//! so a committed transaction survives power loss before anything is acknowledged, and a busy
+//! timeout so admin commands and `serve` can share the file.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sprig_proto::DocId;
+
+use super::{
+    AuditEvent, Contact, Device, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
+    Redeemed, ServerStore, StoreError, StoreResult, StoredDoc,
+};
+
+const SCHEMA: &str = r"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE docs (doc TEXT PRIMARY KEY, epoch INTEGER NOT NULL, snapshot BLOB NOT NULL);
+CREATE TABLE doc_chunks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL REFERENCES docs(doc) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
+CREATE INDEX doc_chunks_by_doc ON doc_chunks(doc, seq);
+CREATE TABLE sync_states (
+    device TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (device, doc)
+);
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    cert_fingerprint TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER,
+    last_sync INTEGER,
+    app_version TEXT,
+    unsynced_media INTEGER NOT NULL DEFAULT 0,
+    unsynced_docs INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE enrol_codes (
+    code_hash TEXT PRIMARY KEY,
+    device_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    used_by TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE media (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    device TEXT NOT NULL,
+    stored_at INTEGER NOT NULL
+);
+CREATE TABLE passwords (principal TEXT PRIMARY KEY, phc TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    device TEXT,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+/// The SQLite [`ServerStore`]. One connection behind a mutex: SQLite serialises writers
+/// anyway, and the server's writes are small transactions.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when absent) the database at `path` and brings its schema up to date.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the file cannot be opened, [`StoreError::Corrupt`] when it
+    /// was written by a newer version.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    /// An in-memory database, for tests.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn open_in_memory() -> StoreResult<SqliteStore> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> StoreResult<SqliteStore> {
+        // Admin commands and `serve` share the file: wait for the other's transaction.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match version {
+            0 => {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Another process may have created it while we waited for the lock.
+                let again: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if again == 0 {
+                    tx.execute_batch(SCHEMA)?;
+                    tx.execute_batch("PRAGMA user_version = 1")?;
+                }
+                tx.commit()?;
+            }
+            1 => {}
+            v => {
+                return Err(StoreError::Corrupt(format!(
+                    "database schema {v} is newer than this server understands; update sprig-server"
+                )));
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn u64_col(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn parse_doc(s: &str) -> StoreResult<DocId> {
+    DocId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+const DEVICE_COLS: &str = "id, name, status, cert_serial, cert_fingerprint, created_at, \
+     last_seen, last_sync, app_version, unsynced_media, unsynced_docs";
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Device, String)> {
+    let status: String = r.get(2)?;
+    Ok((
+        Device {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            status: DeviceStatus::Active,
+            cert_serial: r.get(3)?,
+            cert_fingerprint: r.get(4)?,
+            created_at: r.get(5)?,
+            last_seen: r.get(6)?,
+            last_sync: r.get(7)?,
+            app_version: r.get(8)?,
+            unsynced_media: u64_col(r.get(9)?),
+            unsynced_docs: u64_col(r.get(10)?),
+        },
+        status,
+    ))
+}
+
+fn finish_device((mut d, status): (Device, String)) -> StoreResult<Device> {
+    d.status = DeviceStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown device status '{status}'")))?;
+    Ok(d)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl ServerStore for SqliteStore {
+    fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn list_docs(&self) -> StoreResult<Vec<(DocId, u64)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT doc, epoch FROM docs ORDER BY doc")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, epoch) = row?;
+            out.push((parse_doc(&doc)?, u64_col(epoch)));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn load_doc(&self, doc: &DocId) -> StoreResult<Option<StoredDoc>> {
+        let mut conn = self.conn();
+        // One read transaction so the snapshot and the chunks are from the same moment.
+        let tx = conn.transaction()?;
+        let key = doc.to_string();
+        let Some((epoch, snapshot)) = tx
+            .query_row(
+                "SELECT epoch, snapshot FROM docs WHERE doc = ?1",
+                [&key],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut chunks = Vec::new();
+        let mut last_seq = 0;
+        {
+            let mut st =
+                tx.prepare("SELECT seq, data FROM doc_chunks WHERE doc = ?1 ORDER BY seq")?;
+            let rows = st.query_map([&key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (seq, data) = row?;
+                last_seq = seq;
+                chunks.push(data);
+            }
+        }
+        tx.commit()?;
+        Ok(Some(StoredDoc {
+            epoch: u64_col(epoch),
+            snapshot,
+            chunks,
+            last_seq,
+        }))
+    }
+
+    fn create_doc(&self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO docs (doc, epoch, snapshot) VALUES (?1, ?2, ?3)",
+            params![doc.to_string(), i64_of(epoch), snapshot],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists(doc.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn commit_changes(
+        &self,
+        device: Option<&str>,
+        writes: &[DocWrite],
+        sync_states: &[(DocId, Vec<u8>)],
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for w in writes {
+            let key = w.doc.to_string();
+            let exists: Option<i64> = tx
+                .query_row("SELECT 1 FROM docs WHERE doc = ?1", [&key], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(key));
+            }
+            for chunk in w.chunks.iter().filter(|c| !c.is_empty()) {
+                tx.execute(
+                    "INSERT INTO doc_chunks (doc, data) VALUES (?1, ?2)",
+                    params![key, chunk],
+                )?;
+            }
+        }
+        if let Some(device) = device {
+            for (doc, state) in sync_states {
+                tx.execute(
+                    "INSERT INTO sync_states (device, doc, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (device, doc) DO UPDATE SET state = excluded.state",
+                    params![device, doc.to_string(), state],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn compact_doc(&self, doc: &DocId, snapshot: &[u8], upto_seq: i64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let key = doc.to_string();
+        let n = tx.execute(
+            "UPDATE docs SET snapshot = ?2 WHERE doc = ?1",
+            params![key, snapshot],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(key));
+        }
+        tx.execute(
+            "DELETE FROM doc_chunks WHERE doc = ?1 AND seq <= ?2",
+            params![key, upto_seq],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sync_state(&self, device: &str, doc: &DocId) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT state FROM sync_states WHERE device = ?1 AND doc = ?2",
+                params![device, doc.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn insert_enrol_code(&self, code: &EnrolCode) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO enrol_codes (code_hash, device_name, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                code.code_hash,
+                code.device_name,
+                code.created_at,
+                code.expires_at
+            ],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("enrolment code".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn redeem_enrol_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        device: &NewDevice,
+    ) -> StoreResult<Redeemed> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT device_name, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1",
+                [code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((name, expires_at, used_at)) = row else {
+            return Ok(Redeemed::Unknown);
+        };
+        tx.execute(
+            "UPDATE enrol_codes SET attempts = attempts + 1 WHERE code_hash = ?1",
+            [code_hash],
+        )?;
+        let outcome = if used_at.is_some() {
+            Redeemed::Used
+        } else if now >= expires_at {
+            Redeemed::Expired
+        } else {
+            let inserted = tx.execute(
+                &format!(
+                    "INSERT INTO devices ({DEVICE_COLS}) VALUES (?1, ?2, 'active', ?3, ?4, ?5, NULL, NULL, ?6, 0, 0)"
+                ),
+                params![
+                    device.id,
+                    name,
+                    device.cert_serial,
+                    device.cert_fingerprint,
+                    device.created_at,
+                    device.app_version
+                ],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_constraint(&e) => {
+                    return Err(StoreError::AlreadyExists(format!("device {}", device.id)));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            tx.execute(
+                "UPDATE enrol_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
+                params![code_hash, now, device.id],
+            )?;
+            Redeemed::Enrolled(Device {
+                id: device.id.clone(),
+                name,
+                status: DeviceStatus::Active,
+                cert_serial: device.cert_serial.clone(),
+                cert_fingerprint: device.cert_fingerprint.clone(),
+                created_at: device.created_at,
+                last_seen: None,
+                last_sync: None,
+                app_version: device.app_version.clone(),
+                unsynced_media: 0,
+                unsynced_docs: 0,
+            })
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn enrol_code_attempts(&self, code_hash: &str) -> StoreResult<Option<u64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT attempts FROM enrol_codes WHERE code_hash = ?1",
+                [code_hash],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(u64_col))
+    }
+
+    fn device(&self, id: &str) -> StoreResult<Option<Device>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"),
+                [id],
+                device_row,
+            )
+            .optional()?;
+        row.map(finish_device).transpose()
+    }
+
+    fn device_by_fingerprint(&self, fingerprint: &str) -> StoreResult<Option<Device>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {DEVICE_COLS} FROM devices WHERE cert_fingerprint = ?1"),
+                [fingerprint],
+                device_row,
+            )
+            .optional()?;
+        row.map(finish_device).transpose()
+    }
+
+    fn list_devices(&self) -> StoreResult<Vec<Device>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
+            "SELECT {DEVICE_COLS} FROM devices ORDER BY created_at, id"
+        ))?;
+        let rows = st.query_map([], device_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(finish_device(row?)?);
+        }
+        Ok(out)
+    }
+
+    fn set_device_status(&self, id: &str, status: DeviceStatus) -> StoreResult<()> {
+        let n = self.conn().execute(
+            "UPDATE devices SET status = ?2 WHERE id = ?1",
+            params![id, status.as_str()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
+    }
+
+    fn record_contact(&self, id: &str, c: &Contact) -> StoreResult<()> {
+        let n = self.conn().execute(
+            "UPDATE devices SET last_seen = ?2, app_version = ?3, unsynced_media = ?4,
+                 unsynced_docs = ?5, last_sync = CASE WHEN ?6 THEN ?2 ELSE last_sync END
+             WHERE id = ?1",
+            params![
+                id,
+                c.at,
+                c.app_version,
+                i64_of(c.unsynced_media),
+                i64_of(c.unsynced_docs),
+                c.synced
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
+    }
+
+    fn insert_media(&self, m: &MediaRecord) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO media (sha256, size, kind, device, stored_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sha256) DO NOTHING",
+            params![m.sha256, i64_of(m.size), m.kind, m.device, m.stored_at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT sha256, size, kind, device, stored_at FROM media WHERE sha256 = ?1",
+                [sha256],
+                |r| {
+                    Ok(MediaRecord {
+                        sha256: r.get(0)?,
+                        size: u64_col(r.get(1)?),
+                        kind: r.get(2)?,
+                        device: r.get(3)?,
+                        stored_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_password(&self, principal: &str, phc: &str, at: i64) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO passwords (principal, phc, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (principal) DO UPDATE SET phc = excluded.phc, updated_at = excluded.updated_at",
+            params![principal, phc, at],
+        )?;
+        Ok(())
+    }
+
+    fn password(&self, principal: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT phc FROM passwords WHERE principal = ?1",
+                [principal],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO audit (at, actor, device, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.at, e.actor, e.device, e.action, e.detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT at, actor, device, action, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit], |r| {
+            Ok(AuditEvent {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                device: r.get(2)?,
+                action: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

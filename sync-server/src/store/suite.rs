@@ -1,0 +1,292 @@
+//! The shared [`ServerStore`] test suite. Every backend runs it through
+//! [`crate::server_store_tests!`]; each function panics on a failed check.
+
+use sprig_core::ChildId;
+use sprig_proto::DocId;
+
+use super::{
+    AuditEvent, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice, Redeemed,
+    ServerStore, StoreError,
+};
+
+/// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
+///
+/// ```ignore
+/// sprig_server::server_store_tests!(sprig_server::SqliteStore::open_in_memory().unwrap());
+/// ```
+#[macro_export]
+macro_rules! server_store_tests {
+    ($make:expr) => {
+        $crate::server_store_tests!(@t $make;
+            docs_append_load_and_compact,
+            commit_is_all_or_nothing,
+            sync_states_are_per_device,
+            enrol_codes_redeem_once,
+            expired_and_unknown_codes_change_nothing,
+            devices_status_and_contact,
+            media_records_are_idempotent,
+            passwords_and_meta,
+            audit_log_is_newest_first
+        );
+    };
+    (@t $make:expr; $($name:ident),+) => {
+        $(
+            #[test]
+            fn $name() {
+                let store = $make;
+                $crate::store::suite::$name(&store);
+            }
+        )+
+    };
+}
+
+fn new_device(id: &str) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        name: "ignored".into(),
+        cert_serial: format!("serial-{id}"),
+        cert_fingerprint: format!("sha256:{id}"),
+        created_at: 1_000,
+        app_version: Some("0.1.0".into()),
+    }
+}
+
+fn code(hash: &str, expires_at: i64) -> EnrolCode {
+    EnrolCode {
+        code_hash: hash.into(),
+        device_name: "Room 1 tablet".into(),
+        created_at: 0,
+        expires_at,
+    }
+}
+
+/// Snapshots plus appended chunks load in order; compaction keeps later chunks.
+pub fn docs_append_load_and_compact(s: &dyn ServerStore) {
+    let j = DocId::Journal(ChildId::new_random());
+    assert!(s.load_doc(&j).unwrap().is_none());
+    s.create_doc(&j, 2, b"snap").unwrap();
+    assert!(matches!(
+        s.create_doc(&j, 2, b"again"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    s.create_doc(&DocId::Roster, 0, b"r").unwrap();
+    assert_eq!(
+        s.list_docs().unwrap(),
+        vec![(DocId::Roster, 0), (j.clone(), 2)]
+    );
+    let w = |c: &[&[u8]]| DocWrite {
+        doc: j.clone(),
+        chunks: c.iter().map(|x| x.to_vec()).collect(),
+    };
+    s.commit_changes(None, &[w(&[b"a", b"b"])], &[]).unwrap();
+    let d = s.load_doc(&j).unwrap().unwrap();
+    assert_eq!(d.epoch, 2);
+    assert_eq!(d.snapshot, b"snap");
+    assert_eq!(d.chunks, vec![b"a".to_vec(), b"b".to_vec()]);
+    let upto = d.last_seq;
+    // A chunk appended after the compacting reader looked must survive compaction.
+    s.commit_changes(None, &[w(&[b"c"])], &[]).unwrap();
+    s.compact_doc(&j, b"snap+a+b", upto).unwrap();
+    let d = s.load_doc(&j).unwrap().unwrap();
+    assert_eq!(d.snapshot, b"snap+a+b");
+    assert_eq!(d.chunks, vec![b"c".to_vec()]);
+    assert!(matches!(
+        s.compact_doc(&DocId::Setting, b"x", 0),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// A commit naming a missing document writes nothing at all.
+pub fn commit_is_all_or_nothing(s: &dyn ServerStore) {
+    s.create_doc(&DocId::Roster, 0, b"r").unwrap();
+    let missing = DocId::Journal(ChildId::new_random());
+    let err = s
+        .commit_changes(
+            Some("dev"),
+            &[
+                DocWrite {
+                    doc: DocId::Roster,
+                    chunks: vec![b"x".to_vec()],
+                },
+                DocWrite {
+                    doc: missing,
+                    chunks: vec![b"y".to_vec()],
+                },
+            ],
+            &[(DocId::Roster, b"state".to_vec())],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(
+        s.load_doc(&DocId::Roster)
+            .unwrap()
+            .unwrap()
+            .chunks
+            .is_empty()
+    );
+    assert!(s.sync_state("dev", &DocId::Roster).unwrap().is_none());
+}
+
+/// Sync states are kept per (device, document) and overwritten.
+pub fn sync_states_are_per_device(s: &dyn ServerStore) {
+    s.create_doc(&DocId::Setting, 0, b"s").unwrap();
+    let st = |b: &[u8]| vec![(DocId::Setting, b.to_vec())];
+    s.commit_changes(Some("a"), &[], &st(b"1")).unwrap();
+    s.commit_changes(Some("b"), &[], &st(b"2")).unwrap();
+    s.commit_changes(Some("a"), &[], &st(b"3")).unwrap();
+    assert_eq!(
+        s.sync_state("a", &DocId::Setting).unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(
+        s.sync_state("b", &DocId::Setting).unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    assert!(s.sync_state("c", &DocId::Setting).unwrap().is_none());
+}
+
+/// A valid code enrols once, under the code's device name; a second use is refused.
+pub fn enrol_codes_redeem_once(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("h1", 10_000)).unwrap();
+    assert!(matches!(
+        s.insert_enrol_code(&code("h1", 10_000)),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let Redeemed::Enrolled(d) = s.redeem_enrol_code("h1", 5_000, &new_device("d1")).unwrap() else {
+        panic!("expected enrolment");
+    };
+    assert_eq!(d.name, "Room 1 tablet");
+    assert_eq!(d.status, DeviceStatus::Active);
+    assert_eq!(s.device("d1").unwrap().unwrap(), d);
+    assert_eq!(
+        s.redeem_enrol_code("h1", 5_001, &new_device("d2")).unwrap(),
+        Redeemed::Used
+    );
+    assert!(s.device("d2").unwrap().is_none());
+    assert_eq!(s.enrol_code_attempts("h1").unwrap(), Some(2));
+}
+
+/// Expired and unknown codes register nothing.
+pub fn expired_and_unknown_codes_change_nothing(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("old", 100)).unwrap();
+    assert_eq!(
+        s.redeem_enrol_code("old", 100, &new_device("d1")).unwrap(),
+        Redeemed::Expired
+    );
+    assert_eq!(
+        s.redeem_enrol_code("nope", 0, &new_device("d1")).unwrap(),
+        Redeemed::Unknown
+    );
+    assert!(s.list_devices().unwrap().is_empty());
+    assert_eq!(s.enrol_code_attempts("old").unwrap(), Some(1));
+    assert_eq!(s.enrol_code_attempts("nope").unwrap(), None);
+}
+
+/// Status changes, contacts and fingerprint look-ups.
+pub fn devices_status_and_contact(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("a", 10)).unwrap();
+    s.insert_enrol_code(&code("b", 10)).unwrap();
+    s.redeem_enrol_code("a", 0, &new_device("d1")).unwrap();
+    // The same certificate cannot belong to two devices.
+    let mut dup = new_device("d2");
+    dup.cert_fingerprint = "sha256:d1".into();
+    assert!(matches!(
+        s.redeem_enrol_code("b", 0, &dup),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(s.list_devices().unwrap().len(), 1);
+    let c = Contact {
+        at: 7,
+        app_version: "0.2.0".into(),
+        unsynced_media: 3,
+        unsynced_docs: 1,
+        synced: false,
+    };
+    s.record_contact("d1", &c).unwrap();
+    let d = s.device_by_fingerprint("sha256:d1").unwrap().unwrap();
+    assert_eq!(
+        (d.last_seen, d.last_sync, d.unsynced_media, d.unsynced_docs),
+        (Some(7), None, 3, 1)
+    );
+    assert_eq!(d.app_version.as_deref(), Some("0.2.0"));
+    s.record_contact(
+        "d1",
+        &Contact {
+            at: 9,
+            synced: true,
+            unsynced_media: 0,
+            ..c
+        },
+    )
+    .unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(
+        (d.last_seen, d.last_sync, d.unsynced_media),
+        (Some(9), Some(9), 0)
+    );
+    s.set_device_status("d1", DeviceStatus::Revoked).unwrap();
+    assert_eq!(
+        s.device("d1").unwrap().unwrap().status,
+        DeviceStatus::Revoked
+    );
+    assert!(matches!(
+        s.set_device_status("zz", DeviceStatus::Revoked),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(s.device_by_fingerprint("sha256:zz").unwrap().is_none());
+}
+
+/// The first record of a media file is kept.
+pub fn media_records_are_idempotent(s: &dyn ServerStore) {
+    let m = MediaRecord {
+        sha256: "ab".repeat(32),
+        size: 10,
+        kind: "photo".into(),
+        device: "d1".into(),
+        stored_at: 5,
+    };
+    assert!(s.insert_media(&m).unwrap());
+    assert!(
+        !s.insert_media(&MediaRecord {
+            device: "d2".into(),
+            ..m.clone()
+        })
+        .unwrap()
+    );
+    assert_eq!(s.media(&m.sha256).unwrap().unwrap(), m);
+    assert!(s.media(&"cd".repeat(32)).unwrap().is_none());
+}
+
+/// Passwords and server settings round-trip and overwrite.
+pub fn passwords_and_meta(s: &dyn ServerStore) {
+    assert!(s.password("parent:x").unwrap().is_none());
+    s.set_password("parent:x", "$argon2id$1", 1).unwrap();
+    s.set_password("parent:x", "$argon2id$2", 2).unwrap();
+    assert_eq!(
+        s.password("parent:x").unwrap().as_deref(),
+        Some("$argon2id$2")
+    );
+    assert!(s.meta("public_url").unwrap().is_none());
+    s.set_meta("public_url", "https://a").unwrap();
+    s.set_meta("public_url", "https://b").unwrap();
+    assert_eq!(s.meta("public_url").unwrap().as_deref(), Some("https://b"));
+}
+
+/// The audit log returns the newest events first.
+pub fn audit_log_is_newest_first(s: &dyn ServerStore) {
+    for i in 0..3 {
+        s.audit(&AuditEvent {
+            at: i,
+            actor: "admin".into(),
+            device: None,
+            action: format!("a{i}"),
+            detail: String::new(),
+        })
+        .unwrap();
+    }
+    let log = s.audit_log(2).unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["a2", "a1"]
+    );
+}

@@ -1,0 +1,289 @@
+//! The admin CLI's exact contracts, run as a real process with `--json`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sprig_core::{ChildId, Consent, StaffId};
+use sprig_proto::DocId;
+use sprig_server::docs::{AnyDoc, load_doc};
+use sprig_server::{DataDir, ServerStore};
+
+fn sprig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Runs with `--json`, expects success and one JSON value on stdout.
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = sprig(&a);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// Expects failure with a one-line human error on stderr and nothing on stdout.
+fn fails(args: &[&str]) -> String {
+    let out = sprig(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_makes_private_keys_and_refuses_a_second_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let v = ok_json(&[
+        "init",
+        "--data",
+        d,
+        "--name",
+        "Acorns",
+        "--hostname",
+        "sprig.example",
+    ]);
+    assert_eq!(keys(&v), ["ca_fingerprint"]);
+    let dd = DataDir::new(&data);
+    assert_eq!(mode(&dd.ca_key()), 0o600);
+    assert_eq!(mode(&dd.server_key()), 0o600);
+    // The printed fingerprint is the SHA-256 of the CA certificate's DER.
+    let pem = std::fs::read_to_string(dd.ca_cert()).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|c: rustls::pki_types::CertificateDer<'_>| c.to_vec())
+        .unwrap();
+    assert_eq!(v["ca_fingerprint"], sprig_server::ca::fingerprint(&der));
+    // The server certificate names every address a device may use, and is signed by the CA.
+    let spem = std::fs::read_to_string(dd.server_cert()).unwrap();
+    let sder: rustls::pki_types::CertificateDer<'_> =
+        rustls::pki_types::pem::PemObject::from_pem_slice(spem.as_bytes()).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&sder).unwrap();
+    let sans = format!(
+        "{:?}",
+        cert.subject_alternative_name().unwrap().unwrap().value
+    );
+    for name in [
+        "\"localhost\"",
+        "\"sprig.example\"",
+        "[127, 0, 0, 1]",
+        "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]",
+    ] {
+        assert!(sans.contains(name), "{name} missing from {sans}");
+    }
+    let (_, ca) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert!(cert.verify_signature(Some(ca.public_key())).is_ok());
+    let err = fails(&["init", "--data", d, "--name", "Again"]);
+    assert!(err.contains("already initialised"), "{err}");
+    assert_eq!(std::fs::read_to_string(dd.ca_cert()).unwrap(), pem);
+    // Setting and empty roster exist.
+    let store = dd.open_store().unwrap();
+    let docs: Vec<DocId> = store
+        .list_docs()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(docs, [DocId::Roster, DocId::Setting]);
+    assert_eq!(
+        store.meta("public_url").unwrap().as_deref(),
+        Some("https://sprig.example:8443")
+    );
+}
+
+#[test]
+fn admin_commands_keep_their_json_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let d = d.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+
+    let staff = ok_json(&[
+        "staff",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Amara Okafor",
+        "--role",
+        "manager",
+        "--pin",
+        "1234",
+        "--password",
+        "correct horse battery",
+    ]);
+    assert_eq!(keys(&staff), ["id"]);
+    let staff_id = staff["id"].as_str().unwrap();
+    let child = ok_json(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Test Child",
+        "--key-worker",
+        staff_id,
+        "--room",
+        "Ladybirds",
+        "--photo-consent",
+        "yes",
+    ]);
+    assert_eq!(keys(&child), ["id"]);
+    let child_id = child["id"].as_str().unwrap();
+    let unasked = ok_json(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Other Child",
+        "--key-worker",
+        staff_id,
+        "--room",
+        "Ladybirds",
+    ]);
+    let parent = ok_json(&[
+        "parent",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "p@example.org",
+        "--name",
+        "A Parent",
+        "--password",
+        "0123456789ab",
+        "--child",
+        child_id,
+    ]);
+    assert_eq!(keys(&parent), ["id"]);
+    let code = ok_json(&["enrol-code", "--data", d, "--device-name", "Room 1 tablet"]);
+    assert_eq!(
+        keys(&code),
+        ["ca_fingerprint", "code", "expires_at", "qr", "url"]
+    );
+    let c = code["code"].as_str().unwrap();
+    assert!(sprig_server::admin::normalise_code(c).is_some(), "{c}");
+    assert!(
+        code["qr"]
+            .as_str()
+            .unwrap()
+            .starts_with("sprig://enrol?url=https%3A%2F%2F")
+    );
+    assert!(
+        code["qr"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("&code={c}&fp=sha256:"))
+    );
+    assert_eq!(
+        ok_json(&["device", "list", "--data", d]),
+        serde_json::json!([])
+    );
+
+    // Refusals: one line on stderr, nothing written.
+    assert!(
+        fails(&[
+            "staff", "add", "--data", d, "--name", "X", "--role", "manager", "--pin", "12"
+        ])
+        .contains("PIN")
+    );
+    assert!(
+        fails(&[
+            "parent",
+            "add",
+            "--data",
+            d,
+            "--email",
+            "q@example.org",
+            "--name",
+            "Q",
+            "--password",
+            "short",
+            "--child",
+            child_id
+        ])
+        .contains("at least 10")
+    );
+    let unasked_id = unasked["id"].as_str().unwrap();
+    fails(&[
+        "parent",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "q@example.org",
+        "--name",
+        "Q",
+        "--password",
+        "0123456789ab",
+        "--child",
+        unasked_id,
+    ]);
+    fails(&[
+        "device",
+        "list",
+        "--data",
+        dir.path().join("nope").to_str().unwrap(),
+    ]);
+
+    // What the commands wrote, read back through the store.
+    let store = DataDir::new(d).open_store().unwrap();
+    let AnyDoc::Roster(roster) = load_doc(&store, &DocId::Roster).unwrap() else {
+        panic!()
+    };
+    let s = roster.staff(&StaffId::parse(staff_id).unwrap()).unwrap();
+    assert!(s.pin_hash.unwrap().starts_with("$argon2id$"));
+    let ch = roster.child(&ChildId::parse(child_id).unwrap()).unwrap();
+    assert_eq!(ch.photo_consent, Consent::Yes);
+    assert_eq!(
+        roster.room(ch.room.as_ref().unwrap()).unwrap().name,
+        "Ladybirds"
+    );
+    let other = roster.child(&ChildId::parse(unasked_id).unwrap()).unwrap();
+    assert_eq!(other.photo_consent, Consent::NotAsked);
+    assert_eq!(other.room, ch.room, "the room is reused by name");
+    assert_eq!(roster.parents().len(), 1, "refused parent was not added");
+    assert!(
+        store
+            .password(&format!("staff:{staff_id}"))
+            .unwrap()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    assert!(store.load_doc(&DocId::Journal(ch.id)).unwrap().is_some());
+    let actions: Vec<String> = store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in ["init", "staff_add", "child_add", "parent_add", "enrol_code"] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} not audited: {actions:?}"
+        );
+    }
+}
