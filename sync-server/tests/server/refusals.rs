@@ -113,13 +113,7 @@ async fn unknown_and_revoked_devices_are_403_with_distinct_codes() {
     assert_eq!(status, StatusCode::SWITCHING_PROTOCOLS);
     // Revoked by the admin CLI while the server runs: refused at the next connection.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sprig-server"))
-        .args([
-            "device",
-            "revoke",
-            "--json",
-            &device.device_id,
-            "--data",
-        ])
+        .args(["device", "revoke", "--json", &device.device_id, "--data"])
         .arg(server.data.root())
         .output()
         .unwrap();
