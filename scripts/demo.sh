@@ -60,6 +60,7 @@ say "Starting the server on https://localhost:$port"
 "$server" serve --data "$srv" --listen "127.0.0.1:$port" 2>"$demo/server.log" &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+trap 'echo; echo "Stopping the server."; exit 0' INT TERM
 for _ in $(seq 50); do
   curl -sk "https://localhost:$port/v1/health" >/dev/null 2>&1 && break
   sleep 0.2
@@ -105,7 +106,7 @@ stored=$(find "$srv/media" -maxdepth 2 -type f -path '*/media/??/*' | head -1)
 echo "A photo as the server holds it: $(identify -format '%wx%h' "$stored" 2>/dev/null), GPS: $(exiftool -s -s -s -GPSPosition "$stored" || true)$( [ -z "$(exiftool -s -s -s -GPSPosition "$stored")" ] && echo 'none (stripped)')"
 echo "Ada's journal on the tablet:"
 "$device" journal --data "$tab" --staff "$amara" --pin 2468 --child "${children[0]}" --json \
-  | jq -r '.[] | "  \(.created_at)  \(.text)  [media: \([.media[].state] | join(", "))]"'
+  | jq -r '.[] | "  \(.created_at)  \(.text)" + (if (.media | length) > 0 then "  [photo: \([.media[].state] | join(", "))]" else "" end)'
 "$server" device list --data "$srv" --json | jq -c '.[] | {name, status, last_sync, unsynced_media}'
 
 cat <<EOF
@@ -118,9 +119,10 @@ keystore; scripts/with-keystore.sh gives this one its own keystore session):
   code=\$($server enrol-code --data $srv --device-name "Oaks room tablet" --json)
   scripts/with-keystore.sh bash -c '$device enrol --data $demo/tablet-2 --server https://localhost:$port \\
       --code \$(jq -r .code <<<"\$0") --ca-fingerprint $fp --json &&
+    $device sync --data $demo/tablet-2 --json &&
     $device observe --data $demo/tablet-2 --staff $cleo --pin 4680 --child ${children[4]} --text "Esme planted cress" --json &&
     $device sync --data $demo/tablet-2 --json' "\$code"
 The manager's view of what each tablet holds: $server device list --data $srv --json
 Press Ctrl-C to stop.
 EOF
-wait $server_pid
+wait $server_pid || true

@@ -158,13 +158,7 @@ pub fn now_ms() -> i64 {
 /// RFC 3339 UTC text for a time in ms.
 #[must_use]
 pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    Timestamp(ms).to_rfc3339()
 }
 
 fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), AdminError> {

@@ -820,6 +820,7 @@ async fn media_put(
     if let Some(m) = known
         && tokio::fs::try_exists(&final_path).await.unwrap_or(false)
     {
+        note_acked(&st, &device.id).await?;
         audit(
             st.store.as_ref(),
             &format!("device:{}", device.id),
@@ -887,6 +888,7 @@ async fn media_put(
     blocking(move || store.insert_media(&rec))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
+    note_acked(&st, &device.id).await?;
     audit(
         st.store.as_ref(),
         &format!("device:{}", device.id),
@@ -926,6 +928,15 @@ async fn receive_upload(tmp: &Path, body: Body, len: u64) -> Result<(u64, String
     file.flush().await.map_err(Upload::Io)?;
     file.sync_all().await.map_err(Upload::Io)?;
     Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// The device will purge what the server just acknowledged: count it off its pending media.
+async fn note_acked(st: &AppState, device: &str) -> Result<(), ApiError> {
+    let store = st.store.clone();
+    let device = device.to_owned();
+    blocking(move || store.note_media_acked(&device))
+        .await?
+        .map_err(|e| ApiError::internal(&e))
 }
 
 async fn stored_media(

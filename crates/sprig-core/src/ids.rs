@@ -124,6 +124,25 @@ impl Timestamp {
     pub fn millis(self) -> i64 {
         self.0
     }
+
+    /// RFC 3339 UTC text with exactly three fractional digits, e.g. `2026-11-29T12:00:00.120Z`
+    /// (fixed width, so the text sorts as the time does).
+    #[must_use]
+    pub fn to_rfc3339(self) -> String {
+        let (days, ms) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    }
 }
 
 /// The SHA-256 of a media file; media are referenced by it, never embedded in documents.
@@ -186,6 +205,24 @@ mod tests {
         let e = ChildId::parse("robert'); drop table").unwrap_err();
         assert_eq!(e.kind, "child");
         assert!(e.to_string().contains("not a valid child id"));
+    }
+
+    #[test]
+    fn timestamps_format_as_fixed_width_rfc3339() {
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(1_764_417_457_220).to_rfc3339(),
+            "2025-11-29T11:57:37.220Z"
+        );
+        assert_eq!(
+            Timestamp(951_782_400_000).to_rfc3339(),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp(4_102_444_799_999).to_rfc3339(),
+            "2099-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

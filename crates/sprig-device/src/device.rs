@@ -173,14 +173,7 @@ pub(crate) fn now() -> Timestamp {
 /// RFC 3339 UTC text of a timestamp, e.g. `2026-11-29T12:00:00.123Z`.
 #[must_use]
 pub fn rfc3339(t: Timestamp) -> String {
-    let nanos = i128::from(t.0) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    t.to_rfc3339()
 }
 
 impl Device {

@@ -374,6 +374,13 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Database`].
     fn insert_media(&self, media: &MediaRecord) -> StoreResult<bool>;
 
+    /// Counts one of `device`'s pending media items as delivered (the server acknowledged it),
+    /// so the register's `unsynced_media` is right between syncs. Never goes below zero.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn note_media_acked(&self, device: &str) -> StoreResult<()>;
+
     /// A media record by hex SHA-256.
     ///
     /// # Errors

@@ -497,6 +497,14 @@ impl ServerStore for SqliteStore {
         Ok(n == 1)
     }
 
+    fn note_media_acked(&self, device: &str) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE devices SET unsynced_media = MAX(unsynced_media - 1, 0) WHERE id = ?1",
+            params![device],
+        )?;
+        Ok(())
+    }
+
     fn media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
         Ok(self
             .conn()

@@ -215,7 +215,7 @@ pub fn devices_status_and_contact(s: &dyn ServerStore) {
             at: 9,
             synced: true,
             unsynced_media: 0,
-            ..c
+            ..c.clone()
         },
     )
     .unwrap();
@@ -224,6 +224,20 @@ pub fn devices_status_and_contact(s: &dyn ServerStore) {
         (d.last_seen, d.last_sync, d.unsynced_media),
         (Some(9), Some(9), 0)
     );
+    // Acknowledged uploads count down the pending media the device last reported, not below 0.
+    s.record_contact(
+        "d1",
+        &Contact {
+            unsynced_media: 2,
+            ..c.clone()
+        },
+    )
+    .unwrap();
+    s.note_media_acked("d1").unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().unsynced_media, 1);
+    s.note_media_acked("d1").unwrap();
+    s.note_media_acked("d1").unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().unsynced_media, 0);
     s.set_device_status("d1", DeviceStatus::Revoked).unwrap();
     assert_eq!(
         s.device("d1").unwrap().unwrap().status,

@@ -149,6 +149,10 @@ fn enrol_sync_upload_and_purge_against_a_real_server() {
     assert!(status.last_sync.is_some());
     let item = &device.journal(&who, &child).unwrap()[0];
     assert_eq!(item.media[0].status, MediaStatus::Purged);
+    // The register counts the acknowledged upload off what the device reported at its hello,
+    // so a manager does not see photos as pending that the tablet has already handed over.
+    let registered = store.device(&enrolled.device_id).unwrap().unwrap();
+    assert_eq!(registered.unsynced_media, 0);
 
     // The server's copy is the exact bytes the device hashed.
     let hex = sha.to_hex();
