@@ -123,9 +123,34 @@ impl SyncState {
     }
 }
 
-/// Adds the Automerge sync protocol to a document type that has a `doc: Doc` field.
-macro_rules! sync_methods {
+/// The methods every document type (journal, roster, setting) shares, for a type with a
+/// `doc: Doc` field: versions, snapshots, incremental changes and the Automerge sync protocol.
+macro_rules! doc_methods {
     () => {
+        /// The current version.
+        pub fn heads(&mut self) -> $crate::Heads {
+            self.doc.heads()
+        }
+
+        /// A full, compacted snapshot.
+        pub fn save(&mut self) -> Vec<u8> {
+            self.doc.save()
+        }
+
+        /// The changes since the last save, incremental save or load; empty when none.
+        pub fn save_incremental(&mut self) -> Vec<u8> {
+            self.doc.save_incremental()
+        }
+
+        /// Applies changes from another replica (incremental chunks or a snapshot of the same
+        /// document).
+        ///
+        /// # Errors
+        /// [`DocError::Corrupt`] when the bytes are not changes.
+        pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), $crate::DocError> {
+            self.doc.apply_incremental(bytes)
+        }
+
         /// The next sync message for a peer, or `None` when the peer is known to be up to date.
         pub fn generate_sync_message(&mut self, state: &mut $crate::SyncState) -> Option<Vec<u8>> {
             self.doc.generate_sync_message(state)
@@ -144,7 +169,7 @@ macro_rules! sync_methods {
         }
     };
 }
-pub(crate) use sync_methods;
+pub(crate) use doc_methods;
 
 /// An Automerge document with a save cursor that survives `load`, so `save_incremental`
 /// after loading returns only new changes.

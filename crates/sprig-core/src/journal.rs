@@ -94,35 +94,12 @@ impl Journal {
         self.epoch
     }
 
-    /// The current version.
-    pub fn heads(&mut self) -> Heads {
-        self.doc.heads()
-    }
-
-    /// A full, compacted snapshot.
-    pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
-    }
-
-    crate::doc::sync_methods!();
+    crate::doc::doc_methods!();
 
     /// A snapshot without column compression: slower and bigger, but every stored string is
     /// visible in the bytes, which is what erasure tests need to inspect.
     pub fn save_uncompressed(&mut self) -> Vec<u8> {
         self.doc.save_uncompressed()
-    }
-
-    /// The changes since the last save, incremental save or load; empty when none.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
-    }
-
-    /// Applies changes (from [`Self::save_incremental`] or a snapshot of the same journal).
-    ///
-    /// # Errors
-    /// [`DocError::Corrupt`] when the bytes are not changes.
-    pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        self.doc.apply_incremental(bytes)
     }
 
     /// Merges another replica of this journal into this one.

@@ -8,7 +8,7 @@
 use automerge::{ObjId, ROOT};
 
 use crate::doc::{
-    AmResult, Doc, DocError, Heads, SCHEMA_VERSION, ensure_map, get_bool, get_obj, get_str, keys,
+    AmResult, Doc, DocError, SCHEMA_VERSION, ensure_map, get_bool, get_obj, get_str, keys,
     put_bool, put_i64, put_map, put_str,
 };
 use crate::ids::{ChildId, ParentId, RoomId, StaffId, Timestamp};
@@ -70,30 +70,7 @@ impl Roster {
         Ok(Roster { doc })
     }
 
-    /// The current version.
-    pub fn heads(&mut self) -> Heads {
-        self.doc.heads()
-    }
-
-    /// A full, compacted snapshot.
-    pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
-    }
-
-    crate::doc::sync_methods!();
-
-    /// Changes since the last save or load; empty when none.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
-    }
-
-    /// Applies changes from another replica.
-    ///
-    /// # Errors
-    /// [`DocError::Corrupt`] when the bytes are not changes.
-    pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        self.doc.apply_incremental(bytes)
-    }
+    crate::doc::doc_methods!();
 
     /// Merges another replica.
     ///

@@ -3,8 +3,8 @@
 use automerge::ROOT;
 
 use crate::doc::{
-    Doc, DocError, Heads, SCHEMA_VERSION, ensure_map, get_bool, get_obj, get_str, get_u64,
-    put_bool, put_i64, put_map, put_str,
+    Doc, DocError, SCHEMA_VERSION, ensure_map, get_bool, get_obj, get_str, get_u64, put_bool,
+    put_i64, put_map, put_str,
 };
 use crate::ids::Timestamp;
 use crate::rules::RuleError;
@@ -73,30 +73,7 @@ impl SettingDoc {
         Ok(SettingDoc { doc })
     }
 
-    /// The current version.
-    pub fn heads(&mut self) -> Heads {
-        self.doc.heads()
-    }
-
-    /// A full, compacted snapshot.
-    pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
-    }
-
-    crate::doc::sync_methods!();
-
-    /// Changes since the last save or load.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
-    }
-
-    /// Applies changes from another replica.
-    ///
-    /// # Errors
-    /// [`DocError::Corrupt`] when the bytes are not changes.
-    pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        self.doc.apply_incremental(bytes)
-    }
+    crate::doc::doc_methods!();
 
     /// The setting's name.
     #[must_use]
