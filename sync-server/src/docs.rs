@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sprig_core::{DocError, Heads, Journal, Roster, SettingDoc, SyncState};
+use sprig_core::{DocError, Document, Journal, Roster, SettingDoc, SyncState};
 use sprig_proto::{DocId, DocSet, DocSetError, DocSummary};
 
 use crate::store::{DocWrite, ServerStore, StoreError, StoredDoc};
@@ -12,93 +12,31 @@ use crate::store::{DocWrite, ServerStore, StoreError, StoredDoc};
 /// A document has more appended chunks than this after a commit: compact it.
 const COMPACT_AFTER_CHUNKS: usize = 64;
 
-/// One of the three document kinds, loaded.
-#[non_exhaustive]
-#[derive(Debug, Clone)]
-pub enum AnyDoc {
-    /// The roster.
-    Roster(Roster),
-    /// The setting document.
-    Setting(SettingDoc),
-    /// A child's journal.
-    Journal(Journal),
-}
+/// One of the three document kinds, loaded (the core's [`Document`]).
+pub type AnyDoc = Document;
 
-impl AnyDoc {
-    /// Loads `doc` from its stored snapshot and chunks, checking that it is that document.
-    ///
-    /// # Errors
-    /// [`DocError`] when the bytes are damaged or are another document.
-    pub fn load(doc: &DocId, stored: &StoredDoc) -> Result<AnyDoc, DocError> {
-        let mut d = match doc {
-            DocId::Roster => AnyDoc::Roster(Roster::load(&stored.snapshot)?),
-            DocId::Setting => AnyDoc::Setting(SettingDoc::load(&stored.snapshot)?),
-            DocId::Journal(child) => {
-                let j = Journal::load(&stored.snapshot)?;
-                if j.child() != child {
-                    return Err(DocError::DifferentDocument);
-                }
-                AnyDoc::Journal(j)
+/// Loads `doc` from its stored snapshot and chunks, checking that it is that document.
+///
+/// # Errors
+/// [`DocError`] when the bytes are damaged or are another document.
+pub fn load_stored(doc: &DocId, stored: &StoredDoc) -> Result<AnyDoc, DocError> {
+    let mut d = match doc {
+        DocId::Roster => Document::Roster(Roster::load(&stored.snapshot)?),
+        DocId::Setting => Document::Setting(SettingDoc::load(&stored.snapshot)?),
+        DocId::Journal(child) => {
+            let j = Journal::load(&stored.snapshot)?;
+            if j.child() != child {
+                return Err(DocError::DifferentDocument);
             }
-        };
-        for chunk in &stored.chunks {
-            d.apply_incremental(chunk)?;
+            Document::Journal(j)
         }
-        // What was loaded is stored: only later changes are "incremental".
-        let _ = d.save_incremental();
-        Ok(d)
+    };
+    for chunk in &stored.chunks {
+        d.apply_incremental(chunk)?;
     }
-
-    fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        match self {
-            AnyDoc::Roster(d) => d.apply_incremental(bytes),
-            AnyDoc::Setting(d) => d.apply_incremental(bytes),
-            AnyDoc::Journal(d) => d.apply_incremental(bytes),
-        }
-    }
-
-    /// Changes since the last save or load.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        match self {
-            AnyDoc::Roster(d) => d.save_incremental(),
-            AnyDoc::Setting(d) => d.save_incremental(),
-            AnyDoc::Journal(d) => d.save_incremental(),
-        }
-    }
-
-    /// A full snapshot.
-    pub fn save(&mut self) -> Vec<u8> {
-        match self {
-            AnyDoc::Roster(d) => d.save(),
-            AnyDoc::Setting(d) => d.save(),
-            AnyDoc::Journal(d) => d.save(),
-        }
-    }
-
-    /// The current heads.
-    pub fn heads(&mut self) -> Heads {
-        match self {
-            AnyDoc::Roster(d) => d.heads(),
-            AnyDoc::Setting(d) => d.heads(),
-            AnyDoc::Journal(d) => d.heads(),
-        }
-    }
-
-    fn generate(&mut self, state: &mut SyncState) -> Option<Vec<u8>> {
-        match self {
-            AnyDoc::Roster(d) => d.generate_sync_message(state),
-            AnyDoc::Setting(d) => d.generate_sync_message(state),
-            AnyDoc::Journal(d) => d.generate_sync_message(state),
-        }
-    }
-
-    fn receive(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<(), DocError> {
-        match self {
-            AnyDoc::Roster(d) => d.receive_sync_message(state, msg),
-            AnyDoc::Setting(d) => d.receive_sync_message(state, msg),
-            AnyDoc::Journal(d) => d.receive_sync_message(state, msg),
-        }
-    }
+    // What was loaded is stored: only later changes are "incremental".
+    let _ = d.save_incremental();
+    Ok(d)
 }
 
 /// A document could not be read from or written to the store.
@@ -130,7 +68,7 @@ pub fn load_doc(store: &dyn ServerStore, doc: &DocId) -> Result<AnyDoc, DocStore
     let stored = store
         .load_doc(doc)?
         .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
-    AnyDoc::load(doc, &stored).map_err(|source| DocStoreError::Damaged {
+    load_stored(doc, &stored).map_err(|source| DocStoreError::Damaged {
         doc: doc.clone(),
         source,
     })
@@ -176,7 +114,7 @@ pub fn compact(store: &dyn ServerStore, doc: &DocId) -> Result<(), DocStoreError
     if stored.chunks.is_empty() {
         return Ok(());
     }
-    let mut d = AnyDoc::load(doc, &stored).map_err(|source| DocStoreError::Damaged {
+    let mut d = load_stored(doc, &stored).map_err(|source| DocStoreError::Damaged {
         doc: doc.clone(),
         source,
     })?;
@@ -224,7 +162,7 @@ impl DeviceDocs {
                 .load_doc(doc)
                 .map_err(store_err)?
                 .ok_or_else(|| DocSetError::NotFound(doc.clone()))?;
-            let loaded = AnyDoc::load(doc, &stored).map_err(|e| {
+            let loaded = load_stored(doc, &stored).map_err(|e| {
                 store_err(DocStoreError::Damaged {
                     doc: doc.clone(),
                     source: e,
@@ -275,7 +213,7 @@ impl DocSet for DeviceDocs {
         doc: &DocId,
         state: &mut SyncState,
     ) -> Result<Option<Vec<u8>>, DocSetError> {
-        Ok(self.get(doc)?.doc.generate(state))
+        Ok(self.get(doc)?.doc.generate_sync_message(state))
     }
 
     fn receive(
@@ -286,7 +224,7 @@ impl DocSet for DeviceDocs {
     ) -> Result<bool, DocSetError> {
         let l = self.get(doc)?;
         let before = l.doc.heads();
-        l.doc.receive(state, message)?;
+        l.doc.receive_sync_message(state, message)?;
         Ok(l.doc.heads() != before)
     }
 

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod doc;
+mod document;
 mod ids;
 mod journal;
 mod model;
@@ -41,6 +42,7 @@ pub mod rules;
 mod setting;
 
 pub use doc::{DocError, Heads, SCHEMA_VERSION, SyncState};
+pub use document::Document;
 pub use ids::{
     ChildId, EntryId, GroupId, IdError, ParentId, ReplyId, RoomId, Sha256, StaffId, Timestamp,
 };

@@ -4,59 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sprig_core::{DocError, Journal, Roster, SettingDoc, SyncState};
+use sprig_core::{DocError, Document as Doc, Journal, Roster, SettingDoc, SyncState};
 use sprig_proto::{DocId, DocSetError, DocSummary};
 use sprig_store::{Store, StoreError};
 
 /// The peer name under which sync states with the server are stored.
 pub const SERVER_PEER: &str = "server";
-
-enum Doc {
-    Roster(Roster),
-    Setting(SettingDoc),
-    Journal(Journal),
-}
-
-impl Doc {
-    fn heads(&mut self) -> sprig_core::Heads {
-        match self {
-            Doc::Roster(d) => d.heads(),
-            Doc::Setting(d) => d.heads(),
-            Doc::Journal(d) => d.heads(),
-        }
-    }
-
-    fn epoch(&self) -> u64 {
-        match self {
-            Doc::Journal(j) => j.epoch(),
-            Doc::Roster(_) | Doc::Setting(_) => 0,
-        }
-    }
-
-    fn generate(&mut self, state: &mut SyncState) -> Option<Vec<u8>> {
-        match self {
-            Doc::Roster(d) => d.generate_sync_message(state),
-            Doc::Setting(d) => d.generate_sync_message(state),
-            Doc::Journal(d) => d.generate_sync_message(state),
-        }
-    }
-
-    fn receive(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<(), DocError> {
-        match self {
-            Doc::Roster(d) => d.receive_sync_message(state, msg),
-            Doc::Setting(d) => d.receive_sync_message(state, msg),
-            Doc::Journal(d) => d.receive_sync_message(state, msg),
-        }
-    }
-
-    fn save(&mut self) -> Vec<u8> {
-        match self {
-            Doc::Roster(d) => d.save(),
-            Doc::Setting(d) => d.save(),
-            Doc::Journal(d) => d.save(),
-        }
-    }
-}
 
 /// A [`sprig_proto::DocSet`] over the device [`Store`], for one session with the server.
 pub(crate) struct StoreDocs<'s> {
@@ -197,7 +150,7 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
         doc: &DocId,
         state: &mut SyncState,
     ) -> Result<Option<Vec<u8>>, DocSetError> {
-        Ok(self.load(doc)?.generate(state))
+        Ok(self.load(doc)?.generate_sync_message(state))
     }
 
     fn receive(
@@ -208,7 +161,7 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
     ) -> Result<bool, DocSetError> {
         let d = self.load(doc)?;
         let before = d.heads();
-        d.receive(state, message)?;
+        d.receive_sync_message(state, message)?;
         let changed = d.heads() != before;
         if changed {
             self.dirty.insert(doc.clone());
