@@ -820,6 +820,10 @@ async fn media_put(
     if let Some(m) = known
         && tokio::fs::try_exists(&final_path).await.unwrap_or(false)
     {
+        // Read the body (discarding it) before answering: a device still sending it would see
+        // the connection closed instead of this acknowledgement, and keep the copy forever.
+        let mut rest = body.into_data_stream();
+        while let Some(Ok(_)) = rest.next().await {}
         note_acked(&st, &device.id).await?;
         audit(
             st.store.as_ref(),
