@@ -21,7 +21,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust test lint unit demo bench bench-photo bench-store bench-journal clean-keystore
+.PHONY: setup system-packages rust test lint unit demo bench bench-photo bench-store bench-journal bench-sync
 
 setup: system-packages rust
 
@@ -55,7 +55,7 @@ unit: setup
 demo: setup
 	scripts/with-keystore.sh scripts/demo.sh
 
-bench: bench-journal bench-store bench-photo
+bench: bench-journal bench-store bench-photo bench-sync
 
 bench-journal: setup
 	cargo bench -p sprig-core --bench journal
@@ -65,3 +65,7 @@ bench-store: setup
 
 bench-photo: setup
 	benches/photo_pipeline.sh
+
+# Our server against automerge-repo-sync-server (npm), first sync of a year, latency.
+bench-sync: setup
+	benches/sync.sh
