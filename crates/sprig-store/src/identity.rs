@@ -143,9 +143,8 @@ mod tests {
             server_url: "https://127.0.0.1:8443".into(),
             ca_cert_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".into(),
             client_cert_pem: "-----BEGIN CERTIFICATE-----\nME\n-----END CERTIFICATE-----\n".into(),
-            client_key_pem: Zeroizing::new(
-                "-----BEGIN PRIVATE KEY-----\nSECRETKEYBYTES\n-----END PRIVATE KEY-----\n".into(),
-            ),
+            // The store keeps the key text opaque; a marker stands in for a generated key.
+            client_key_pem: Zeroizing::new("stand-in key material SECRETKEYBYTES".into()),
             enrolled_at: 1_700_000_000_000,
         }
     }
