@@ -347,20 +347,6 @@ pub(crate) fn put_str(d: &mut AutoCommit, obj: &ObjId, key: &str, v: &str) -> Am
     d.put(obj, key, v)
 }
 
-pub(crate) fn put_text(d: &mut AutoCommit, obj: &ObjId, key: &str, v: &str) -> AmResult {
-    let t = d.put_object(obj, key, ObjType::Text)?;
-    d.splice_text(&t, 0, 0, v)?;
-    Ok(())
-}
-
-/// Edits a collaborative text field by diff, so concurrent edits to other parts merge.
-pub(crate) fn update_text(d: &mut AutoCommit, obj: &ObjId, key: &str, v: &str) -> AmResult {
-    match get_obj(d, obj, key) {
-        Some(t) if d.object_type(&t)? == ObjType::Text => d.update_text(&t, v),
-        _ => put_text(d, obj, key, v),
-    }
-}
-
 pub(crate) fn put_i64(d: &mut AutoCommit, obj: &ObjId, key: &str, v: i64) -> AmResult {
     d.put(obj, key, v)
 }

@@ -5,13 +5,20 @@
 //! ROOT { kind: "journal", schema: 1, child: <id>, epoch: n,
 //!        entries: { <entry id>: {
 //!            kind, group?, author_kind, author_id, created_at,
-//!            text: Text, next_steps: Text, areas: { <area>: true },
+//!            text, next_steps, areas: { <area>: true },
 //!            media: [ { sha256, kind, mime, size, width, height } ],
 //!            published: bool                               (staff observations)
 //!            approved_by?, approved_at?, rejected_by?, rejected_at?   (parent contributions)
 //!            replies: { <reply id>: { author_kind, author_id, created_at, text } },
+//!            revisions?: { <revision id>: { text, next_steps, by, at } },
 //!            edited_at?, edited_by? } } }
 //! ```
+//! Text fields are immutable strings, as DESIGN.md asks of fields not edited collaboratively:
+//! an edit adds a revision instead of changing characters in place. Concurrent edits are all
+//! kept (nothing a practitioner typed is lost) and the latest by `(at, revision id)` is shown.
+//! Per-character `Text` would cost one Automerge operation per character on every load (a
+//! year of a setting is ≈ 8.6 M of them); see docs/BENCHMARKS.md. Documents written before
+//! this change hold `Text` objects, which read the same.
 //! Status is derived, never stored: a rejection, once made on any replica, wins over a
 //! concurrent approval, so a rejected contribution can never enter the journal by merging.
 
@@ -22,10 +29,12 @@ use automerge::{ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::doc::{
     self, AmResult, Doc, DocError, Heads, SCHEMA_VERSION, get_bool, get_i64, get_obj, get_str,
-    get_u64, keys, list_objs, put_bool, put_i64, put_str, put_text, put_time,
+    get_u64, keys, list_objs, put_bool, put_i64, put_str, put_time,
 };
-use crate::ids::{ChildId, EntryId, GroupId, ReplyId, Sha256, Timestamp};
-use crate::model::{Area, Author, Entry, EntryKind, EntryStatus, MediaKind, MediaRef, Reply};
+use crate::ids::{ChildId, EntryId, GroupId, ReplyId, Sha256, StaffId, Timestamp};
+use crate::model::{
+    Area, Author, Entry, EntryKind, EntryRevision, EntryStatus, MediaKind, MediaRef, Reply,
+};
 use crate::roster::Roster;
 use crate::rules::{self, Actor, EntryEdit, EntryPlan, RuleError};
 
@@ -228,6 +237,13 @@ impl Journal {
             })
             .unwrap_or_default();
         replies.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let (text, next_steps) = match read_revisions(d, &o).pop() {
+            Some((_, r)) => (r.text, r.next_steps),
+            None => (
+                get_str(d, &o, "text").unwrap_or_default(),
+                get_str(d, &o, "next_steps").unwrap_or_default(),
+            ),
+        };
         Some(Entry {
             id: id.clone(),
             child: self.child.clone(),
@@ -235,14 +251,28 @@ impl Journal {
             group,
             author,
             created_at: Timestamp(get_i64(d, &o, "created_at")?),
-            text: get_str(d, &o, "text").unwrap_or_default(),
+            text,
             areas,
-            next_steps: get_str(d, &o, "next_steps").unwrap_or_default(),
+            next_steps,
             media,
             status,
             replies,
             edited_at: get_i64(d, &o, "edited_at").map(Timestamp),
         })
+    }
+
+    /// Every edit of an entry's text, oldest first (the audit trail of corrections). The last
+    /// one is what [`Self::entry`] shows. Empty when the entry was never edited or is absent.
+    #[must_use]
+    pub fn revisions(&self, id: &EntryId) -> Vec<EntryRevision> {
+        self.entry_obj(id)
+            .map(|o| {
+                read_revisions(&self.doc.am, &o)
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The entries that differ between `since` and now. Empty `since` means everything.
@@ -300,8 +330,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Edits an entry's text, next steps and areas (staff only). Text is merged by diff, so two
-    /// people correcting different words both keep their correction.
+    /// Edits an entry's text, next steps and areas (staff only). The text is written as a new
+    /// revision: two people correcting the same entry at once both keep their revision in
+    /// [`Self::revisions`], and the later one is shown. Areas merge per area.
     ///
     /// # Errors
     /// [`RuleError`] when the actor may not edit or the entry is absent.
@@ -318,8 +349,16 @@ impl Journal {
         let o = self.entry_obj(id).ok_or(RuleError::EntryNotFound)?;
         let am = &mut self.doc.am;
         let w = |am: &mut automerge::AutoCommit| -> AmResult {
-            doc::update_text(am, &o, "text", &edit.text)?;
-            doc::update_text(am, &o, "next_steps", &edit.next_steps)?;
+            let revisions = doc::ensure_map(am, &o, "revisions")?;
+            let rev = am.put_object(
+                &revisions,
+                uuid::Uuid::new_v4().hyphenated().to_string(),
+                ObjType::Map,
+            )?;
+            put_str(am, &rev, "text", &edit.text)?;
+            put_str(am, &rev, "next_steps", &edit.next_steps)?;
+            put_str(am, &rev, "by", staff.as_str())?;
+            put_time(am, &rev, "at", at.0)?;
             let areas = doc::ensure_map(am, &o, "areas")?;
             for a in Area::ALL {
                 let want = edit.areas.contains(a);
@@ -510,8 +549,8 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
     put_str(am, &o, "author_kind", e.author.kind_str())?;
     put_str(am, &o, "author_id", e.author.id_str())?;
     put_time(am, &o, "created_at", e.created_at.0)?;
-    put_text(am, &o, "text", &e.text)?;
-    put_text(am, &o, "next_steps", &e.next_steps)?;
+    put_str(am, &o, "text", &e.text)?;
+    put_str(am, &o, "next_steps", &e.next_steps)?;
     let areas = am.put_object(&o, "areas", ObjType::Map)?;
     for a in &e.areas {
         put_bool(am, &areas, a.as_str(), true)?;
@@ -529,6 +568,9 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
     if e.kind == EntryKind::Observation {
         put_bool(am, &o, "published", e.status == EntryStatus::Published)?;
     }
+    // Made with the entry, so replicas that later edit it concurrently add their revisions to
+    // one map instead of each creating its own (Automerge would keep only one of those).
+    am.put_object(&o, "revisions", ObjType::Map)?;
     let replies = am.put_object(&o, "replies", ObjType::Map)?;
     for r in &e.replies {
         let ro = am.put_object(&replies, r.id.as_str(), ObjType::Map)?;
@@ -538,6 +580,28 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
         put_str(am, &ro, "text", &r.text)?;
     }
     Ok(o)
+}
+
+/// An entry's revisions with their keys, oldest first by `(at, key)`.
+fn read_revisions(d: &impl ReadDoc, entry: &ObjId) -> Vec<(String, EntryRevision)> {
+    let Some(revs) = get_obj(d, entry, "revisions") else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, EntryRevision)> = keys(d, &revs)
+        .into_iter()
+        .filter_map(|k| {
+            let r = get_obj(d, &revs, &k)?;
+            let rev = EntryRevision {
+                by: StaffId::parse(&get_str(d, &r, "by")?).ok()?,
+                at: Timestamp(get_i64(d, &r, "at")?),
+                text: get_str(d, &r, "text")?,
+                next_steps: get_str(d, &r, "next_steps").unwrap_or_default(),
+            };
+            Some((k, rev))
+        })
+        .collect();
+    out.sort_by(|(ka, a), (kb, b)| (a.at, ka).cmp(&(b.at, kb)));
+    out
 }
 
 fn read_media(d: &impl ReadDoc, list: &ObjId) -> Vec<MediaRef> {

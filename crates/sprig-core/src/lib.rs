@@ -48,8 +48,8 @@ pub use ids::{
 };
 pub use journal::{Changed, Journal};
 pub use model::{
-    Area, Author, Child, ChildStatus, Consent, Entry, EntryKind, EntryStatus, MediaKind, MediaRef,
-    Parent, Reply, Role, Room, Staff, UnknownValue,
+    Area, Author, Child, ChildStatus, Consent, Entry, EntryKind, EntryRevision, EntryStatus,
+    MediaKind, MediaRef, Parent, Reply, Role, Room, Staff, UnknownValue,
 };
 pub use projection::{
     GroupMembers, ParentEntry, ParentReply, ParentView, ShownAuthor, parent_view,

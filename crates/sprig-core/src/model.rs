@@ -243,11 +243,11 @@ pub struct Entry {
     pub author: Author,
     /// When it was recorded.
     pub created_at: Timestamp,
-    /// The observation text (collaboratively editable).
+    /// The observation text (its latest revision when edited).
     pub text: String,
     /// EYFS areas of learning, sorted.
     pub areas: Vec<Area>,
-    /// Planned next steps (collaboratively editable).
+    /// Planned next steps (from the latest revision when edited).
     pub next_steps: String,
     /// Attached photos and videos, in capture order.
     pub media: Vec<MediaRef>,
@@ -257,6 +257,19 @@ pub struct Entry {
     pub replies: Vec<Reply>,
     /// When the text was last edited after creation.
     pub edited_at: Option<Timestamp>,
+}
+
+/// One correction of an entry's text, kept as written (see `Journal::revisions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRevision {
+    /// The member of staff who made it.
+    pub by: StaffId,
+    /// When it was made.
+    pub at: Timestamp,
+    /// The text as corrected.
+    pub text: String,
+    /// The next steps as corrected.
+    pub next_steps: String,
 }
 
 /// A member of staff as the roster holds them.

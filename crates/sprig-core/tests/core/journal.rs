@@ -127,7 +127,7 @@ fn independently_created_journals_merge_without_losing_entries() {
 }
 
 #[test]
-fn concurrent_text_edits_both_survive() {
+fn concurrent_text_edits_are_both_kept_and_the_later_shown() {
     let fx = Fixture::new(1);
     let staff = Actor::Staff(fx.staff[0].clone());
     let mut a = fx.journal(0);
@@ -156,8 +156,15 @@ fn concurrent_text_edits_both_survive() {
     .unwrap();
     a.merge(&mut b).unwrap();
     b.merge(&mut a).unwrap();
-    let text = a.entry(&id).unwrap().text;
-    assert_eq!(text, "Tom carefully stacked five blocks.");
+    // The later correction is shown; both are kept, oldest first, on every replica.
+    assert_eq!(a.entry(&id).unwrap().text, "Tom stacked five blocks.");
+    let revisions: Vec<String> = a.revisions(&id).into_iter().map(|r| r.text).collect();
+    assert_eq!(
+        revisions,
+        ["Tom carefully stacked blocks.", "Tom stacked five blocks."]
+    );
+    assert_eq!(a.revisions(&id), b.revisions(&id));
+    assert_eq!(a.revisions(&id)[1].at, at(3));
     assert_eq!(a.entries(), b.entries());
     assert!(a.entry(&id).unwrap().edited_at.is_some());
     assert!(matches!(
