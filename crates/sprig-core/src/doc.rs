@@ -330,15 +330,6 @@ pub(crate) fn keys(d: &impl ReadDoc, obj: &ObjId) -> Vec<String> {
     d.keys(obj).collect()
 }
 
-pub(crate) fn list_objs(d: &impl ReadDoc, obj: &ObjId) -> Vec<ObjId> {
-    d.list_range(obj, ..)
-        .filter_map(|item| match item.value {
-            automerge::ValueRef::Object(_) => Some(item.id()),
-            automerge::ValueRef::Scalar(_) => None,
-        })
-        .collect()
-}
-
 // ---- typed writes -------------------------------------------------------------------------------
 
 pub(crate) type AmResult<T = ()> = Result<T, automerge::AutomergeError>;

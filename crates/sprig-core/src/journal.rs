@@ -24,12 +24,13 @@
 
 use std::collections::BTreeSet;
 
+use automerge::hydrate::{self, Value as Hydrated};
 use automerge::transaction::Transactable;
-use automerge::{ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use crate::doc::{
-    self, AmResult, Doc, DocError, Heads, SCHEMA_VERSION, get_bool, get_i64, get_obj, get_str,
-    get_u64, keys, list_objs, put_bool, put_i64, put_str, put_time,
+    self, AmResult, Doc, DocError, Heads, SCHEMA_VERSION, get_bool, get_obj, get_str, get_u64,
+    keys, put_bool, put_i64, put_str, put_time,
 };
 use crate::ids::{ChildId, EntryId, GroupId, ReplyId, Sha256, StaffId, Timestamp};
 use crate::model::{
@@ -148,17 +149,29 @@ impl Journal {
         get_obj(&self.doc.am, &self.entries_obj(), id.as_str())
     }
 
-    /// Every entry, oldest first (ties broken by id).
+    /// Every entry, oldest first (ties broken by id). Reads the journal in one pass.
     #[must_use]
     pub fn entries(&self) -> Vec<Entry> {
-        let entries = self.entries_obj();
-        let mut out: Vec<Entry> = keys(&self.doc.am, &entries)
+        let Some(Hydrated::Map(entries)) = self.hydrate(&self.entries_obj()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Entry> = entries
             .iter()
-            .filter_map(|k| EntryId::parse(k).ok())
-            .filter_map(|id| self.entry(&id))
+            .filter_map(|(k, v)| {
+                let id = EntryId::parse(k).ok()?;
+                match &v.value {
+                    Hydrated::Map(m) => read_entry(id, &self.child, Fields(m)),
+                    _ => None,
+                }
+            })
             .collect();
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out
+    }
+
+    /// The object at `obj` as plain values (one pass over its operations).
+    fn hydrate(&self, obj: &ObjId) -> Option<Hydrated> {
+        self.doc.am.hydrate(obj, None).ok()
     }
 
     /// Number of entries.
@@ -176,103 +189,23 @@ impl Journal {
     /// One entry, materialised. `None` when absent or unreadable.
     #[must_use]
     pub fn entry(&self, id: &EntryId) -> Option<Entry> {
-        let d = &self.doc.am;
-        let o = self.entry_obj(id)?;
-        let kind = EntryKind::parse(&get_str(d, &o, "kind")?).ok()?;
-        let author = Author::from_parts(
-            &get_str(d, &o, "author_kind")?,
-            &get_str(d, &o, "author_id")?,
-        )
-        .ok()?;
-        let group = get_str(d, &o, "group").and_then(|g| GroupId::parse(&g).ok());
-        let mut areas: Vec<Area> = get_obj(d, &o, "areas")
-            .map(|a| {
-                keys(d, &a)
-                    .iter()
-                    .filter(|k| get_bool(d, &a, k) == Some(true))
-                    .filter_map(|k| Area::parse(k).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        areas.sort();
-        let media = get_obj(d, &o, "media")
-            .map(|m| read_media(d, &m))
-            .unwrap_or_default();
-        let status = match kind {
-            EntryKind::Observation => {
-                if get_bool(d, &o, "published") == Some(true) {
-                    EntryStatus::Published
-                } else {
-                    EntryStatus::Draft
-                }
-            }
-            EntryKind::ParentContribution => {
-                if get_str(d, &o, "rejected_by").is_some() {
-                    EntryStatus::Rejected
-                } else if get_str(d, &o, "approved_by").is_some() {
-                    EntryStatus::Published
-                } else {
-                    EntryStatus::Pending
-                }
-            }
-        };
-        let mut replies: Vec<Reply> = get_obj(d, &o, "replies")
-            .map(|r| {
-                keys(d, &r)
-                    .iter()
-                    .filter_map(|k| {
-                        let ro = get_obj(d, &r, k)?;
-                        Some(Reply {
-                            id: ReplyId::parse(k).ok()?,
-                            author: Author::from_parts(
-                                &get_str(d, &ro, "author_kind")?,
-                                &get_str(d, &ro, "author_id")?,
-                            )
-                            .ok()?,
-                            created_at: Timestamp(get_i64(d, &ro, "created_at")?),
-                            text: get_str(d, &ro, "text")?,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        replies.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let (text, next_steps) = match read_revisions(d, &o).pop() {
-            Some((_, r)) => (r.text, r.next_steps),
-            None => (
-                get_str(d, &o, "text").unwrap_or_default(),
-                get_str(d, &o, "next_steps").unwrap_or_default(),
-            ),
-        };
-        Some(Entry {
-            id: id.clone(),
-            child: self.child.clone(),
-            kind,
-            group,
-            author,
-            created_at: Timestamp(get_i64(d, &o, "created_at")?),
-            text,
-            areas,
-            next_steps,
-            media,
-            status,
-            replies,
-            edited_at: get_i64(d, &o, "edited_at").map(Timestamp),
-        })
+        match self.hydrate(&self.entry_obj(id)?)? {
+            Hydrated::Map(m) => read_entry(id.clone(), &self.child, Fields(&m)),
+            _ => None,
+        }
     }
 
     /// Every edit of an entry's text, oldest first (the audit trail of corrections). The last
     /// one is what [`Self::entry`] shows. Empty when the entry was never edited or is absent.
     #[must_use]
     pub fn revisions(&self, id: &EntryId) -> Vec<EntryRevision> {
-        self.entry_obj(id)
-            .map(|o| {
-                read_revisions(&self.doc.am, &o)
-                    .into_iter()
-                    .map(|(_, r)| r)
-                    .collect()
-            })
-            .unwrap_or_default()
+        match self.entry_obj(id).and_then(|o| self.hydrate(&o)) {
+            Some(Hydrated::Map(m)) => read_revisions(Fields(&m))
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The entries that differ between `since` and now. Empty `since` means everything.
@@ -582,39 +515,163 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
     Ok(o)
 }
 
-/// An entry's revisions with their keys, oldest first by `(at, key)`.
-fn read_revisions(d: &impl ReadDoc, entry: &ObjId) -> Vec<(String, EntryRevision)> {
-    let Some(revs) = get_obj(d, entry, "revisions") else {
-        return Vec::new();
+/// Typed reads from a hydrated map (the winning value of each key, as `get` returns).
+#[derive(Clone, Copy)]
+struct Fields<'a>(&'a hydrate::Map);
+
+impl<'a> Fields<'a> {
+    fn value(self, key: &str) -> Option<&'a Hydrated> {
+        self.0.get(key)
+    }
+
+    fn str(self, key: &str) -> Option<String> {
+        match self.value(key)? {
+            Hydrated::Scalar(ScalarValue::Str(s)) => Some(s.to_string()),
+            // Journals written before text became immutable strings hold `Text` objects.
+            Hydrated::Text(t) => Some(String::from(t)),
+            _ => None,
+        }
+    }
+
+    fn i64(self, key: &str) -> Option<i64> {
+        match self.value(key)? {
+            Hydrated::Scalar(ScalarValue::Int(v) | ScalarValue::Timestamp(v)) => Some(*v),
+            Hydrated::Scalar(ScalarValue::Uint(v)) => i64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+
+    fn bool(self, key: &str) -> Option<bool> {
+        match self.value(key)? {
+            Hydrated::Scalar(ScalarValue::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn map(self, key: &str) -> Option<Fields<'a>> {
+        match self.value(key)? {
+            Hydrated::Map(m) => Some(Fields(m)),
+            _ => None,
+        }
+    }
+
+    /// The maps of `key`'s map, with their keys.
+    fn maps(self, key: &str) -> impl Iterator<Item = (&'a String, Fields<'a>)> {
+        self.map(key)
+            .into_iter()
+            .flat_map(|m| m.0.iter())
+            .filter_map(|(k, v)| match &v.value {
+                Hydrated::Map(m) => Some((k, Fields(m))),
+                _ => None,
+            })
+    }
+}
+
+/// Materialises one entry from its hydrated map. `None` when a required field is missing.
+fn read_entry(id: EntryId, child: &ChildId, o: Fields<'_>) -> Option<Entry> {
+    let kind = EntryKind::parse(&o.str("kind")?).ok()?;
+    let author = Author::from_parts(&o.str("author_kind")?, &o.str("author_id")?).ok()?;
+    let group = o.str("group").and_then(|g| GroupId::parse(&g).ok());
+    let mut areas: Vec<Area> = o
+        .map("areas")
+        .map(|a| {
+            a.0.iter()
+                .filter(|(_, v)| matches!(v.value, Hydrated::Scalar(ScalarValue::Boolean(true))))
+                .filter_map(|(k, _)| Area::parse(k).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    areas.sort();
+    let media = match o.value("media") {
+        Some(Hydrated::List(list)) => read_media(list),
+        _ => Vec::new(),
     };
-    let mut out: Vec<(String, EntryRevision)> = keys(d, &revs)
-        .into_iter()
-        .filter_map(|k| {
-            let r = get_obj(d, &revs, &k)?;
+    let status = match kind {
+        EntryKind::Observation => {
+            if o.bool("published") == Some(true) {
+                EntryStatus::Published
+            } else {
+                EntryStatus::Draft
+            }
+        }
+        EntryKind::ParentContribution => {
+            if o.str("rejected_by").is_some() {
+                EntryStatus::Rejected
+            } else if o.str("approved_by").is_some() {
+                EntryStatus::Published
+            } else {
+                EntryStatus::Pending
+            }
+        }
+    };
+    let mut replies: Vec<Reply> = o
+        .maps("replies")
+        .filter_map(|(k, r)| {
+            Some(Reply {
+                id: ReplyId::parse(k).ok()?,
+                author: Author::from_parts(&r.str("author_kind")?, &r.str("author_id")?).ok()?,
+                created_at: Timestamp(r.i64("created_at")?),
+                text: r.str("text")?,
+            })
+        })
+        .collect();
+    replies.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let (text, next_steps) = match read_revisions(o).pop() {
+        Some((_, r)) => (r.text, r.next_steps),
+        None => (
+            o.str("text").unwrap_or_default(),
+            o.str("next_steps").unwrap_or_default(),
+        ),
+    };
+    Some(Entry {
+        id,
+        child: child.clone(),
+        kind,
+        group,
+        author,
+        created_at: Timestamp(o.i64("created_at")?),
+        text,
+        areas,
+        next_steps,
+        media,
+        status,
+        replies,
+        edited_at: o.i64("edited_at").map(Timestamp),
+    })
+}
+
+/// An entry's revisions with their keys, oldest first by `(at, key)`.
+fn read_revisions(entry: Fields<'_>) -> Vec<(String, EntryRevision)> {
+    let mut out: Vec<(String, EntryRevision)> = entry
+        .maps("revisions")
+        .filter_map(|(k, r)| {
             let rev = EntryRevision {
-                by: StaffId::parse(&get_str(d, &r, "by")?).ok()?,
-                at: Timestamp(get_i64(d, &r, "at")?),
-                text: get_str(d, &r, "text")?,
-                next_steps: get_str(d, &r, "next_steps").unwrap_or_default(),
+                by: StaffId::parse(&r.str("by")?).ok()?,
+                at: Timestamp(r.i64("at")?),
+                text: r.str("text")?,
+                next_steps: r.str("next_steps").unwrap_or_default(),
             };
-            Some((k, rev))
+            Some((k.clone(), rev))
         })
         .collect();
     out.sort_by(|(ka, a), (kb, b)| (a.at, ka).cmp(&(b.at, kb)));
     out
 }
 
-fn read_media(d: &impl ReadDoc, list: &ObjId) -> Vec<MediaRef> {
-    list_objs(d, list)
-        .iter()
-        .filter_map(|m| {
+fn read_media(list: &hydrate::List) -> Vec<MediaRef> {
+    list.iter()
+        .filter_map(|item| {
+            let Hydrated::Map(m) = &item.value else {
+                return None;
+            };
+            let m = Fields(m);
             Some(MediaRef {
-                sha256: Sha256::from_hex(&get_str(d, m, "sha256")?).ok()?,
-                kind: MediaKind::parse(&get_str(d, m, "kind")?).ok()?,
-                mime: get_str(d, m, "mime")?,
-                size: get_u64(d, m, "size")?,
-                width: u32::try_from(get_i64(d, m, "width")?).ok()?,
-                height: u32::try_from(get_i64(d, m, "height")?).ok()?,
+                sha256: Sha256::from_hex(&m.str("sha256")?).ok()?,
+                kind: MediaKind::parse(&m.str("kind")?).ok()?,
+                mime: m.str("mime")?,
+                size: u64::try_from(m.i64("size")?).ok()?,
+                width: u32::try_from(m.i64("width")?).ok()?,
+                height: u32::try_from(m.i64("height")?).ok()?,
             })
         })
         .collect()
