@@ -71,7 +71,16 @@ pub fn process_photo(bytes: &[u8], options: &PhotoOptions) -> Result<ProcessedPh
         });
     }
 
-    let (pixels, orientation, source_dimensions) = decode(bytes, format, limits)?;
+    // The image decoders are third-party code that has panicked on malformed input (zune-jpeg's
+    // upsampler, found by fuzzing: docs/FUZZING.md); such a file is refused as damaged instead
+    // of taking the app or a server worker down. Nothing the closure touches outlives it.
+    let decoded = std::panic::catch_unwind(|| decode(bytes, format, limits)).unwrap_or_else(|_| {
+        Err(MediaError::CorruptPhoto {
+            format,
+            detail: "the image decoder failed on it".into(),
+        })
+    });
+    let (pixels, orientation, source_dimensions) = decoded?;
 
     let mut resizer = Resizer::new();
     let resized = resize_to_fit(&mut resizer, &pixels, options.long_edge)?.unwrap_or(pixels);

@@ -220,8 +220,11 @@ fn vint(data: &[u8], strip_marker: bool) -> Option<(u64, usize)> {
     if len > 8 || data.len() < len {
         return None;
     }
+    // An 8-byte integer's marker is the first byte's last bit: no value bits are left in it
+    // (and `0xFF >> 8` would overflow a u8).
+    let value_bits = 0xFF_u8.checked_shr(u32::try_from(len).ok()?).unwrap_or(0);
     let mut value = u64::from(if strip_marker {
-        first & (0xFF >> len)
+        first & value_bits
     } else {
         first
     });

@@ -1,6 +1,7 @@
 //! Integration tests of sprig-media: the photo pipeline and video sniffing, on generated inputs.
 
 mod formats;
+mod fuzz_replay;
 mod limits;
 mod orientation;
 mod output;
