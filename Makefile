@@ -3,6 +3,8 @@
 #   make test    every test (fmt, clippy, unit, integration, cross-process, doc tests)
 #   make demo    the end-to-end demo on localhost (server, seeded setting, one tablet)
 #   make bench   the benchmarks recorded in docs/BENCHMARKS.md
+#   make soak    1,000 seeded fault schedules (proxy faults, kill -9 of server and devices)
+#   make fuzz    the fuzz targets, FUZZ_SECONDS (60) each, on nightly (docs/FUZZING.md)
 #
 # The cargo target directory is CARGO_TARGET_DIR when set (CI keeps it outside the clone so
 # repeated runs reuse the build), else ./target.
@@ -21,7 +23,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust test lint unit demo bench bench-photo bench-store bench-journal bench-sync
+.PHONY: setup system-packages rust test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
 
 setup: system-packages rust
 
@@ -50,6 +52,15 @@ lint: setup
 unit: setup
 	scripts/with-keystore.sh cargo test --workspace --all-features
 
+# The cross-process fault schedules of tests/e2e/faults.rs, 1,000 of them from a fresh first seed
+# (SOAK_SCHEDULES and SOAK_FIRST_SEED override), with the build `make test` uses. Prints
+# "fault schedules passed: N", or the seed to replay on a failure (docs/TESTING.md).
+SOAK_SCHEDULES ?= 1000
+soak: setup
+	SPRIG_FAULT_SCHEDULES=$(SOAK_SCHEDULES) $(if $(SOAK_FIRST_SEED),SPRIG_FAULT_FIRST_SEED=$(SOAK_FIRST_SEED)) \
+		scripts/with-keystore.sh cargo test -p sprig-e2e --test e2e -- \
+		--exact faults::fault_schedules_lose_nothing_and_converge --nocapture
+
 # The whole system on localhost: server, seeded setting, one enrolled tablet, observations with
 # photos, sync, purge. Keeps serving until Ctrl-C.
 demo: setup
@@ -69,3 +80,20 @@ bench-photo: setup
 # Our server against automerge-repo-sync-server (npm), first sync of a year, latency.
 bench-sync: setup
 	benches/sync.sh
+
+# The cargo-fuzz targets of fuzz/ (docs/FUZZING.md), FUZZ_SECONDS each. The replay tests write
+# the generated seed corpus first; sanitizer builds get their own target directory, since they
+# cannot share the normal build cache. A crash leaves its input in fuzz/artifacts/ and fails.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR)-fuzz,$(CURDIR)/fuzz/target)
+FUZZ_RUN = CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) cargo +nightly fuzz run
+FUZZ_LIBFUZZER = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1
+.PHONY: fuzz
+fuzz: setup
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	SPRIG_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus cargo test -p sprig-proto --test proto fuzz_replay
+	SPRIG_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus cargo test -p sprig-media --test media fuzz_replay
+	$(FUZZ_RUN) wire_decode -- $(FUZZ_LIBFUZZER) -max_len=16384 -dict=fuzz/wire_decode.dict
+	$(FUZZ_RUN) image_decode -- $(FUZZ_LIBFUZZER) -max_len=65536 -malloc_limit_mb=160 \
+		-dict=fuzz/image_decode.dict

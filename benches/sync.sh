@@ -7,7 +7,8 @@
 #
 # Usage: benches/sync.sh [WORK_DIR]      (default /tmp/sprig-syncbench; reused between runs)
 # Knobs (environment): RUNS=5 ITERS=100 LAT_MAX_SECS=300 CHILDREN=60 PER_CHILD=300
-#   LOAD_DEVICES=10 LOAD_PER_CHILD=20 LOAD_ROUNDS=1 SKIP=first,latency,load (any of them)
+#   LOAD_DEVICES=10 LOAD_PER_CHILD=PER_CHILD LOAD_ROUNDS=1 SKIP=first,latency,load (any of them)
+#   (the load comparison serves the same year-sized journals as the first sync by default)
 # Needs: cargo, node + npm (Node 20), the keystore tools of scripts/with-keystore.sh.
 set -euo pipefail
 
@@ -20,7 +21,7 @@ LAT_MAX_SECS="${LAT_MAX_SECS:-300}"
 CHILDREN="${CHILDREN:-60}"
 PER_CHILD="${PER_CHILD:-300}"
 LOAD_DEVICES="${LOAD_DEVICES:-10}"
-LOAD_PER_CHILD="${LOAD_PER_CHILD:-20}"
+LOAD_PER_CHILD="${LOAD_PER_CHILD:-$PER_CHILD}"
 LOAD_ROUNDS="${LOAD_ROUNDS:-1}"
 SKIP="${SKIP:-}"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -123,7 +124,15 @@ def line(name, r, idle, hwm, cpu):
           f" (median {statistics.median(dps):.0f}); {r[0]['devices']} clients x {r[0]['docs'] // r[0]['devices']} docs,"
           f" {r[0]['entries']} entries per round; server RSS idle {idle} MB, peak (VmHWM) {hwm} MB; server CPU {cpu} s")
 line("sprig-server (mTLS)", s, s_idle, s_hwm, s_cpu)
+if not a:
+    print(f"load automerge-repo-sync-server   did not finish (see {lw}/amrg-load.jsonl); server peak (VmHWM) so far {a_hwm} MB; no ratio")
+    sys.exit(1)
 line("automerge-repo-sync-server", a, a_idle, a_hwm, a_cpu)
+# Both servers must have delivered the same documents: same count, same entries, every round.
+same = all(x["docs"] == y["docs"] and x["entries"] == y["entries"] for x, y in zip(s, a)) and len(s) == len(a)
+print(f"load check: both servers delivered the same {s[0]['docs']} documents with {s[0]['entries']} entries per round: {'yes' if same else 'NO'}")
+if not same:
+    sys.exit("load: the two servers did not deliver the same documents; the comparison is void")
 ms = statistics.median(x["docs_per_s"] for x in s)
 ma = statistics.median(x["docs_per_s"] for x in a)
 ratio_t = ms / ma

@@ -17,7 +17,10 @@ use sprig_proto::DocId;
 
 use crate::ca::{CaError, make_pki};
 use crate::docs::{DocStoreError, edit_roster};
-use crate::store::{AuditEvent, Device, EnrolCode, ServerStore, SqliteStore, StoreError};
+use crate::policy::{Policy, PolicyChange, PolicyError, PolicyOutput};
+use crate::store::{
+    AuditEvent, Device, DeviceStatus, EnrolCode, ServerStore, SqliteStore, StatusChange, StoreError,
+};
 
 /// Default enrolment code lifetime.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -57,6 +60,22 @@ pub enum AdminError {
     /// Certificate work failed.
     #[error(transparent)]
     Ca(#[from] CaError),
+    /// A policy value is not acceptable, or the policy could not be stored.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The device is not in the register.
+    #[error("no device {0} in the register; see `sprig-server device list`")]
+    UnknownDevice(String),
+    /// The device's state does not allow this lifecycle step.
+    #[error("device {id} is {status}: {why}")]
+    WrongDeviceState {
+        /// The device.
+        id: String,
+        /// Its status.
+        status: &'static str,
+        /// Why the step is refused and what to do instead.
+        why: &'static str,
+    },
     /// A file could not be written or read.
     #[error("{path}: {source}")]
     Io {
@@ -506,22 +525,12 @@ pub fn enrol_code(
     })
 }
 
-/// Parses a TTL such as `10m`, `90s`, `1h` (a bare number is seconds).
+/// Parses a TTL such as `10m`, `90s`, `1h`, `2d` (a bare number is seconds).
 ///
 /// # Errors
 /// [`AdminError::InvalidInput`].
 pub fn parse_ttl(s: &str) -> Result<Duration, AdminError> {
-    let s = s.trim();
-    let bad = || AdminError::InvalidInput(format!("'{s}' is not a duration like 90s, 10m or 1h"));
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3600).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
+    crate::policy::parse_duration(s).map_err(|e| AdminError::InvalidInput(e.to_string()))
 }
 
 /// One row of `device list --json`.
@@ -531,7 +540,9 @@ pub struct DeviceOutput {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// `active`, `revoked`, `wipe_pending`, `wiped`.
+    /// `active`, `locked`, `revoked`, `wipe-pending`, `wiped`, `retire-pending`, `retired`.
+    /// `locked` is an active device whose last check-in is older than the setting's
+    /// `lock_after`, or that reported itself locked when it last connected.
     pub status: String,
     /// Last connection (RFC 3339) or null.
     pub last_seen: Option<String>,
@@ -547,12 +558,38 @@ pub struct DeviceOutput {
     pub enrolled_at: String,
     /// `sha256:<hex>` of its certificate.
     pub cert_fingerprint: String,
+    /// Wrong-PIN attempts it has reported, in all (each is in the audit log).
+    pub pin_failures: u64,
+    /// Whether it reported itself locked when it last connected.
+    pub reported_locked: bool,
+    /// When a manager asked for a wipe or retire (RFC 3339) or null.
+    pub wipe_requested_at: Option<String>,
+    /// When the wipe command was last sent to it (RFC 3339) or null.
+    pub wipe_delivered_at: Option<String>,
+    /// When it acknowledged the wipe (RFC 3339) or null.
+    pub wiped_at: Option<String>,
 }
 
-impl From<Device> for DeviceOutput {
-    fn from(d: Device) -> Self {
+impl DeviceOutput {
+    /// The register row of `d` under `policy` at time `now` (ms).
+    #[must_use]
+    pub fn new(d: Device, policy: &Policy, now: i64) -> DeviceOutput {
+        let check_in = d.last_sync.unwrap_or(d.created_at);
+        let lock_after_ms =
+            i64::try_from(policy.lock_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let overdue = now.saturating_sub(check_in) > lock_after_ms;
+        let status = if d.status == DeviceStatus::Active && (d.locked || overdue) {
+            "locked"
+        } else {
+            d.status.as_str()
+        };
         DeviceOutput {
-            status: d.status.as_str().into(),
+            status: status.into(),
+            pin_failures: d.pin_failures,
+            reported_locked: d.locked,
+            wipe_requested_at: d.wipe_requested_at.map(rfc3339),
+            wipe_delivered_at: d.wipe_delivered_at.map(rfc3339),
+            wiped_at: d.wiped_at.map(rfc3339),
             last_seen: d.last_seen.map(rfc3339),
             last_sync: d.last_sync.map(rfc3339),
             unsynced_media: d.unsynced_media,
@@ -566,47 +603,181 @@ impl From<Device> for DeviceOutput {
     }
 }
 
-/// The device register.
+/// The device register, as of now.
 ///
 /// # Errors
-/// [`AdminError::Store`].
+/// [`AdminError::Store`], [`AdminError::Policy`].
 pub fn device_list(store: &dyn ServerStore) -> Result<Vec<DeviceOutput>, AdminError> {
+    device_register(store, now_ms())
+}
+
+/// The device register as of `now` (ms), with each device's status under the current policy.
+///
+/// # Errors
+/// [`AdminError::Store`], [`AdminError::Policy`].
+pub fn device_register(store: &dyn ServerStore, now: i64) -> Result<Vec<DeviceOutput>, AdminError> {
+    let policy = Policy::load(store)?;
     Ok(store
         .list_devices()?
         .into_iter()
-        .map(DeviceOutput::from)
+        .map(|d| DeviceOutput::new(d, &policy, now))
         .collect())
 }
 
-/// What `device revoke` and `device wipe` print.
+/// What `device revoke`, `device wipe` and `device retire` print.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusOutput {
     /// Device id.
     pub id: String,
-    /// Its new status.
+    /// Its status now.
     pub status: String,
+    /// Whether this command changed it (false: it was already there, or past it).
+    pub changed: bool,
 }
 
-/// Revokes a device (refused from its next connection) or queues a wipe (sent at its next
-/// sync, then refused). A running server applies it at the device's next connection.
+/// A manager's device lifecycle command.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Refuse the device from its next request; close its open sessions.
+    Revoke,
+    /// Wipe it at its next connection, before any sync ("wipe now", lost or stolen).
+    Wipe,
+    /// Sync everything from it, then wipe it (decommission).
+    Retire,
+}
+
+impl Lifecycle {
+    fn target(self) -> DeviceStatus {
+        match self {
+            Lifecycle::Revoke => DeviceStatus::Revoked,
+            Lifecycle::Wipe => DeviceStatus::WipePending,
+            Lifecycle::Retire => DeviceStatus::RetirePending,
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Lifecycle::Revoke => "device_revoke",
+            Lifecycle::Wipe => "wipe_requested",
+            Lifecycle::Retire => "retire_requested",
+        }
+    }
+
+    /// The statuses this command changes.
+    fn from(self) -> &'static [DeviceStatus] {
+        use DeviceStatus::{Active, RetirePending, Revoked};
+        match self {
+            Lifecycle::Revoke => &[Active, RetirePending],
+            // A revoked device may still be wiped: it is let in once, to receive the wipe.
+            Lifecycle::Wipe => &[Active, Revoked, RetirePending],
+            Lifecycle::Retire => &[Active],
+        }
+    }
+}
+
+/// Applies a lifecycle command to device `id`. Idempotent: repeating it, or asking for what
+/// the device is already past (wiping a wiped device), changes nothing. A running server
+/// applies it at once: a revoked device's open session is closed, a wipe or retire is
+/// delivered at its next connection.
 ///
 /// # Errors
-/// [`AdminError::Store`] with [`StoreError::NotFound`] for an unknown device.
-pub fn set_device_status(
+/// [`AdminError::UnknownDevice`]; [`AdminError::WrongDeviceState`] when the device's state
+/// does not allow it (revoking a device whose wipe is pending would stop the wipe; a revoked
+/// device cannot sync to be retired; …); [`AdminError::Store`].
+pub fn device_lifecycle(
     store: &dyn ServerStore,
     id: &str,
-    status: crate::store::DeviceStatus,
+    cmd: Lifecycle,
 ) -> Result<StatusOutput, AdminError> {
-    store.set_device_status(id, status)?;
-    audit(
-        store,
-        "device_status",
-        format!("device={id} status={}", status.as_str()),
-    )?;
-    Ok(StatusOutput {
+    let unknown = |e: StoreError| match e {
+        StoreError::NotFound(_) => AdminError::UnknownDevice(id.to_owned()),
+        other => AdminError::Store(other),
+    };
+    let to = cmd.target();
+    let change = store
+        .change_device_status(id, cmd.from(), to, now_ms())
+        .map_err(unknown)?;
+    let out = |status: DeviceStatus, changed| StatusOutput {
         id: id.to_owned(),
         status: status.as_str().to_owned(),
-    })
+        changed,
+    };
+    let current = match change {
+        StatusChange::Changed { from } => {
+            store.audit(&AuditEvent {
+                at: now_ms(),
+                actor: "admin".into(),
+                device: Some(id.to_owned()),
+                action: cmd.audit_action().into(),
+                detail: format!("from={} to={}", from.as_str(), to.as_str()),
+            })?;
+            return Ok(out(to, true));
+        }
+        StatusChange::Refused { current } => current,
+    };
+    let wrong = |why| AdminError::WrongDeviceState {
+        id: id.to_owned(),
+        status: current.as_str(),
+        why,
+    };
+    match (cmd, current) {
+        // Already there, or already past it: nothing to do.
+        (_, s) if s == to => Ok(out(s, false)),
+        (_, DeviceStatus::Wiped | DeviceStatus::Retired) => Ok(out(current, false)),
+        (Lifecycle::Revoke, DeviceStatus::WipePending) => Err(wrong(
+            "its wipe is still pending, and revoking it would stop the wipe from reaching it; \
+             it is refused for good once the wipe is done",
+        )),
+        (Lifecycle::Retire, DeviceStatus::WipePending) => Err(wrong(
+            "it is already to be wiped at its next connection, without a final sync",
+        )),
+        (Lifecycle::Retire, DeviceStatus::Revoked) => Err(wrong(
+            "a revoked device cannot sync, so it cannot be retired; use `device wipe` to wipe it",
+        )),
+        _ => Err(wrong("this step does not apply to it")),
+    }
+}
+
+/// Changes the setting's device policy (and prints it whole). Takes effect at each device's
+/// next session or request, without a restart.
+///
+/// # Errors
+/// [`AdminError::Policy`] for values that do not fit together; [`AdminError::Store`].
+pub fn policy_set(
+    store: &dyn ServerStore,
+    change: &PolicyChange,
+) -> Result<PolicyOutput, AdminError> {
+    let old = Policy::load(store)?;
+    let new = old.with(change)?;
+    if new != old {
+        new.save(store)?;
+        let out = PolicyOutput::from(&new);
+        audit(
+            store,
+            "policy_set",
+            format!(
+                "lock_after={} wipe_after={} max_pin_failures={} allow_networks={}",
+                out.lock_after,
+                out.wipe_after,
+                out.max_pin_failures,
+                if out.allow_networks.is_empty() {
+                    "any".to_owned()
+                } else {
+                    out.allow_networks.join(",")
+                }
+            ),
+        )?;
+    }
+    Ok(PolicyOutput::from(&new))
+}
+
+/// The setting's device policy.
+///
+/// # Errors
+/// [`AdminError::Policy`].
+pub fn policy_show(store: &dyn ServerStore) -> Result<PolicyOutput, AdminError> {
+    Ok(PolicyOutput::from(&Policy::load(store)?))
 }
 
 #[cfg(test)]

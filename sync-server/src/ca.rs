@@ -3,12 +3,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use rcgen::SigningKey as _;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
+use sprig_proto::Lease;
 use time::{Duration, OffsetDateTime};
 
 /// How long a device certificate is valid.
@@ -139,9 +141,11 @@ pub fn make_pki(setting_name: &str, hostname: Option<&str>) -> Result<NewPki, Ca
     })
 }
 
-/// The loaded CA, able to sign device certificates.
+/// The loaded CA, able to sign device certificates and offline leases.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
+    /// The same key again, for signing leases (the issuer keeps its own).
+    key: KeyPair,
     cert_pem: String,
     fingerprint: String,
 }
@@ -171,12 +175,13 @@ impl Ca {
     /// # Errors
     /// [`CaError::Crypto`] when either does not parse.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Ca, CaError> {
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, KeyPair::from_pem(key_pem)?)?;
         let key = KeyPair::from_pem(key_pem)?;
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
         let der = rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|_| CaError::Crypto(rcgen::Error::CouldNotParseCertificate))?;
         Ok(Ca {
             issuer,
+            key,
             cert_pem: cert_pem.to_owned(),
             fingerprint: fingerprint(&der),
         })
@@ -192,6 +197,17 @@ impl Ca {
     #[must_use]
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// Signs an offline lease with the CA key: ECDSA P-256 with SHA-256 over
+    /// [`Lease::signed_bytes`], the signature in ASN.1 DER form. The device verifies it with
+    /// the public key of the CA certificate it pinned at enrolment.
+    ///
+    /// # Errors
+    /// [`CaError::Crypto`] when signing fails.
+    pub fn sign_lease(&self, mut lease: Lease) -> Result<Lease, CaError> {
+        lease.signature = self.key.sign(&lease.signed_bytes())?;
+        Ok(lease)
     }
 
     /// Issues a client certificate for `device_id` over the CSR's public key: subject CN =

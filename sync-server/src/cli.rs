@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sprig_core::{Consent, Role};
-use sprig_server::admin::{self, IdOutput};
-use sprig_server::store::DeviceStatus;
+use sprig_server::admin::{self, IdOutput, Lifecycle};
+use sprig_server::policy::{Cidr, PolicyChange, PolicyOutput, parse_duration};
 use sprig_server::{DataDir, ServeConfig};
 
 #[derive(Parser)]
@@ -69,6 +69,42 @@ enum Cmd {
     Device {
         #[command(subcommand)]
         cmd: DeviceCmd,
+    },
+    /// The setting's device policy: offline lease, wrong-PIN limit, network allow-list.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Change the policy (options not given keep their value) and print it whole. Running
+    /// servers apply it at each device's next sync, without a restart.
+    Set {
+        #[arg(long)]
+        data: PathBuf,
+        /// A device that has not synced for this long refuses to unlock (90s, 12h, 90d).
+        #[arg(long, value_name = "DURATION")]
+        lock_after: Option<String>,
+        /// A device that has not synced for this long wipes itself.
+        #[arg(long, value_name = "DURATION")]
+        wipe_after: Option<String>,
+        /// Wrong PINs in a row before a device locks until it syncs.
+        #[arg(long, value_name = "N")]
+        max_pin_failures: Option<u32>,
+        /// Allow device sync only from these networks (repeat, or list several); replaces the
+        /// list.
+        #[arg(long = "allow-network", value_name = "CIDR", num_args = 1..)]
+        allow_network: Vec<String>,
+        /// Allow device sync from any network (clears the list).
+        #[arg(long, conflicts_with = "allow_network")]
+        allow_any_network: bool,
+    },
+    /// Print the policy.
+    Show {
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -141,8 +177,16 @@ enum DeviceCmd {
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
-    /// Wipe a device at its next sync (then refuse it).
+    /// Wipe a device at its next connection, before any sync (then refuse it).
     Wipe {
+        #[arg(long)]
+        data: PathBuf,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
+    /// Retire a device: it syncs everything (documents and media) first, then wipes itself.
+    Retire {
         #[arg(long)]
         data: PathBuf,
         /// The device's id (see `device list`).
@@ -167,14 +211,35 @@ fn store(data: &std::path::Path) -> anyhow::Result<sprig_server::SqliteStore> {
     Ok(DataDir::new(data).open_store()?)
 }
 
-fn status(
+fn lifecycle(
     data: &std::path::Path,
     id: &str,
-    status: DeviceStatus,
+    cmd: Lifecycle,
 ) -> anyhow::Result<(serde_json::Value, String)> {
-    let out = admin::set_device_status(&store(data)?, id, status)?;
-    let human = format!("Device {} is now {}", out.id, out.status);
+    let out = admin::device_lifecycle(&store(data)?, id, cmd)?;
+    let human = if out.changed {
+        format!("Device {} is now {}", out.id, out.status)
+    } else {
+        format!(
+            "Device {} is already {}; nothing changed",
+            out.id, out.status
+        )
+    };
     Ok((serde_json::to_value(out)?, human))
+}
+
+fn policy_human(p: &PolicyOutput) -> String {
+    format!(
+        "lock after {}, wipe after {}, lock after {} wrong PINs, sync allowed from {}",
+        p.lock_after,
+        p.wipe_after,
+        p.max_pin_failures,
+        if p.allow_networks.is_empty() {
+            "any network".to_owned()
+        } else {
+            p.allow_networks.join(", ")
+        }
+    )
 }
 
 /// Runs one command; returns its JSON value and its human line.
@@ -294,10 +359,54 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         }
         Cmd::Device {
             cmd: DeviceCmd::Revoke { data, id },
-        } => status(&data, &id, DeviceStatus::Revoked),
+        } => lifecycle(&data, &id, Lifecycle::Revoke),
         Cmd::Device {
             cmd: DeviceCmd::Wipe { data, id },
-        } => status(&data, &id, DeviceStatus::WipePending),
+        } => lifecycle(&data, &id, Lifecycle::Wipe),
+        Cmd::Device {
+            cmd: DeviceCmd::Retire { data, id },
+        } => lifecycle(&data, &id, Lifecycle::Retire),
+        Cmd::Policy {
+            cmd:
+                PolicyCmd::Set {
+                    data,
+                    lock_after,
+                    wipe_after,
+                    max_pin_failures,
+                    allow_network,
+                    allow_any_network,
+                },
+        } => {
+            let allow_networks = if allow_any_network {
+                Some(Vec::new())
+            } else if allow_network.is_empty() {
+                None
+            } else {
+                Some(
+                    allow_network
+                        .iter()
+                        .flat_map(|a| a.split(','))
+                        .map(str::parse::<Cidr>)
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            };
+            let change = PolicyChange {
+                lock_after: lock_after.as_deref().map(parse_duration).transpose()?,
+                wipe_after: wipe_after.as_deref().map(parse_duration).transpose()?,
+                max_pin_failures,
+                allow_networks,
+            };
+            let out = admin::policy_set(&store(&data)?, &change)?;
+            let human = format!("Policy: {}", policy_human(&out));
+            Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Show { data },
+        } => {
+            let out = admin::policy_show(&store(&data)?)?;
+            let human = format!("Policy: {}", policy_human(&out));
+            Ok((serde_json::to_value(out)?, human))
+        }
         Cmd::Device {
             cmd: DeviceCmd::List { data },
         } => {

@@ -26,9 +26,11 @@
 pub mod admin;
 pub mod ca;
 pub mod docs;
+pub mod policy;
 mod server;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
+pub use policy::{Policy, PolicyError};
 pub use server::{ServeConfig, ServeError, serve};
 pub use store::{ServerStore, SqliteStore, StoreError};

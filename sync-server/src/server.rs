@@ -26,7 +26,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sprig_proto::{Limits, Message, ProtoError, ServerSession};
+use sprig_proto::{Hello, Lease, Limits, Message, ProtoError, ServerSession};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -34,8 +34,10 @@ use tower::ServiceExt;
 use crate::admin::{AdminError, DataDir, code_hash, normalise_code, now_ms};
 use crate::ca::{Ca, CaError, fingerprint};
 use crate::docs::DeviceDocs;
+use crate::policy::Policy;
 use crate::store::{
-    AuditEvent, Contact, Device, DeviceStatus, MediaRecord, NewDevice, Redeemed, ServerStore,
+    AuditEvent, Contact, Device, DeviceStatus, MediaRecord, NewDevice, PinFailureRecord, Redeemed,
+    ServerStore, StatusChange,
 };
 
 /// How the server runs.
@@ -338,8 +340,38 @@ async fn prepare_media_dirs(media: &Path) -> std::io::Result<()> {
 
 // ---- authentication ------------------------------------------------------------------------
 
+/// Which device route a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// The WebSocket sync: a device to be wiped is let in, to receive the wipe.
+    Sync,
+    /// Media upload and download.
+    Media,
+}
+
+/// Refuses device sync from an address outside the setting's allow-list (read afresh, so a
+/// policy change applies at the next request).
+async fn check_network(st: &Arc<AppState>, peer: &Peer) -> Result<(), ApiError> {
+    let store = st.store.clone();
+    let policy = blocking(move || Policy::load(store.as_ref()))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    let ip = peer.addr.ip().to_canonical();
+    if policy.allows(ip) {
+        return Ok(());
+    }
+    tracing::warn!(%ip, "device sync refused: network not on the allow-list");
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "network_not_allowed",
+        format!(
+            "sync refused: this network ({ip}) is not on the setting's allowed list; ask the manager"
+        ),
+    ))
+}
+
 /// The device behind a connection's client certificate, if it may use the device routes.
-async fn authenticate(st: &Arc<AppState>, peer: &Peer) -> Result<Device, ApiError> {
+async fn authenticate(st: &Arc<AppState>, peer: &Peer, route: Route) -> Result<Device, ApiError> {
     let Some(fp) = peer.cert.clone() else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -357,11 +389,16 @@ async fn authenticate(st: &Arc<AppState>, peer: &Peer) -> Result<Device, ApiErro
             "device_unknown",
             "This device is not in the setting's register; enrol it again.",
         )),
-        Some(d) if matches!(d.status, DeviceStatus::Revoked | DeviceStatus::Wiped) => {
+        Some(d) if d.status.is_refused() => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_revoked",
+            "This device has been revoked by the setting; ask a manager to enrol it again.",
+        )),
+        Some(d) if d.status == DeviceStatus::WipePending && route == Route::Media => {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "device_revoked",
-                "This device has been revoked by the setting; ask a manager to enrol it again.",
+                "device_wipe_pending",
+                "This device is to be wiped; it must sync to carry out the wipe.",
             ))
         }
         Some(d) => Ok(d),
@@ -555,7 +592,8 @@ async fn sync(
     Extension(peer): Extension<Peer>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let device = authenticate(&st, &peer).await?;
+    check_network(&st, &peer).await?;
+    let device = authenticate(&st, &peer, Route::Sync).await?;
     let ws =
         ws.map_err(|e| ApiError::bad_request(format!("/v1/sync is a WebSocket endpoint ({e}).")))?;
     let max = st.config.limits.max_frame;
@@ -567,12 +605,19 @@ async fn sync(
 
 /// How long a sync session may wait for the device's next frame.
 const SYNC_IDLE: Duration = Duration::from_secs(120);
+/// How often an open session checks whether its device has been revoked or is to be wiped.
+const STATUS_POLL: Duration = Duration::from_millis(250);
+/// How long the server waits for a device's wipe acknowledgement after sending the wipe.
+const WIPE_ACK_WAIT: Duration = Duration::from_secs(30);
+/// What a revoked device is told.
+const REVOKED_REASON: &str = "This device has been revoked by the setting's manager.";
 
 /// A session and its documents, moved to a blocking thread for each frame.
 struct SyncRun {
     session: ServerSession,
     docs: DeviceDocs,
     welcomed: bool,
+    retire: bool,
 }
 
 enum Step {
@@ -580,6 +625,9 @@ enum Step {
     Send(Vec<Vec<u8>>),
     /// Frames to send, then close: the session is over.
     Finish(Vec<Vec<u8>>),
+    /// Frames to send, the last of them a wipe; then wait for the device's acknowledgement.
+    /// `retire`: the wipe ends a retire (the device synced everything first).
+    Wipe { frames: Vec<Vec<u8>>, retire: bool },
 }
 
 fn error_frame(code: &str, message: &str) -> Vec<Vec<u8>> {
@@ -591,7 +639,115 @@ fn error_frame(code: &str, message: &str) -> Vec<Vec<u8>> {
     .collect()
 }
 
-fn sync_step(store: &dyn ServerStore, device: &Device, run: &mut SyncRun, frame: &[u8]) -> Step {
+fn frame_of(msg: &Message) -> Vec<Vec<u8>> {
+    sprig_proto::encode(msg).into_iter().collect()
+}
+
+fn revoked_frame() -> Vec<Vec<u8>> {
+    frame_of(&Message::Revoked {
+        reason: REVOKED_REASON.into(),
+    })
+}
+
+/// Records that a wipe is being sent to `device` and returns its frame.
+fn deliver_wipe(store: &dyn ServerStore, device: &str, retire: bool) -> Vec<Vec<u8>> {
+    if let Err(e) = store.record_wipe_delivered(device, now_ms()) {
+        tracing::error!(error = %e, "could not record the wipe delivery");
+    }
+    audit(
+        store,
+        "server",
+        Some(device),
+        "wipe_delivered",
+        format!("reason={}", if retire { "retire" } else { "wipe" }),
+    );
+    tracing::info!(device, retire, "wipe sent");
+    frame_of(&Message::Wipe)
+}
+
+/// The device acknowledged its wipe: it is wiped (or retired, when the wipe ended a retire).
+fn record_wiped(store: &dyn ServerStore, device: &str, retire: bool) {
+    use DeviceStatus::{Active, RetirePending, Retired, Revoked, WipePending, Wiped};
+    let now = now_ms();
+    let retired = retire
+        && matches!(
+            store.change_device_status(device, &[RetirePending], Retired, now),
+            Ok(StatusChange::Changed { .. })
+        );
+    if !retired
+        && let Err(e) = store.change_device_status(
+            device,
+            &[Active, Revoked, WipePending, RetirePending],
+            Wiped,
+            now,
+        )
+    {
+        tracing::error!(error = %e, "could not record the wipe");
+    }
+    let action = if retired {
+        "retired"
+    } else {
+        "wipe_acknowledged"
+    };
+    audit(
+        store,
+        &format!("device:{device}"),
+        Some(device),
+        action,
+        String::new(),
+    );
+    tracing::info!(device, retired, "wipe acknowledged");
+}
+
+/// Signs a fresh lease for `device` under the current policy.
+fn lease_frame(st: &AppState, device: &str) -> Result<Vec<u8>, String> {
+    let policy = Policy::load(st.store.as_ref()).map_err(|e| e.to_string())?;
+    let lease = st
+        .ca
+        .sign_lease(Lease {
+            device_id: device.to_owned(),
+            issued_at_ms: now_ms(),
+            lock_after_secs: policy.lock_after_secs,
+            wipe_after_secs: policy.wipe_after_secs,
+            max_pin_failures: policy.max_pin_failures,
+            signature: Vec::new(),
+        })
+        .map_err(|e| e.to_string())?;
+    sprig_proto::encode(&Message::Lease(lease)).map_err(|e| e.to_string())
+}
+
+/// What the hello reports goes into the register and the audit log, before anything else.
+fn record_hello(store: &dyn ServerStore, device: &str, hello: &Hello) {
+    let contact = Contact {
+        at: now_ms(),
+        app_version: hello.app_version.clone(),
+        unsynced_media: hello.unsynced.media_pending,
+        unsynced_docs: hello.unsynced.docs_dirty,
+        synced: false,
+        locked: hello.locked,
+    };
+    if let Err(e) = store.record_contact(device, &contact) {
+        tracing::error!(error = %e, "could not update the device register");
+    }
+    if !hello.pin_failures.is_empty() {
+        let failures: Vec<PinFailureRecord> = hello
+            .pin_failures
+            .iter()
+            .map(|p| PinFailureRecord {
+                staff_id: p.staff_id.clone(),
+                at: p.at_ms,
+            })
+            .collect();
+        match store.record_pin_failures(device, &failures, now_ms()) {
+            Ok(n) if n > 0 => tracing::warn!(device, new = n, "wrong PINs reported"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not record reported wrong PINs"),
+        }
+    }
+}
+
+fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) -> Step {
+    let store = st.store.as_ref();
     let fail = |e: &ProtoError| {
         tracing::warn!(device = %device.id, code = e.code(), "sync session failed");
         audit(
@@ -616,26 +772,32 @@ fn sync_step(store: &dyn ServerStore, device: &Device, run: &mut SyncRun, frame:
                 "The hello names another device than this certificate; enrol this device again.",
             ));
         }
-        let contact = Contact {
-            at: now_ms(),
-            app_version: hello.app_version.clone(),
-            unsynced_media: hello.unsynced.media_pending,
-            unsynced_docs: hello.unsynced.docs_dirty,
-            synced: false,
+        record_hello(store, &device.id, hello);
+        // The register may have changed since the connection was let in.
+        let status = match store.device(&device.id) {
+            Ok(Some(d)) => d.status,
+            Ok(None) => DeviceStatus::Revoked,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the device register");
+                return Step::Finish(error_frame(
+                    "internal",
+                    "The server failed; try again later and tell the setting's administrator if it persists.",
+                ));
+            }
         };
-        if let Err(e) = store.record_contact(&device.id, &contact) {
-            tracing::error!(error = %e, "could not update the device register");
-        }
-        if device.status == DeviceStatus::WipePending {
-            let _ = store.set_device_status(&device.id, DeviceStatus::Wiped);
-            audit(
-                store,
-                "server",
-                Some(&device.id),
-                "wipe_sent",
-                String::new(),
-            );
-            return Step::Finish(sprig_proto::encode(&Message::Wipe).into_iter().collect());
+        match status {
+            s if s.is_refused() => return Step::Finish(revoked_frame()),
+            DeviceStatus::WipePending => {
+                return Step::Wipe {
+                    frames: deliver_wipe(store, &device.id, false),
+                    retire: false,
+                };
+            }
+            DeviceStatus::RetirePending => {
+                run.retire = true;
+                run.session.set_retire(true);
+            }
+            _ => {}
         }
         run.welcomed = true;
         match run.session.welcome(&mut run.docs, now_ms()) {
@@ -645,16 +807,17 @@ fn sync_step(store: &dyn ServerStore, device: &Device, run: &mut SyncRun, frame:
     }
     if run.session.is_finished() {
         let r = run.session.report();
+        let hello = run.session.hello();
+        let unsynced = hello.map(|h| h.unsynced).unwrap_or_default();
         let contact = Contact {
             at: now_ms(),
-            app_version: run
-                .session
-                .hello()
-                .map(|h| h.app_version.clone())
-                .unwrap_or_default(),
-            unsynced_media: run.session.hello().map_or(0, |h| h.unsynced.media_pending),
+            app_version: hello.map(|h| h.app_version.clone()).unwrap_or_default(),
+            unsynced_media: unsynced.media_pending,
             unsynced_docs: 0,
             synced: true,
+            // A completed sync unlocks the device (its lease is renewed, its PIN lock-out
+            // cleared).
+            locked: false,
         };
         if let Err(e) = store.record_contact(&device.id, &contact) {
             tracing::error!(error = %e, "could not update the device register");
@@ -675,9 +838,82 @@ fn sync_step(store: &dyn ServerStore, device: &Device, run: &mut SyncRun, frame:
             ),
         );
         tracing::info!(device = %device.id, changed = r.changed.len(), "sync finished");
+        // A retiring device that reported nothing left to hand over is now fully on the server:
+        // its documents are in sync and every upload was acknowledged.
+        if run.retire && unsynced.media_pending == 0 && unsynced.docs_dirty == 0 {
+            out.extend(deliver_wipe(store, &device.id, true));
+            return Step::Wipe {
+                frames: out,
+                retire: true,
+            };
+        }
+        match lease_frame(st, &device.id) {
+            Ok(lease) => out.push(lease),
+            Err(e) => {
+                tracing::error!(error = %e, "could not sign the lease");
+                out.extend(error_frame(
+                    "internal",
+                    "The server could not renew this device's lease; try again later and tell the setting's administrator if it persists.",
+                ));
+            }
+        }
         return Step::Finish(out);
     }
     Step::Send(out)
+}
+
+/// Sends `frames`; false when the connection is gone.
+async fn send_all(socket: &mut WebSocket, frames: Vec<Vec<u8>>) -> bool {
+    for f in frames {
+        if socket.send(WsMessage::Binary(f.into())).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// After a wipe: waits for the device's acknowledgement on the same connection. Without it the
+/// device stays as it was (wipe-pending or retire-pending), with the delivery time recorded.
+async fn await_wipe_done(st: &Arc<AppState>, device: &str, socket: &mut WebSocket, retire: bool) {
+    let deadline = tokio::time::sleep(WIPE_ACK_WAIT);
+    tokio::pin!(deadline);
+    loop {
+        let msg = tokio::select! {
+            () = &mut deadline => break,
+            m = socket.recv() => m,
+        };
+        let frame = match msg {
+            Some(Ok(WsMessage::Binary(b))) => b,
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+            _ => break,
+        };
+        match sprig_proto::decode(&frame, &st.config.limits) {
+            Ok(Message::WipeDone) => {
+                let (store, id) = (st.store.clone(), device.to_owned());
+                let _ = tokio::task::spawn_blocking(move || {
+                    record_wiped(store.as_ref(), &id, retire);
+                })
+                .await;
+                return;
+            }
+            other => {
+                tracing::debug!(device, ?other, "no wipe acknowledgement");
+                break;
+            }
+        }
+    }
+    tracing::warn!(device, "the wipe was sent but not acknowledged");
+}
+
+/// The device's status now, read from the store (another process, `sprig-server device
+/// revoke`, may have changed it).
+async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus> {
+    let (store, id) = (st.store.clone(), device.to_owned());
+    match tokio::task::spawn_blocking(move || store.device(&id)).await {
+        Ok(Ok(Some(d))) => Some(d.status),
+        Ok(Ok(None)) => Some(DeviceStatus::Revoked),
+        _ => None,
+    }
 }
 
 async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
@@ -685,25 +921,63 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
         session: ServerSession::new(st.config.limits.clone()),
         docs: DeviceDocs::new(st.store.clone(), &device.id),
         welcomed: false,
+        retire: false,
     });
     let device = Arc::new(device);
+    let mut poll = tokio::time::interval(STATUS_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A device that goes silent mid-session (it lost the network) frees its task.
-    while let Ok(Some(msg)) = tokio::time::timeout(SYNC_IDLE, socket.recv()).await {
+    let idle = tokio::time::sleep(SYNC_IDLE);
+    tokio::pin!(idle);
+    loop {
+        let msg = tokio::select! {
+            () = &mut idle => break,
+            _ = poll.tick() => {
+                // Revoked, or told to wipe, while the session is open: act on it now.
+                match current_status(&st, &device.id).await {
+                    Some(s) if s.is_refused() => {
+                        audit(
+                            st.store.as_ref(),
+                            "server",
+                            Some(&device.id),
+                            "session_closed",
+                            format!("status={}", s.as_str()),
+                        );
+                        tracing::info!(device = %device.id, "revoked during a session");
+                        let _ = send_all(&mut socket, revoked_frame()).await;
+                        break;
+                    }
+                    Some(DeviceStatus::WipePending) if run.as_ref().is_some_and(|r| r.welcomed) => {
+                        let frames = deliver_wipe(st.store.as_ref(), &device.id, false);
+                        if send_all(&mut socket, frames).await {
+                            await_wipe_done(&st, &device.id, &mut socket, false).await;
+                        }
+                        break;
+                    }
+                    _ => continue,
+                }
+            }
+            m = socket.recv() => m,
+        };
+        let Some(msg) = msg else { break };
+        idle.as_mut().reset(tokio::time::Instant::now() + SYNC_IDLE);
         let frame = match msg {
             Ok(WsMessage::Binary(b)) => b,
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
             Ok(WsMessage::Text(_)) => {
-                for f in error_frame("malformed", "sync messages are binary frames") {
-                    let _ = socket.send(WsMessage::Binary(f.into())).await;
-                }
+                let _ = send_all(
+                    &mut socket,
+                    error_frame("malformed", "sync messages are binary frames"),
+                )
+                .await;
                 break;
             }
             Ok(WsMessage::Close(_)) | Err(_) => break,
         };
         let Some(mut r) = run.take() else { break };
-        let (store, dev) = (st.store.clone(), device.clone());
+        let (st2, dev) = (st.clone(), device.clone());
         let Ok((r, step)) = tokio::task::spawn_blocking(move || {
-            let step = sync_step(store.as_ref(), &dev, &mut r, &frame);
+            let step = sync_step(&st2, &dev, &mut r, &frame);
             (r, step)
         })
         .await
@@ -712,17 +986,24 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
             break;
         };
         run = Some(r);
-        let (frames, finish) = match step {
-            Step::Send(f) => (f, false),
-            Step::Finish(f) => (f, true),
-        };
-        for f in frames {
-            if socket.send(WsMessage::Binary(f.into())).await.is_err() {
-                return;
+        match step {
+            Step::Send(f) => {
+                if !send_all(&mut socket, f).await {
+                    return;
+                }
             }
-        }
-        if finish {
-            break;
+            Step::Finish(f) => {
+                if !send_all(&mut socket, f).await {
+                    return;
+                }
+                break;
+            }
+            Step::Wipe { frames, retire } => {
+                if send_all(&mut socket, frames).await {
+                    await_wipe_done(&st, &device.id, &mut socket, retire).await;
+                }
+                break;
+            }
         }
     }
     let _ = socket.send(WsMessage::Close(None)).await;
@@ -777,7 +1058,8 @@ async fn media_put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<MediaAckBody>, ApiError> {
-    let device = authenticate(&st, &peer).await?;
+    check_network(&st, &peer).await?;
+    let device = authenticate(&st, &peer, Route::Media).await?;
     let sha = parse_sha(&sha)?;
     let kind = match headers
         .get("x-sprig-media-kind")
@@ -948,7 +1230,8 @@ async fn stored_media(
     peer: &Peer,
     sha: &str,
 ) -> Result<(MediaRecord, PathBuf), ApiError> {
-    authenticate(st, peer).await?;
+    check_network(st, peer).await?;
+    authenticate(st, peer, Route::Media).await?;
     let sha = parse_sha(sha)?;
     let store = st.store.clone();
     let s2 = sha.clone();

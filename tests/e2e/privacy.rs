@@ -7,6 +7,7 @@ use std::path::Path;
 
 use sha2::Digest;
 use sprig_e2e::{DeviceDir, Server, files_under};
+use sprig_server::store::ServerStore;
 
 use crate::photo;
 
@@ -107,6 +108,34 @@ fn a_photo_is_acknowledged_then_purged_and_never_plaintext_on_the_tablet() {
         stored, original,
         "the original (with GPS) never leaves the tablet"
     );
+
+    // The server's log and audit log carry ids and counts, never the child or the text.
+    let store = sprig_server::DataDir::new(&server.data)
+        .open_store()
+        .unwrap();
+    let audit = store.audit_log(10_000).unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "media_upload"),
+        "the upload was audited: {audit:?}"
+    );
+    let audit_text: String = audit
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {} {}\n",
+                e.at, e.actor, e.device, e.action, e.detail
+            )
+        })
+        .collect();
+    for (what, text) in [("server log", server.log()), ("audit log", audit_text)] {
+        for (needle_name, needle) in text_needles() {
+            let needle = String::from_utf8(needle).unwrap();
+            assert!(
+                !text.contains(&needle),
+                "the {what} holds the {needle_name}"
+            );
+        }
+    }
 }
 
 /// Regression: a re-upload of a photo the server already held was answered before its body was

@@ -7,6 +7,7 @@
 //! never run stale binaries. [`Server`] is a data directory plus an optional `serve` process on a
 //! free port; [`DeviceDir`] is one tablet's data directory driven through `sprig-device`. Every
 //! process is killed when its owner is dropped, so a failing test leaves nothing running.
+//! [`proxy::Proxy`] sits between devices and server and injects seeded network faults.
 //!
 //! `sprig-device` keeps its database key in the OS keystore: run these tests under
 //! `scripts/with-keystore.sh` (as `make test` does).
@@ -18,6 +19,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod proxy;
 
 /// Paths of the two binaries under test.
 #[derive(Debug)]
@@ -56,6 +59,24 @@ pub fn bins() -> &'static Bins {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
+        // The variables cargo sets for this test run describe this package; build scripts that
+        // watch them (ring watches CARGO_MANIFEST_DIR) would otherwise see a change between this
+        // build and `cargo test`'s own, and each would rebuild the TLS stack for the other.
+        for (name, _) in std::env::vars_os() {
+            let n = name.to_string_lossy();
+            if n == "OUT_DIR"
+                || n == "CARGO_MANIFEST_DIR"
+                || n == "CARGO_MANIFEST_PATH"
+                || n == "CARGO_PRIMARY_PACKAGE"
+                || n == "CARGO_TARGET_TMPDIR"
+                || n == "CARGO_CRATE_NAME"
+                || n == "CARGO_RUSTC_CURRENT_DIR"
+                || n.starts_with("CARGO_PKG_")
+                || n.starts_with("CARGO_BIN_")
+            {
+                cmd.env_remove(&name);
+            }
+        }
         cmd.current_dir(workspace_root())
             .args([
                 "build",
@@ -350,6 +371,19 @@ impl Server {
     pub fn url(&self) -> String {
         assert_ne!(self.port, 0, "start the server first");
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT` (the port is chosen at the first [`Server::start`]).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        assert_ne!(self.port, 0, "start the server first");
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Whether `serve` is running (started and not killed).
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
     }
 
     /// Starts `serve` (on a free port the first time, on the same port afterwards) and waits

@@ -66,6 +66,8 @@ pub async fn pull(
             device_id: device_id.to_owned(),
             app_version: "bench".into(),
             unsynced: Unsynced::default(),
+            pin_failures: Vec::new(),
+            locked: false,
         },
         limits,
     );

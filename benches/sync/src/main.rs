@@ -447,7 +447,7 @@ fn first_sync(work: &Path, children: usize, per_child: usize, runs: usize) -> Re
         mb(wire_up)
     );
     println!(
-        "first-sync profile: server list (load every doc) {:.0} ms + snapshots {:.0} ms ({:.2} MB); Journal::load of all snapshots {:.0} ms; light client (MemoryDocs) full pull over mTLS {:.0} ms ({} docs); so the device store (SQLCipher + index) ~ {:.0} ms of the median",
+        "first-sync profile: server list (stored heads) {:.0} ms + stored bytes of every doc {:.0} ms ({:.2} MB); Journal::load of all of them {:.0} ms; light client (MemoryDocs) full pull over mTLS {:.0} ms ({} docs); so the device store (SQLCipher + index) ~ {:.0} ms of the median",
         ms(t_list),
         ms(t_snap),
         mb(snap_bytes as u64),

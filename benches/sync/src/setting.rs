@@ -252,11 +252,14 @@ pub fn build(
             journal.apply_entry(&plan)?;
         }
         let chunk = journal.save_incremental();
+        let base_version = store.load_doc(&doc)?.map_or(0, |d| d.version);
         store.commit_changes(
             None,
             &[DocWrite {
                 doc: doc.clone(),
                 chunks: vec![chunk],
+                heads: journal.heads(),
+                base_version,
             }],
             &[],
         )?;

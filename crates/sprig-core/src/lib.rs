@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod doc;
+mod doc_id;
 mod document;
 mod ids;
 mod journal;
@@ -42,6 +43,7 @@ pub mod rules;
 mod setting;
 
 pub use doc::{DocError, Heads, SCHEMA_VERSION, SyncState};
+pub use doc_id::{DocId, DocIdError};
 pub use document::Document;
 pub use ids::{
     ChildId, EntryId, GroupId, IdError, ParentId, ReplyId, RoomId, Sha256, StaffId, Timestamp,

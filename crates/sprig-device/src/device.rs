@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use sprig_core::{
@@ -16,11 +17,16 @@ use zeroize::Zeroize;
 
 use crate::dir::DataDir;
 use crate::error::{DeviceError, Result};
+use crate::lifecycle::{Clock, SystemClock};
 
 /// A device: its data directory and its open encrypted store.
 pub struct Device {
     pub(crate) dir: DataDir,
     pub(crate) store: Store,
+    /// Where the lease, PIN back-off and timestamps read the time.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Set once this process has wiped the store (`wiped at` time).
+    pub(crate) wiped: Option<String>,
 }
 
 impl fmt::Debug for Device {
@@ -153,6 +159,16 @@ pub struct Status {
     pub uploaded_media: u64,
     /// Purged after upload.
     pub purged_media: u64,
+    /// Documents changed here that the server has not yet acknowledged.
+    pub unsynced_docs: u64,
+    /// Wrong PINs not yet reported to the server.
+    pub unreported_pin_failures: u64,
+    /// Why the device refuses to unlock until it syncs, if it does.
+    pub locked: Option<crate::lifecycle::LockReason>,
+    /// The device was wiped: nothing of it remains but the marker.
+    pub wiped: bool,
+    /// When it was wiped (from the marker).
+    pub wiped_at: Option<String>,
     /// When the last sync completed.
     pub last_sync: Option<Timestamp>,
     /// Documents held (roster, setting, journals).
@@ -184,33 +200,58 @@ impl Device {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let dir = DataDir::create(path)?;
         let store = Store::create(dir.db_path(), &dir.keystore())?;
-        Ok(Self { dir, store })
+        Ok(Self {
+            dir,
+            store,
+            clock: Arc::new(SystemClock),
+            wiped: None,
+        })
     }
 
-    /// Opens the device store in `path`.
+    /// Opens the device store in `path`. Past the lease's `wipe_after` the device wipes itself
+    /// first and says so.
     ///
     /// # Errors
-    /// [`DeviceError::NotSetUp`] when there is none; store failures.
+    /// [`DeviceError::NotSetUp`] when there is none; [`DeviceError::Wiped`] after a wipe;
+    /// [`DeviceError::SelfWiped`] when it has just wiped itself; store failures.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// [`Device::open`] with the time read from `clock` (tests of the lease and PIN back-off).
+    ///
+    /// # Errors
+    /// As [`Device::open`].
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
         let dir = DataDir::existing(path.as_ref())?;
         let store = match Store::open(dir.db_path(), &dir.keystore()) {
             Err(StoreError::DatabaseMissing { .. }) => {
-                return Err(DeviceError::NotSetUp {
-                    path: path.as_ref().to_owned(),
+                return Err(match dir.wiped_at() {
+                    Some(at) => DeviceError::Wiped { at },
+                    None => DeviceError::NotSetUp {
+                        path: path.as_ref().to_owned(),
+                    },
                 });
             }
             other => other?,
         };
-        Ok(Self { dir, store })
+        let mut device = Self {
+            dir,
+            store,
+            clock,
+            wiped: None,
+        };
+        device.enforce_wipe_after()?;
+        Ok(device)
     }
 
-    /// Opens the store in `path`, creating directory and store when absent.
+    /// Opens the store in `path`, creating directory and store when absent (or wiped).
     ///
     /// # Errors
     /// Store failures.
     pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self> {
         match Self::open(path.as_ref()) {
-            Err(DeviceError::NotSetUp { .. }) => Self::create(path),
+            Err(DeviceError::NotSetUp { .. } | DeviceError::Wiped { .. }) => Self::create(path),
             other => other,
         }
     }
@@ -243,13 +284,21 @@ impl Device {
         }
     }
 
-    /// Checks a member of staff's PIN against the argon2id hash on the roster. A wrong PIN
-    /// changes nothing.
+    /// Checks a member of staff's PIN against the argon2id hash on the roster.
+    ///
+    /// Refused before the PIN is looked at: past the lease's `lock_after` (or with the clock
+    /// set earlier than the last check-in), after the lease's `max_pin_failures` wrong PINs in
+    /// a row (until a sync), and within [`crate::PIN_BACKOFF_SECS`] of the last wrong PIN once
+    /// [`crate::PIN_BACKOFF_AFTER`] were entered in a row. A wrong PIN is counted and kept for
+    /// the server's audit log; a right one resets the count. Nothing else changes.
     ///
     /// # Errors
-    /// [`DeviceError::WrongPin`], [`DeviceError::UnknownStaff`], [`DeviceError::NoPin`],
-    /// [`DeviceError::InactiveStaff`], [`DeviceError::NoRoster`].
+    /// [`DeviceError::WrongPin`], [`DeviceError::PinThrottled`], [`DeviceError::PinLocked`],
+    /// [`DeviceError::LeaseExpired`], [`DeviceError::ClockBehind`],
+    /// [`DeviceError::UnknownStaff`], [`DeviceError::NoPin`], [`DeviceError::InactiveStaff`],
+    /// [`DeviceError::NoRoster`].
     pub fn unlock(&self, staff: &StaffId, pin: &str) -> Result<Unlocked> {
+        self.check_may_unlock()?;
         let roster = self.roster()?;
         let member = roster
             .staff(staff)
@@ -259,9 +308,13 @@ impl Device {
         }
         let phc = member.pin_hash.ok_or(DeviceError::NoPin)?;
         let hash = PasswordHash::new(&phc).map_err(|_| DeviceError::NoPin)?;
-        Argon2::default()
+        if Argon2::default()
             .verify_password(pin.as_bytes(), &hash)
-            .map_err(|_| DeviceError::WrongPin)?;
+            .is_err()
+        {
+            return Err(self.wrong_pin(staff.as_str()));
+        }
+        self.right_pin()?;
         Ok(Unlocked {
             staff: staff.clone(),
         })
@@ -276,6 +329,7 @@ impl Device {
     /// [`DeviceError::Rule`] (e.g. a group photo with a child lacking consent),
     /// [`DeviceError::Media`], [`DeviceError::ReadFile`], store failures.
     pub fn observe(&mut self, who: &Unlocked, obs: &Observation) -> Result<EntryId> {
+        self.check_live()?;
         let roster = self.roster()?;
         let actor = Actor::Staff(who.staff.clone());
         let opts = PhotoOptions::default();
@@ -306,7 +360,7 @@ impl Device {
             media,
             draft: obs.draft,
         };
-        plan_entry(&roster, &actor, new_entry(media.clone()), now())?;
+        plan_entry(&roster, &actor, new_entry(media.clone()), self.now())?;
 
         // 2. Media into the vault.
         for p in &photos {
@@ -322,8 +376,10 @@ impl Device {
         }
 
         // 3. The entry, into every tagged child's journal.
-        let plan = plan_entry(&roster, &actor, new_entry(media), now())?;
+        let plan = plan_entry(&roster, &actor, new_entry(media), self.now())?;
         for child in &plan.children {
+            // Marked before the write: a crash in between over-reports, never under-reports.
+            self.store.mark_doc_dirty(&format!("journal/{child}"))?;
             let mut journal = match self.store.journal(child) {
                 Err(e) if e.is_not_found() => Journal::new(child.clone()),
                 other => other?,
@@ -372,6 +428,7 @@ impl Device {
     /// # Errors
     /// [`DeviceError::UnknownChild`]; store failures.
     pub fn journal(&self, who: &Unlocked, child: &ChildId) -> Result<Vec<JournalItem>> {
+        self.check_live()?;
         let roster = self.roster()?;
         if !sprig_core::rules::may_read_journal(&roster, &Actor::Staff(who.staff.clone()), child) {
             return Err(match roster.child(child) {
@@ -434,6 +491,9 @@ impl Device {
     /// # Errors
     /// Store failures.
     pub fn status(&self) -> Result<Status> {
+        if let Some(at) = &self.wiped {
+            return Ok(Status::wiped(at.clone()));
+        }
         let count = |s| -> Result<u64> { Ok(self.store.media_in_state(s)?.len() as u64) };
         let journals = self.store.journal_children()?.len() as u64;
         let mut documents = journals;
@@ -452,6 +512,11 @@ impl Device {
             pending_media: count(MediaState::Captured)?,
             uploaded_media: count(MediaState::Uploaded)?,
             purged_media: count(MediaState::Purged)?,
+            unsynced_docs: self.store.dirty_docs()?.0,
+            unreported_pin_failures: self.store.unreported_pin_failures(usize::MAX)?.len() as u64,
+            locked: self.lock_reason()?,
+            wiped: false,
+            wiped_at: None,
             last_sync: self.store.last_sync()?.map(Timestamp),
             documents,
             journals,
@@ -464,10 +529,35 @@ impl Device {
     /// # Errors
     /// Store failures other than "no store here".
     pub fn status_at(path: impl AsRef<Path>) -> Result<Status> {
-        match Self::open(path) {
+        Self::status_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// [`Device::status_at`] with the time read from `clock`. Opening past `wipe_after` wipes
+    /// the device, and the status then says it was wiped.
+    ///
+    /// # Errors
+    /// Store failures other than "no store here".
+    pub fn status_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Status> {
+        match Self::open_with_clock(path.as_ref(), clock) {
             Ok(d) => d.status(),
             Err(DeviceError::NotSetUp { .. }) => Ok(Status::default()),
+            Err(DeviceError::Wiped { at }) => Ok(Status::wiped(at)),
+            Err(DeviceError::SelfWiped { .. }) => Ok(Status::wiped(
+                DataDir::existing(path.as_ref())?
+                    .wiped_at()
+                    .unwrap_or_default(),
+            )),
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Status {
+    fn wiped(at: String) -> Self {
+        Self {
+            wiped: true,
+            wiped_at: Some(at),
+            ..Self::default()
         }
     }
 }

@@ -14,9 +14,13 @@ pub const KEYSTORE_SERVICE: &str = "sprig-device";
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "device.db";
 
+/// The plaintext marker a wipe leaves in the data directory, holding only `wiped at <time>`,
+/// so `status` can say the device was wiped.
+pub const WIPED_MARKER: &str = "WIPED";
+
 /// A device's data directory. Nothing else than `device.db` (and SQLite's `-wal`/`-shm` side
 /// files) is ever written there: photos, videos and the device's private key live inside the
-/// encrypted database.
+/// encrypted database. After a wipe only [`WIPED_MARKER`] remains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
     root: PathBuf,
@@ -67,6 +71,41 @@ impl DataDir {
     #[must_use]
     pub fn db_path(&self) -> PathBuf {
         self.root.join(DB_FILE)
+    }
+
+    /// When the device in this directory was wiped (`wiped at <time>` from [`WIPED_MARKER`]),
+    /// or `None` when it never was (or has enrolled again since).
+    #[must_use]
+    pub fn wiped_at(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.root.join(WIPED_MARKER)).ok()?;
+        let line = text.lines().next().unwrap_or_default().trim();
+        Some(line.strip_prefix("wiped at ").unwrap_or(line).to_owned())
+    }
+
+    /// Deletes every file the device owns here (`device.db` and anything SQLite or an
+    /// interrupted write left beside it) and writes the [`WIPED_MARKER`]. Idempotent.
+    pub(crate) fn finish_wipe(&self, at: &str) -> Result<()> {
+        let io = |source| DeviceError::ReadFile {
+            path: self.root.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&self.root).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(DB_FILE) {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+        }
+        std::fs::write(self.root.join(WIPED_MARKER), format!("wiped at {at}\n")).map_err(io)
+    }
+
+    /// Removes the [`WIPED_MARKER`] (the device has enrolled again).
+    pub(crate) fn clear_wiped_marker(&self) {
+        let _ = std::fs::remove_file(self.root.join(WIPED_MARKER));
     }
 
     /// The OS-keystore entry holding this store's key: service [`KEYSTORE_SERVICE`], account

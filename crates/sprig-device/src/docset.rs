@@ -1,12 +1,13 @@
-//! The device store as a sync [`DocSet`]: documents are loaded once per session, changed in
-//! memory by the peer's sync messages and written back (with their sync states for the peer)
-//! when the session commits.
+//! The device store as a sync [`DocSet`]: heads are listed from the store without loading;
+//! a document the peer syncs is loaded once per session, changed in memory by its sync
+//! messages and written back (with its sync state for the peer) when the session commits; a
+//! document the server sends whole is stored as the bytes received.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sprig_core::{DocError, Document as Doc, Journal, Roster, SettingDoc, SyncState};
 use sprig_proto::{DocId, DocSetError, DocSummary};
-use sprig_store::{Store, StoreError};
+use sprig_store::{Received, Store, StoreError};
 
 /// The peer name under which sync states with the server are stored.
 pub const SERVER_PEER: &str = "server";
@@ -17,14 +18,9 @@ pub(crate) struct StoreDocs<'s> {
     loaded: BTreeMap<DocId, Doc>,
     /// Documents changed in memory and not yet written.
     dirty: BTreeSet<DocId>,
-}
-
-fn store_id(doc: &DocId) -> sprig_store::DocId {
-    match doc {
-        DocId::Roster => sprig_store::DocId::Roster,
-        DocId::Setting => sprig_store::DocId::Setting,
-        DocId::Journal(c) => sprig_store::DocId::Journal(c.clone()),
-    }
+    /// Documents received whole (`Replace`) and not yet stored: epoch and bytes. They are
+    /// checked, indexed and stored together at the next commit (before any reply).
+    received: BTreeMap<DocId, (u64, Vec<u8>)>,
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(store_err)`
@@ -41,10 +37,15 @@ impl<'s> StoreDocs<'s> {
             store,
             loaded: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            received: BTreeMap::new(),
         }
     }
 
     fn load(&mut self, doc: &DocId) -> Result<&mut Doc, DocSetError> {
+        if self.received.contains_key(doc) {
+            // Synced further in the same turn it arrived: store it first, as received.
+            self.store_received()?;
+        }
         if !self.loaded.contains_key(doc) {
             let loaded = match doc {
                 DocId::Roster => self.store.roster().map(Doc::Roster),
@@ -60,6 +61,53 @@ impl<'s> StoreDocs<'s> {
         self.loaded
             .get_mut(doc)
             .ok_or_else(|| DocSetError::NotFound(doc.clone()))
+    }
+
+    /// Checks, indexes and stores every document received whole, in one transaction. Loading
+    /// and materialising them (the costly part) runs on all cores; the store writes them
+    /// together with a fresh sync state each.
+    fn store_received(&mut self) -> Result<(), DocSetError> {
+        if self.received.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(DocId, u64, Vec<u8>)> = std::mem::take(&mut self.received)
+            .into_iter()
+            .map(|(doc, (epoch, bytes))| (doc, epoch, bytes))
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8)
+            .min(items.len());
+        let checked: Vec<(usize, Result<Received, DocError>)> = std::thread::scope(|s| {
+            let items = &items;
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    s.spawn(move || {
+                        items
+                            .iter()
+                            .enumerate()
+                            .skip(w)
+                            .step_by(workers)
+                            .map(|(i, (doc, epoch, bytes))| (i, check_received(doc, *epoch, bytes)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut batch = Vec::with_capacity(checked.len());
+        let mut ordered = checked;
+        ordered.sort_by_key(|(i, _)| *i);
+        for (_, r) in ordered {
+            batch.push(r?);
+        }
+        let fresh = SyncState::new().encode();
+        self.store
+            .replace_documents(&mut batch, Some((SERVER_PEER, &fresh)))
+            .map_err(store_err)
     }
 
     fn write(&mut self, doc: &DocId, state: Option<&SyncState>) -> Result<(), DocSetError> {
@@ -81,7 +129,7 @@ impl<'s> StoreDocs<'s> {
                     self.store.save_roster(r).map_err(store_err)?;
                     if let Some(s) = s {
                         self.store
-                            .set_sync_state(SERVER_PEER, &store_id(doc), s)
+                            .set_sync_state(SERVER_PEER, doc, s)
                             .map_err(store_err)?;
                     }
                 }
@@ -89,7 +137,7 @@ impl<'s> StoreDocs<'s> {
                     self.store.save_setting(r).map_err(store_err)?;
                     if let Some(s) = s {
                         self.store
-                            .set_sync_state(SERVER_PEER, &store_id(doc), s)
+                            .set_sync_state(SERVER_PEER, doc, s)
                             .map_err(store_err)?;
                     }
                 }
@@ -97,7 +145,7 @@ impl<'s> StoreDocs<'s> {
             self.dirty.remove(doc);
         } else if let Some(s) = encoded {
             self.store
-                .set_sync_state(SERVER_PEER, &store_id(doc), &s)
+                .set_sync_state(SERVER_PEER, doc, &s)
                 .map_err(store_err)?;
         }
         Ok(())
@@ -106,40 +154,29 @@ impl<'s> StoreDocs<'s> {
 
 impl sprig_proto::DocSet for StoreDocs<'_> {
     fn list(&mut self) -> Result<Vec<DocSummary>, DocSetError> {
-        let mut ids = Vec::new();
-        for (id, sid) in [
-            (DocId::Roster, sprig_store::DocId::Roster),
-            (DocId::Setting, sprig_store::DocId::Setting),
-        ] {
-            match self.store.doc_stats(&sid) {
-                Ok(_) => ids.push(id),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(store_err(e)),
-            }
-        }
-        ids.extend(
-            self.store
-                .journal_children()
-                .map_err(store_err)?
-                .into_iter()
-                .map(DocId::Journal),
-        );
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let d = self.load(&id)?;
-            out.push(DocSummary {
-                epoch: d.epoch(),
-                heads: d.heads(),
-                doc: id,
-            });
-        }
-        Ok(out)
+        self.store_received()?;
+        // Heads as stored beside each document: nothing is loaded to list them.
+        Ok(self
+            .store
+            .doc_heads()
+            .map_err(store_err)?
+            .into_iter()
+            .map(|h| DocSummary {
+                doc: h.doc,
+                epoch: h.epoch,
+                heads: h.heads,
+            })
+            .collect())
     }
 
     fn sync_state(&mut self, doc: &DocId) -> Result<Option<SyncState>, DocSetError> {
+        if self.received.contains_key(doc) {
+            // What will be stored with it.
+            return Ok(Some(SyncState::new()));
+        }
         Ok(self
             .store
-            .sync_state(SERVER_PEER, &store_id(doc))
+            .sync_state(SERVER_PEER, doc)
             .map_err(store_err)?
             // A damaged state only costs a fuller exchange.
             .and_then(|b| SyncState::decode(&b).ok()))
@@ -174,54 +211,24 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
     }
 
     fn replace(&mut self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> Result<(), DocSetError> {
-        let fresh = SyncState::new().encode();
-        let sid = store_id(doc);
-        let replacement = match doc {
-            DocId::Roster | DocId::Setting if epoch != 0 => {
-                return Err(DocError::EpochMismatch {
-                    ours: 0,
-                    theirs: epoch,
-                }
-                .into());
+        if epoch != 0 && !matches!(doc, DocId::Journal(_)) {
+            return Err(DocError::EpochMismatch {
+                ours: 0,
+                theirs: epoch,
             }
-            DocId::Roster => {
-                let mut r = Roster::load(snapshot)?;
-                self.store.save_roster(&mut r).map_err(store_err)?;
-                Doc::Roster(r)
-            }
-            DocId::Setting => {
-                let mut s = SettingDoc::load(snapshot)?;
-                self.store.save_setting(&mut s).map_err(store_err)?;
-                Doc::Setting(s)
-            }
-            DocId::Journal(child) => {
-                let mut j = Journal::load(snapshot)?;
-                if j.child() != child {
-                    return Err(DocError::DifferentDocument.into());
-                }
-                if j.epoch() != epoch {
-                    return Err(DocError::EpochMismatch {
-                        ours: epoch,
-                        theirs: j.epoch(),
-                    }
-                    .into());
-                }
-                // The old copy (and its unsynced changes) is discarded by definition: the
-                // server's snapshot of the new epoch replaces it.
-                self.store.delete_journal(child).map_err(store_err)?;
-                self.store.save_journal(&mut j).map_err(store_err)?;
-                Doc::Journal(j)
-            }
-        };
-        self.store
-            .set_sync_state(SERVER_PEER, &sid, &fresh)
-            .map_err(store_err)?;
+            .into());
+        }
+        // Stored at the next commit, with every other document of this turn. The old copy
+        // (and its unsynced changes) is discarded by definition: the server's copy replaces it.
         self.dirty.remove(doc);
-        self.loaded.insert(doc.clone(), replacement);
+        self.loaded.remove(doc);
+        self.received
+            .insert(doc.clone(), (epoch, snapshot.to_vec()));
         Ok(())
     }
 
     fn commit(&mut self, sync_states: &[(&DocId, &SyncState)]) -> Result<(), DocSetError> {
+        self.store_received()?;
         let mut with_state = BTreeSet::new();
         for (doc, state) in sync_states {
             self.write(doc, Some(state))?;
@@ -237,5 +244,159 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
             self.write(&doc, None)?;
         }
         Ok(())
+    }
+}
+
+/// Loads a document received whole, checks it is the one named and of the epoch announced,
+/// and materialises a journal's entries for the index.
+fn check_received(doc: &DocId, epoch: u64, bytes: &[u8]) -> Result<Received, DocError> {
+    let (doc, entries) = match doc {
+        DocId::Roster => (Doc::Roster(Roster::load(bytes)?), Vec::new()),
+        DocId::Setting => (Doc::Setting(SettingDoc::load(bytes)?), Vec::new()),
+        DocId::Journal(child) => {
+            let j = Journal::load(bytes)?;
+            if j.child() != child {
+                return Err(DocError::DifferentDocument);
+            }
+            if j.epoch() != epoch {
+                return Err(DocError::EpochMismatch {
+                    ours: epoch,
+                    theirs: j.epoch(),
+                });
+            }
+            let entries = j.entries();
+            (Doc::Journal(j), entries)
+        }
+    };
+    Ok(Received {
+        doc,
+        bytes: bytes.to_vec(),
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sprig_core::{ChildId, Timestamp};
+    use sprig_proto::DocSet;
+    use sprig_store::MemoryKeyStore;
+    use sprig_testkit::Fixture;
+
+    use super::*;
+
+    fn t(n: i64) -> Timestamp {
+        Timestamp(1_700_000_000_000 + n * 60_000)
+    }
+
+    /// A journal as the server sends it: its stored snapshot followed by a change chunk.
+    fn server_bytes(fx: &Fixture) -> (Journal, Vec<u8>) {
+        let mut j = fx.journal(0);
+        fx.observe(&mut j, "Built a tower", t(1));
+        let mut bytes = j.save();
+        fx.observe(&mut j, "Painted a sun", t(2));
+        bytes.extend(j.save_incremental());
+        (j, bytes)
+    }
+
+    #[test]
+    fn a_replaced_journal_is_stored_as_received_and_listed_without_loading() {
+        let fx = Fixture::new(1);
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::new();
+        let mut store = Store::create(dir.path().join("device.db"), &keys).unwrap();
+        let (mut server, bytes) = server_bytes(&fx);
+        let doc = DocId::Journal(fx.children[0].clone());
+        {
+            let mut docs = StoreDocs::new(&mut store);
+            docs.replace(&doc, 0, &bytes).unwrap();
+            assert!(docs.loaded.is_empty());
+            let listed = docs.list().unwrap();
+            assert!(docs.loaded.is_empty(), "listing loaded a document");
+            assert_eq!(
+                listed,
+                vec![DocSummary {
+                    doc: doc.clone(),
+                    epoch: 0,
+                    heads: server.heads(),
+                }]
+            );
+        }
+        assert_eq!(
+            store.timeline(&fx.children[0], 10, None).unwrap().len(),
+            2,
+            "the index was not built"
+        );
+        assert_eq!(
+            store.journal(&fx.children[0]).unwrap().entries(),
+            server.entries()
+        );
+        assert_eq!(
+            store.sync_state(SERVER_PEER, &doc).unwrap(),
+            Some(SyncState::new().encode())
+        );
+    }
+
+    #[test]
+    fn a_replace_that_is_not_the_named_document_changes_nothing() {
+        let fx = Fixture::new(1);
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::new();
+        let mut store = Store::create(dir.path().join("device.db"), &keys).unwrap();
+        let (_, bytes) = server_bytes(&fx);
+        let ours = DocId::Journal(fx.children[0].clone());
+        let other = DocId::Journal(ChildId::new_random());
+        // Checked when the turn is committed, all together: one bad document stores none.
+        let mut docs = StoreDocs::new(&mut store);
+        docs.replace(&ours, 0, &bytes).unwrap();
+        docs.replace(&other, 0, &bytes).unwrap();
+        assert!(matches!(
+            docs.commit(&[]),
+            Err(DocSetError::Rejected(DocError::DifferentDocument))
+        ));
+        assert!(docs.list().unwrap().is_empty());
+        let mut docs = StoreDocs::new(&mut store);
+        docs.replace(&ours, 1, &bytes).unwrap();
+        assert!(matches!(
+            docs.commit(&[]),
+            Err(DocSetError::Rejected(DocError::EpochMismatch { .. }))
+        ));
+        assert!(docs.list().unwrap().is_empty());
+        assert!(
+            store
+                .timeline(&fx.children[0], 10, None)
+                .unwrap()
+                .is_empty()
+        );
+        // The good one alone is stored, bytes as received.
+        let mut docs = StoreDocs::new(&mut store);
+        docs.replace(&ours, 0, &bytes).unwrap();
+        docs.commit(&[]).unwrap();
+        assert_eq!(docs.list().unwrap().len(), 1);
+        assert_eq!(store.timeline(&fx.children[0], 10, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_document_synced_in_the_turn_it_arrived_whole_is_stored_first() {
+        let fx = Fixture::new(1);
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::new();
+        let mut store = Store::create(dir.path().join("device.db"), &keys).unwrap();
+        let (server, bytes) = server_bytes(&fx);
+        let ours = DocId::Journal(fx.children[0].clone());
+        let mut docs = StoreDocs::new(&mut store);
+        docs.replace(&ours, 0, &bytes).unwrap();
+        assert_eq!(
+            docs.sync_state(&ours).unwrap().map(|s| s.encode()),
+            Some(SyncState::new().encode())
+        );
+        // A sync message for it before the commit loads it from the store, where it now is.
+        let mut state = SyncState::new();
+        assert!(docs.generate(&ours, &mut state).unwrap().is_some());
+        assert_eq!(docs.list().unwrap().len(), 1);
+        drop(docs);
+        assert_eq!(
+            store.journal(&fx.children[0]).unwrap().entries(),
+            server.entries()
+        );
     }
 }

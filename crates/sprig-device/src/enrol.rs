@@ -79,7 +79,12 @@ impl Device {
                     });
                 }
             }
-            Err(DeviceError::NotSetUp { .. }) => {}
+            // A wiped device comes back only this way: with a fresh code.
+            Err(
+                DeviceError::NotSetUp { .. }
+                | DeviceError::Wiped { .. }
+                | DeviceError::SelfWiped { .. },
+            ) => {}
             Err(other) => return Err(other),
         }
 
@@ -144,6 +149,7 @@ impl Device {
             client_key_pem: Zeroizing::new(key.serialize_pem()),
             enrolled_at: now().0,
         })?;
+        device.dir.clear_wiped_marker();
         Ok(Enrolled { device_id })
     }
 }

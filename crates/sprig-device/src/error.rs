@@ -135,6 +135,77 @@ pub enum DeviceError {
         /// The reason given.
         reason: String,
     },
+
+    /// Too many wrong PINs in a row: the next attempt must wait.
+    #[error("too many wrong PINs; try again in {wait_secs} s")]
+    PinThrottled {
+        /// Seconds until the next attempt is accepted.
+        wait_secs: u64,
+    },
+
+    /// The device locked itself after the setting's limit of wrong PINs; only a sync unlocks it.
+    #[error("locked after {failures} wrong PINs; sync to unlock")]
+    PinLocked {
+        /// The wrong PINs in a row that locked it.
+        failures: u32,
+    },
+
+    /// The device has not checked in with the server for longer than its lease allows.
+    #[error(
+        "this tablet has not synced for {offline}; connect to the setting's network and sync before unlocking"
+    )]
+    LeaseExpired {
+        /// How long since the last check-in, e.g. `13h 5m`.
+        offline: String,
+    },
+
+    /// The device clock is earlier than the last check-in, so the lease cannot be trusted.
+    #[error(
+        "this tablet's clock is earlier than its last sync; set the date and time, connect to the setting's network and sync before unlocking"
+    )]
+    ClockBehind,
+
+    /// The device had not checked in for longer than the setting's `wipe_after` and has wiped
+    /// itself (everything on it is gone).
+    #[error(
+        "this tablet had not synced for {offline} (the setting allows {allowed}) and has wiped itself; enrol it again with a fresh code from a manager"
+    )]
+    SelfWiped {
+        /// How long since the last check-in.
+        offline: String,
+        /// The setting's `wipe_after`.
+        allowed: String,
+    },
+
+    /// The device was wiped (by a manager's wipe or retire, or by its lease); its data is gone.
+    #[error("this tablet was wiped ({at}); enrol it again with a fresh code from a manager")]
+    Wiped {
+        /// When, as the marker file says it (`wiped at <time>`).
+        at: String,
+    },
+
+    /// The server sent a lease that does not verify: wrong device or bad signature.
+    #[error(
+        "the server sent a lease that is not valid ({0}); nothing was stored; ask a manager to check the server"
+    )]
+    LeaseRefused(String),
+
+    /// The manager asked to retire this device, and the final sync did not complete: nothing
+    /// was wiped.
+    #[error("retire: final sync failed: {why}; this tablet was not wiped")]
+    RetireFailed {
+        /// What failed.
+        why: String,
+    },
+
+    /// The server refuses to sync from this network (the setting's allow-list).
+    #[error(
+        "sync refused: this network ({address}) is not on the setting's allowed list; ask the manager"
+    )]
+    NetworkNotAllowed {
+        /// The address the server saw.
+        address: String,
+    },
 }
 
 impl DeviceError {
@@ -164,6 +235,15 @@ impl DeviceError {
             Self::Protocol(_) => "protocol".into(),
             Self::Sync(e) => format!("sync_{}", e.code()),
             Self::Revoked { .. } => "device_revoked".into(),
+            Self::PinThrottled { .. } => "pin_throttled".into(),
+            Self::PinLocked { .. } => "pin_locked".into(),
+            Self::LeaseExpired { .. } => "lease_expired".into(),
+            Self::ClockBehind => "clock_behind".into(),
+            Self::SelfWiped { .. } => "self_wiped".into(),
+            Self::Wiped { .. } => "wiped".into(),
+            Self::LeaseRefused(_) => "lease_refused".into(),
+            Self::RetireFailed { .. } => "retire_failed".into(),
+            Self::NetworkNotAllowed { .. } => "network_not_allowed".into(),
         }
     }
 
@@ -171,7 +251,7 @@ impl DeviceError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { .. } => true,
+            Self::Network { .. } | Self::PinThrottled { .. } | Self::RetireFailed { .. } => true,
             Self::Store(e) => e.is_retryable(),
             Self::Sync(e) => !e.is_permanent(),
             Self::Server { status, .. } => *status >= 500 || *status == 429,

@@ -23,6 +23,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Lifecycle security lives beside them: the server-signed offline lease (lock past
+//! `lock_after`, self-wipe past `wipe_after`), PIN back-off and lock-out, revoke, remote wipe and
+//! retire ([`Device::wipe`], [`verify_lease`], [`Clock`]).
+//!
 //! Invariant: nothing about a child is written outside the encrypted store — photos are
 //! processed in memory and only the result enters the vault; videos stream straight into it.
 #![warn(missing_docs)]
@@ -32,14 +36,18 @@ mod dir;
 mod docset;
 mod enrol;
 mod error;
+mod lifecycle;
 mod net;
 mod sync;
 
 pub use device::{
     Device, JournalItem, MediaItem, MediaStatus, Observation, Status, Unlocked, rfc3339,
 };
-pub use dir::{DB_FILE, DataDir, KEYSTORE_SERVICE};
+pub use dir::{DB_FILE, DataDir, KEYSTORE_SERVICE, WIPED_MARKER};
 pub use docset::SERVER_PEER;
 pub use enrol::{Enrolled, Enrolment};
 pub use error::{DeviceError, Result};
+pub use lifecycle::{
+    Clock, LockReason, PIN_BACKOFF_AFTER, PIN_BACKOFF_SECS, SystemClock, verify_lease,
+};
 pub use sync::{MediaFailure, SyncReport};

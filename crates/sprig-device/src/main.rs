@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sprig_core::{Area, ChildId, StaffId};
-use sprig_device::{Device, Enrolment, JournalItem, Observation, Status, SyncReport, rfc3339};
+use sprig_device::{
+    Device, DeviceError, Enrolment, JournalItem, Observation, Status, SyncReport, rfc3339,
+};
 
 #[derive(Parser)]
 #[command(name = "sprig-device", version, about = "Sprig tablet, headless")]
@@ -192,8 +194,32 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
             (Value::Array(items.iter().map(item_json).collect()), text)
         }
         Command::Sync { data } => {
-            let mut device = Device::open(&data)?;
+            // A wiped tablet (by a manager, or by itself just now for being offline past the
+            // lease) has nothing left to sync: say so, successfully, every time.
+            let mut device = match Device::open(&data) {
+                Ok(d) => d,
+                Err(e @ (DeviceError::Wiped { .. } | DeviceError::SelfWiped { .. })) => {
+                    let status = Device::status_at(&data)?;
+                    return Ok((
+                        json!({
+                            "wiped": true,
+                            "wiped_at": status.wiped_at,
+                            "reason": e.code(),
+                        }),
+                        e.to_string(),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
             let report = device.sync()?;
+            if report.wiped {
+                let text = if report.retired {
+                    "retired: everything is on the server and this tablet has been wiped"
+                } else {
+                    "this tablet has been wiped as a manager asked; enrol it again with a fresh code"
+                };
+                return Ok((sync_json(&report), text.to_owned()));
+            }
             for f in &report.media_failed {
                 eprintln!(
                     "sprig-device: upload of {} failed, copy kept: {}",
@@ -208,12 +234,22 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
         }
         Command::Status { data } => {
             let status = Device::status_at(&data)?;
-            let text = format!(
-                "enrolled: {}, pending media: {}, last sync: {}",
-                status.enrolled,
-                status.pending_media,
-                status.last_sync.map_or_else(|| "never".into(), rfc3339)
-            );
+            let text = if status.wiped {
+                format!(
+                    "wiped at {}; enrol again with a fresh code",
+                    status.wiped_at.as_deref().unwrap_or("an unknown time")
+                )
+            } else {
+                format!(
+                    "enrolled: {}, pending media: {}, last sync: {}{}",
+                    status.enrolled,
+                    status.pending_media,
+                    status.last_sync.map_or_else(|| "never".into(), rfc3339),
+                    status
+                        .locked
+                        .map_or_else(String::new, |l| format!(", locked: {}", l.as_str()))
+                )
+            };
             (status_json(&status), text)
         }
     })
@@ -243,6 +279,16 @@ fn item_json(i: &JournalItem) -> Value {
 }
 
 fn sync_json(r: &SyncReport) -> Value {
+    if r.wiped {
+        return json!({
+            "wiped": true,
+            "wiped_at": r.wiped_at,
+            "acknowledged": r.wipe_acknowledged,
+            "retired": r.retired,
+            "docs_changed": r.docs_changed,
+            "media_uploaded": r.media_uploaded,
+        });
+    }
     json!({
         "docs_changed": r.docs_changed,
         "docs_replaced": r.docs_replaced,
@@ -261,7 +307,18 @@ fn sync_json(r: &SyncReport) -> Value {
 }
 
 fn status_json(s: &Status) -> Value {
+    if s.wiped {
+        return json!({
+            "enrolled": false,
+            "wiped": true,
+            "wiped_at": s.wiped_at,
+        });
+    }
     json!({
+        "wiped": false,
+        "locked": s.locked.map(sprig_device::LockReason::as_str),
+        "unsynced_docs": s.unsynced_docs,
+        "unreported_pin_failures": s.unreported_pin_failures,
         "enrolled": s.enrolled,
         "device_id": s.device_id,
         "server": s.server_url,

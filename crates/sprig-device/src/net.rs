@@ -258,8 +258,12 @@ pub(crate) fn classify(
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Wrapping errors (tungstenite's IO error, hyper's) often repeat their source's text.
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     let lower = text.to_lowercase();
@@ -277,7 +281,27 @@ pub(crate) fn classify(
     {
         return DeviceError::CertificateRefused;
     }
-    addr.network_error(text)
+    addr.network_error(plain_network_text(&text))
+}
+
+/// Says a cut connection in words a member of staff understands and drops the library links
+/// (rustls appends a docs.rs URL to an unexpected end of stream).
+fn plain_network_text(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let cut = [
+        "close_notify",
+        "unexpected eof",
+        "broken pipe",
+        "connection reset",
+        "connection aborted",
+    ];
+    if cut.iter().any(|c| lower.contains(c)) {
+        return "the connection was cut before the sync finished".to_owned();
+    }
+    text.split(": ")
+        .filter(|part| !part.trim_start().starts_with("https://docs.rs/"))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Opens TCP + TLS to the server.
@@ -327,11 +351,30 @@ pub(crate) fn server_error(status: u16, body: &[u8]) -> DeviceError {
     let message = v["message"]
         .as_str()
         .map_or_else(|| format!("HTTP status {status}"), str::to_owned);
+    if code == "network_not_allowed" {
+        // The address the server saw: its `address` field, else the one its message names.
+        let address = v["address"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| address_in(&message))
+            .unwrap_or_else(|| "unknown address".into());
+        return DeviceError::NetworkNotAllowed { address };
+    }
     DeviceError::Server {
         code,
         message,
         status,
     }
+}
+
+/// The first IP address (v4 or v6, optionally with a port) named in `text`.
+fn address_in(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';' | '"' | '\''))
+        .map(|w| w.trim_end_matches(['.', ':']))
+        .find(|w| {
+            w.parse::<std::net::IpAddr>().is_ok() || w.parse::<std::net::SocketAddr>().is_ok()
+        })
+        .map(str::to_owned)
 }
 
 /// Sends one request with a body held in memory.
@@ -392,7 +435,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let tls = connect(addr, cfg, pinned).await?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, B>(TokioIo::new(tls))
+    let io = TokioIo::new(KeepReading::new(tls));
+    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, B>(io)
         .await
         .map_err(|e| classify(addr, pinned, &e))?;
     let mut b = Request::builder()
@@ -421,26 +465,162 @@ where
             .to_vec();
         Ok::<_, DeviceError>(Reply { status, body })
     };
-    let both = async {
-        let (reply, produced) = tokio::join!(exchange, producer);
-        // A failed producer (the vault could not be read) matters more than the answer.
-        produced?;
-        reply
-    };
-    tokio::pin!(conn);
-    tokio::select! {
-        biased;
-        r = both => r,
-        c = &mut conn => match c {
-            Err(e) => Err(classify(addr, pinned, &e)),
-            Ok(()) => Err(addr.network_error("the server closed the connection")),
-        },
+    // The answer decides, whenever it comes: a server that refuses early (413, 403, a full
+    // disk) answers and closes while the body is still streaming, and the connection's end
+    // must not hide that answer. Only a producer failure (the vault could not be read) comes
+    // first. The producer is not awaited after the answer: a server that answered has stopped
+    // reading, and the body channel may never drain.
+    tokio::pin!(conn, exchange, producer);
+    let mut conn_done = false;
+    let mut produced = false;
+    loop {
+        tokio::select! {
+            biased;
+            p = &mut producer, if !produced => {
+                p?;
+                produced = true;
+            }
+            r = &mut exchange => return r,
+            // The exchange ends soon after the connection does (with the answer, if one came).
+            _ = &mut conn, if !conn_done => conn_done = true,
+        }
+    }
+}
+
+/// The connection under an HTTP exchange, made to keep reading after writing fails: when the
+/// server answers early and closes, the rest of the body is discarded instead of failing the
+/// exchange, so hyper still reads the answer that is waiting on the socket.
+struct KeepReading<T> {
+    inner: T,
+    write_failed: bool,
+}
+
+impl<T> KeepReading<T> {
+    fn new(inner: T) -> Self {
+        Self {
+            inner,
+            write_failed: false,
+        }
+    }
+}
+
+fn peer_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for KeepReading<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for KeepReading<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.write_failed {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Err(e)) if peer_gone(&e) => {
+                self.write_failed = true;
+                Poll::Ready(Ok(buf.len()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if self.write_failed {
+            return Poll::Ready(Ok(()));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(Err(e)) if peer_gone(&e) => {
+                self.write_failed = true;
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if self.write_failed {
+            return Poll::Ready(Ok(()));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_shutdown(cx) {
+            Poll::Ready(Err(e)) if peer_gone(&e) => Poll::Ready(Ok(())),
+            other => other,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_connection_is_said_plainly_once() {
+        let raw = "IO error: peer closed connection without sending TLS close_notify: \
+                   https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof";
+        assert_eq!(
+            plain_network_text(raw),
+            "the connection was cut before the sync finished"
+        );
+        assert_eq!(
+            plain_network_text("IO error: Broken pipe (os error 32)"),
+            "the connection was cut before the sync finished"
+        );
+        assert_eq!(
+            plain_network_text("Connection refused (os error 111)"),
+            "Connection refused (os error 111)"
+        );
+        assert_eq!(
+            plain_network_text("tls: bad thing: https://docs.rs/x#y"),
+            "tls: bad thing"
+        );
+    }
+
+    #[test]
+    fn repeated_sources_are_not_appended_twice() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "IO error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let addr = ServerAddr::parse("https://127.0.0.1:8443").unwrap();
+        let e = Outer(std::io::Error::other("no route to host"));
+        let DeviceError::Network { message, .. } = classify(&addr, None, &e) else {
+            panic!("a network error");
+        };
+        assert_eq!(message, "IO error: no route to host");
+    }
 
     #[test]
     fn server_addresses_parse_with_ports_and_ipv6() {

@@ -7,11 +7,11 @@ use std::io::Read;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Bytes;
 use sprig_core::{MediaKind, Sha256, Timestamp};
-use sprig_proto::{ClientInfo, ClientSession, Limits, ProtoError, Unsynced};
+use sprig_proto::{ClientInfo, ClientSession, Limits, Message, ProtoError, Unsynced};
 use sprig_store::{MediaInfo, MediaState};
 use tokio_tungstenite::tungstenite::{self, Message as Ws};
 
-use crate::device::{Device, now};
+use crate::device::Device;
 use crate::docset::StoreDocs;
 use crate::enrol::runtime;
 use crate::error::{DeviceError, Result};
@@ -34,8 +34,16 @@ pub struct SyncReport {
     pub media_failed: Vec<MediaFailure>,
     /// Captured items no entry refers to (left over from an interrupted capture); not sent.
     pub media_unreferenced: u64,
-    /// The server asked this device to wipe itself (carried out by a later version).
+    /// The server asked this device to wipe itself (a wipe command or the end of a retire).
     pub wipe_requested: bool,
+    /// The device has wiped itself: its key, database and files are gone.
+    pub wiped: bool,
+    /// When it wiped itself.
+    pub wiped_at: Option<String>,
+    /// The server received the wipe's acknowledgement on the same connection.
+    pub wipe_acknowledged: bool,
+    /// The wipe ended a retire: everything was on the server first.
+    pub retired: bool,
     /// When this sync completed.
     pub completed_at: Timestamp,
 }
@@ -49,6 +57,18 @@ pub struct MediaFailure {
     pub error: String,
 }
 
+/// A finished session and whether a wipe it ordered was acknowledged.
+struct Session {
+    inner: ClientSession,
+    wipe_acknowledged: bool,
+}
+
+impl Session {
+    fn report(&self) -> &sprig_proto::SessionReport {
+        self.inner.report()
+    }
+}
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
@@ -58,11 +78,20 @@ const UPLOAD_CHUNK: usize = 64 * 1024;
 impl Device {
     /// Syncs with the server: documents both ways, then uploads and purges media.
     ///
+    /// The hello reports the wrong PINs entered since the last sync and whether the device is
+    /// locked; a completed session brings a lease signed by the setting CA, which is verified
+    /// and stored (the new check-in) and clears the PIN lock-out. If the server says so, the
+    /// device wipes itself instead ([`SyncReport::wiped`]); if the manager asked to retire it,
+    /// it uploads everything, syncs once more and is wiped only when the server has it all.
+    ///
     /// # Errors
     /// [`DeviceError::NotEnrolled`], [`DeviceError::Revoked`], [`DeviceError::Server`]
     /// (`device_revoked`, `client_certificate_required`, `device_unknown`…),
-    /// [`DeviceError::CertificateRefused`], [`DeviceError::Network`], [`DeviceError::Sync`].
+    /// [`DeviceError::NetworkNotAllowed`], [`DeviceError::LeaseRefused`],
+    /// [`DeviceError::RetireFailed`], [`DeviceError::CertificateRefused`],
+    /// [`DeviceError::Network`], [`DeviceError::Sync`], [`DeviceError::Wiped`].
     pub fn sync(&mut self) -> Result<SyncReport> {
+        self.check_live()?;
         let identity = self
             .store
             .device_identity()?
@@ -76,41 +105,99 @@ impl Device {
         let rt = runtime(&addr)?;
         let mut report = SyncReport::default();
 
-        let pending = self.store.media_in_state(MediaState::Captured)?;
-        let info = ClientInfo {
-            device_id: identity.device_id.clone(),
-            app_version: env!("CARGO_PKG_VERSION").to_owned(),
-            unsynced: Unsynced {
-                media_pending: pending.len() as u64,
-                docs_dirty: 0,
-            },
-        };
-        let session = rt.block_on(self.run_session(&addr, cfg.clone(), info))?;
+        let (session, marks) = self.session(&rt, &addr, &cfg, &identity.device_id)?;
         let r = session.report();
         if let Some(reason) = &r.revoked {
             return Err(DeviceError::Revoked {
                 reason: reason.clone(),
             });
         }
-        report.wipe_requested = r.wipe;
         report.docs_replaced = r.replaced.len() as u64;
         let mut changed = r.changed.clone();
         changed.extend(r.replaced.iter().cloned());
         report.docs_changed = changed.len() as u64;
         report.docs_not_listed = r.not_listed.len() as u64;
+        if r.wipe {
+            return Ok(self.wiped_report(report, session.wipe_acknowledged, r.retire));
+        }
+        let retire = r.retire;
+        let lease = r
+            .lease
+            .clone()
+            .ok_or_else(|| DeviceError::Protocol("the session ended without a lease".into()))?;
+        self.check_in(&lease, &marks)?;
 
-        for item in pending {
-            if self.store.entries_with_media(&item.sha256)?.is_empty() {
-                report.media_unreferenced += 1;
-                continue;
+        let uploads = self.upload_pending(&rt, &addr, &cfg, &mut report);
+        if retire {
+            return self.finish_retire(&rt, &addr, &cfg, &identity.device_id, uploads, report);
+        }
+        uploads?;
+        self.purge_uploaded(&mut report)?;
+        report.completed_at = self.now();
+        self.store.record_sync(report.completed_at.0)?;
+        Ok(report)
+    }
+
+    /// One session: the hello (with the check-in marks) and the sync; a wipe is carried out
+    /// inside, while the connection is still open for the acknowledgement.
+    fn session(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        addr: &ServerAddr,
+        cfg: &std::sync::Arc<rustls::ClientConfig>,
+        device_id: &str,
+    ) -> Result<(Session, crate::lifecycle::CheckInMarks)> {
+        let marks = self.check_in_marks()?;
+        let info = ClientInfo {
+            device_id: device_id.to_owned(),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            unsynced: Unsynced {
+                media_pending: self.pending_media()?.len() as u64,
+                docs_dirty: marks.docs_dirty,
+            },
+            pin_failures: marks.pin_failures.clone(),
+            locked: marks.locked,
+        };
+        let session = rt.block_on(self.run_session(addr, cfg.clone(), info))?;
+        Ok((session, marks))
+    }
+
+    /// Captured media an entry refers to: what the server is still owed. (Items no entry
+    /// refers to are left over from an interrupted capture and are never sent.)
+    fn pending_media(&self) -> Result<Vec<MediaInfo>> {
+        let mut out = Vec::new();
+        for item in self.store.media_in_state(MediaState::Captured)? {
+            if !self.store.entries_with_media(&item.sha256)?.is_empty() {
+                out.push(item);
             }
-            match rt.block_on(self.upload(&addr, cfg.clone(), &item)) {
+        }
+        Ok(out)
+    }
+
+    /// Uploads every pending item; failures are kept in the report (each copy stays). Returns
+    /// early only when the device itself is refused.
+    fn upload_pending(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        addr: &ServerAddr,
+        cfg: &std::sync::Arc<rustls::ClientConfig>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let captured = self.store.media_in_state(MediaState::Captured)?.len() as u64;
+        let pending = self.pending_media()?;
+        report.media_unreferenced = captured - pending.len() as u64;
+        for item in pending {
+            match rt.block_on(self.upload(addr, cfg.clone(), &item)) {
                 Ok(()) => {
                     self.store.mark_uploaded(&item.sha256)?;
                     report.media_uploaded += 1;
                 }
                 // The device itself is refused: nothing else will upload either.
-                Err(e @ (DeviceError::CertificateRefused | DeviceError::Revoked { .. })) => {
+                Err(
+                    e @ (DeviceError::CertificateRefused
+                    | DeviceError::Revoked { .. }
+                    | DeviceError::NetworkNotAllowed { .. }),
+                ) => {
                     return Err(e);
                 }
                 Err(
@@ -124,7 +211,10 @@ impl Device {
                 }),
             }
         }
+        Ok(())
+    }
 
+    fn purge_uploaded(&mut self, report: &mut SyncReport) -> Result<()> {
         let keep_thumbnails = self.policies()?.keep_thumbnails;
         let uploaded = self.store.media_in_state(MediaState::Uploaded)?;
         report.media_purged = self.store.purge_uploaded()? as u64;
@@ -133,9 +223,77 @@ impl Device {
                 self.store.remove_thumbnail(&m.sha256)?;
             }
         }
-        report.completed_at = now();
+        Ok(())
+    }
+
+    /// The retire: every upload acknowledged, then a second session whose hello reports nothing
+    /// pending, which the server answers with the wipe. Anything short of that wipes nothing.
+    fn finish_retire(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        addr: &ServerAddr,
+        cfg: &std::sync::Arc<rustls::ClientConfig>,
+        device_id: &str,
+        uploads: Result<()>,
+        mut report: SyncReport,
+    ) -> Result<SyncReport> {
+        let failed = |why: String| DeviceError::RetireFailed { why };
+        match uploads {
+            Err(e @ DeviceError::Revoked { .. }) => return Err(e),
+            Err(e) => return Err(failed(e.to_string())),
+            Ok(()) => {}
+        }
+        if let Some(f) = report.media_failed.first() {
+            return Err(failed(format!(
+                "{} of {} uploads failed (first: {}: {})",
+                report.media_failed.len(),
+                report.media_failed.len() as u64 + report.media_uploaded,
+                f.sha256,
+                f.error
+            )));
+        }
+        self.purge_uploaded(&mut report)?;
+        report.completed_at = self.now();
         self.store.record_sync(report.completed_at.0)?;
-        Ok(report)
+
+        let (session, marks) = match self.session(rt, addr, cfg, device_id) {
+            Ok(x) => x,
+            Err(e @ DeviceError::Revoked { .. }) => return Err(e),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let r = session.report();
+        if let Some(reason) = &r.revoked {
+            return Err(DeviceError::Revoked {
+                reason: reason.clone(),
+            });
+        }
+        if r.wipe {
+            return Ok(self.wiped_report(report, session.wipe_acknowledged, true));
+        }
+        if let Some(lease) = r.lease.clone() {
+            self.check_in(&lease, &marks)?;
+        }
+        Err(failed(format!(
+            "the server did not confirm it holds everything (this tablet reported {} photos or \
+             videos and {} documents still to send); sync again",
+            self.pending_media()?.len(),
+            marks.docs_dirty
+        )))
+    }
+
+    fn wiped_report(
+        &self,
+        mut report: SyncReport,
+        acknowledged: bool,
+        retired: bool,
+    ) -> SyncReport {
+        report.wipe_requested = true;
+        report.wiped = true;
+        report.wipe_acknowledged = acknowledged;
+        report.retired = retired;
+        report.wiped_at = self.wiped.clone();
+        report.completed_at = self.now();
+        report
     }
 
     async fn run_session(
@@ -143,7 +301,7 @@ impl Device {
         addr: &ServerAddr,
         cfg: std::sync::Arc<rustls::ClientConfig>,
         info: ClientInfo,
-    ) -> Result<ClientSession> {
+    ) -> Result<Session> {
         let tls = net::connect(addr, cfg, None).await?;
         let limits = Limits::default();
         let mut ws_cfg = tungstenite::protocol::WebSocketConfig::default();
@@ -157,13 +315,27 @@ impl Device {
         let mut docs = StoreDocs::new(&mut self.store);
         let mut session = ClientSession::new(info, limits);
         let result = drive(&mut ws, &mut session, &mut docs, addr).await;
+        drop(docs);
         if let Err(DeviceError::Sync(e)) = &result
             && let Some(frame) = e.error_frame()
         {
             let _ = ws.send(Ws::Binary(frame.into())).await;
         }
+        let mut wipe_acknowledged = false;
+        if result.is_ok() && session.report().wipe {
+            // Wipe first, acknowledge after: the key is gone before anything else happens.
+            self.wipe()?;
+            if let Ok(frame) = sprig_proto::encode(&Message::WipeDone) {
+                wipe_acknowledged = ws.send(Ws::Binary(frame.into())).await.is_ok();
+                // Let the acknowledgement reach the server before the close.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ws.flush()).await;
+            }
+        }
         let _ = ws.close(None).await;
-        result.map(|()| session)
+        result.map(|()| Session {
+            inner: session,
+            wipe_acknowledged,
+        })
     }
 
     async fn upload(

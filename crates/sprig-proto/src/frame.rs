@@ -4,7 +4,7 @@
 //! offset  size  field
 //! 0       2     magic "SP" (0x53 0x50)
 //! 2       1     major version (1); another major is refused
-//! 3       1     minor version (0); newer minors only add optional fields or kinds
+//! 3       1     minor version (1); newer minors only add optional fields or kinds
 //! 4       1     message kind (MessageKind)
 //! 5       1     flags, 0 (reserved, e.g. for compression)
 //! 6       4     body length, big-endian u32
@@ -20,8 +20,10 @@ use crate::wire;
 
 /// The protocol major version this build speaks.
 pub const PROTOCOL_MAJOR: u8 = 1;
-/// The protocol minor version this build writes.
-pub const PROTOCOL_MINOR: u8 = 0;
+/// The protocol minor version this build writes. Minor 1 added the hello's `pin_failures` and
+/// `locked`, the welcome's `retire`, the lease's `max_pin_failures` and
+/// [`crate::MessageKind::WipeDone`].
+pub const PROTOCOL_MINOR: u8 = 1;
 /// Length of the frame header in bytes.
 pub const FRAME_HEADER_LEN: usize = 10;
 

@@ -7,7 +7,9 @@
 //!
 //! ```
 //! use sprig_core::{ChildId, Journal, Roster, SettingDoc};
-//! use sprig_proto::{ClientInfo, ClientSession, Limits, MemoryDocs, ServerSession, Unsynced};
+//! use sprig_proto::{
+//!     ClientInfo, ClientSession, Lease, Limits, MemoryDocs, Message, ServerSession, Unsynced,
+//! };
 //!
 //! let child = ChildId::new_random();
 //! let mut server_docs =
@@ -17,6 +19,8 @@
 //!     device_id: "tablet-1".into(),
 //!     app_version: "0.1.0".into(),
 //!     unsynced: Unsynced::default(),
+//!     pin_failures: Vec::new(),
+//!     locked: false,
 //! };
 //! let mut client = ClientSession::new(info, Limits::default());
 //! let mut server = ServerSession::new(Limits::default());
@@ -35,8 +39,19 @@
 //!         to_client.extend(server.receive(&mut server_docs.peer("tablet-1"), frame)?);
 //!     }
 //! }
-//! assert!(client.is_finished() && server.is_finished());
+//! assert!(client.is_converged() && server.is_finished());
 //! assert!(device_docs.journals.contains_key(&child));
+//! // The server closes a completed sync with a lease, signed by the setting CA (not shown).
+//! let lease = Lease {
+//!     device_id: "tablet-1".into(),
+//!     issued_at_ms: 1_700_000_000_000,
+//!     lock_after_secs: 12 * 3600,
+//!     wipe_after_secs: 90 * 86400,
+//!     max_pin_failures: 10,
+//!     signature: Vec::new(),
+//! };
+//! client.receive(&mut device_docs.peer("server"), &sprig_proto::encode(&Message::Lease(lease))?)?;
+//! assert!(client.is_finished() && client.report().lease.is_some());
 //! # Ok::<(), sprig_proto::ProtoError>(())
 //! ```
 #![warn(missing_docs)]
@@ -57,5 +72,5 @@ pub use frame::{
     FRAME_HEADER_LEN, FrameHeader, Limits, PROTOCOL_MAJOR, PROTOCOL_MINOR, decode, encode,
 };
 pub use memory::{MemoryDocs, MemoryPeer};
-pub use message::{Hello, Lease, MediaAck, Message, MessageKind, Unsynced, Welcome};
+pub use message::{Hello, Lease, MediaAck, Message, MessageKind, PinFailure, Unsynced, Welcome};
 pub use session::{ClientInfo, ClientSession, ServerSession, SessionReport};

@@ -49,8 +49,13 @@ pub enum Message {
         reason: String,
     },
     /// Server → client: wipe this device now (destroy the keystore key, then the files).
+    /// Sent instead of the welcome (a wipe command), or after the documents are in sync
+    /// instead of the lease (a retire).
     Wipe,
-    /// Server → client: a renewed offline lease.
+    /// Client → server: the device has wiped itself, in answer to [`Message::Wipe`], on the
+    /// same connection if it is still open.
+    WipeDone,
+    /// Server → client: a renewed offline lease, the last message of a completed session.
     Lease(Lease),
     /// Server → client: a media file is durably stored; the device may purge its copy.
     /// (Media are uploaded over HTTP, not through a sync session.)
@@ -70,6 +75,7 @@ impl Message {
             Message::Error { .. } => MessageKind::Error,
             Message::Revoked { .. } => MessageKind::Revoked,
             Message::Wipe => MessageKind::Wipe,
+            Message::WipeDone => MessageKind::WipeDone,
             Message::Lease(_) => MessageKind::Lease,
             Message::MediaAck(_) => MessageKind::MediaAck,
         }
@@ -107,6 +113,7 @@ impl fmt::Debug for Message {
                 f.debug_struct("Revoked").field("reason", reason).finish()
             }
             Message::Wipe => f.write_str("Wipe"),
+            Message::WipeDone => f.write_str("WipeDone"),
             Message::Lease(l) => f.debug_tuple("Lease").field(l).finish(),
             Message::MediaAck(a) => f.debug_tuple("MediaAck").field(a).finish(),
         }
@@ -144,6 +151,8 @@ pub enum MessageKind {
     Wipe = 17,
     /// [`Message::Lease`].
     Lease = 18,
+    /// [`Message::WipeDone`].
+    WipeDone = 19,
     /// [`Message::MediaAck`].
     MediaAck = 32,
 }
@@ -162,6 +171,7 @@ impl MessageKind {
             16 => MessageKind::Revoked,
             17 => MessageKind::Wipe,
             18 => MessageKind::Lease,
+            19 => MessageKind::WipeDone,
             32 => MessageKind::MediaAck,
             _ => return None,
         })
@@ -186,6 +196,7 @@ impl MessageKind {
             MessageKind::Revoked => "revoked",
             MessageKind::Wipe => "wipe",
             MessageKind::Lease => "lease",
+            MessageKind::WipeDone => "wipe done",
             MessageKind::MediaAck => "media ack",
         }
     }
@@ -201,6 +212,7 @@ impl MessageKind {
             MessageKind::Revoked => "revoked frame",
             MessageKind::Wipe => "wipe frame",
             MessageKind::Lease => "lease frame",
+            MessageKind::WipeDone => "wipe done frame",
             MessageKind::MediaAck => "media ack frame",
         }
     }
@@ -217,6 +229,20 @@ pub struct Hello {
     pub docs: Vec<DocSummary>,
     /// Work the device has not yet handed to the server, for the device register.
     pub unsynced: Unsynced,
+    /// Wrong-PIN attempts since the device's last successful sync, oldest first, for the
+    /// audit log. (Added in minor version 1; empty when absent.)
+    pub pin_failures: Vec<PinFailure>,
+    /// The device is locked now: PIN lock-out or an expired lease. (Minor version 1.)
+    pub locked: bool,
+}
+
+/// One wrong-PIN attempt on a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinFailure {
+    /// The staff member whose PIN was tried.
+    pub staff_id: String,
+    /// When, by the device's clock (ms since the Unix epoch).
+    pub at_ms: i64,
 }
 
 /// Counts of work a device has not yet handed to the server.
@@ -235,10 +261,19 @@ pub struct Welcome {
     pub server_time_ms: i64,
     /// The documents the device must hold, with the server's epoch and heads of each.
     pub docs: Vec<DocSummary>,
+    /// The manager has asked to retire this device: sync everything, upload every pending
+    /// media file, then sync once more to be told to wipe. (Minor version 1; false when
+    /// absent.)
+    pub retire: bool,
 }
 
 /// A server-signed offline lease: past `lock_after_secs` without a check-in the app refuses to
-/// unlock; past `wipe_after_secs` it wipes itself.
+/// unlock; past `wipe_after_secs` it wipes itself; `max_pin_failures` wrong PINs lock it until it
+/// syncs.
+///
+/// The setting CA's key signs [`Lease::signed_bytes`] (ECDSA P-256 with SHA-256, the signature
+/// in ASN.1 DER form); the device verifies it with the public key of the CA certificate it
+/// pinned at enrolment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     /// The device the lease is for, so one device's lease cannot be replayed to another.
@@ -249,13 +284,16 @@ pub struct Lease {
     pub lock_after_secs: u64,
     /// Seconds after issue before the app wipes itself.
     pub wipe_after_secs: u64,
+    /// Wrong PINs in a row (any staff) after which the app locks until it syncs.
+    pub max_pin_failures: u32,
     /// The server's signature over [`Lease::signed_bytes`].
     pub signature: Vec<u8>,
 }
 
 impl Lease {
-    /// The exact bytes the server signs and the device verifies: a domain tag, then the CBOR
-    /// array `[device_id, issued_at_ms, lock_after_secs, wipe_after_secs]`.
+    /// The exact bytes the server signs and the device verifies: a domain tag
+    /// (`"sprig-lease-v2\0"`), then the CBOR array
+    /// `[device_id, issued_at_ms, lock_after_secs, wipe_after_secs, max_pin_failures]`.
     #[must_use]
     pub fn signed_bytes(&self) -> Vec<u8> {
         crate::wire::lease_signed_bytes(self)

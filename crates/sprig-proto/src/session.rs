@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! client                                   server
-//!   Hello ─────────────────────────────────►  (caller checks the device, may send
-//!                                              Revoked / Wipe / Lease instead or first)
+//!   Hello ─────────────────────────────────►  (caller checks the device, may answer
+//!                                              Revoked or Wipe instead and close)
 //!        ◄──── Welcome, Replace*, Sync*, Done   first turn
 //!   Sync*, Done ──────────────────────────►
 //!        ◄──────────────────── Sync*, Done
-//!   …  until two consecutive turns carry no Sync: then both sides are finished
+//!   …  until two consecutive turns carry no Sync: the documents are in sync
+//!        ◄──────────────────── Lease | Wipe     the caller's closing message
 //! ```
+//! The client is finished only when the closing message arrives: a [`Message::Lease`] after a
+//! completed sync, or [`Message::Wipe`] (a retired device, or a wipe command) or
+//! [`Message::Revoked`] at any point after the hello. After a wipe the device answers
+//! [`Message::WipeDone`] on the same connection if it can (the caller encodes it).
 //! A turn holds at most one sync message per document. A document takes part when the two
 //! sides' heads (from the hello and the welcome) differ or when the peer syncs it; equal
-//! heads mean nothing to do, so a session between converged replicas is four small frames.
+//! heads mean nothing to do, so a session between converged replicas is four small frames and
+//! the lease.
 //! Each side commits what it received before it answers, so an answer never acknowledges
 //! changes that are not yet durable.
 
@@ -23,7 +29,7 @@ use crate::doc_id::{DocId, DocSummary};
 use crate::docset::DocSet;
 use crate::error::ProtoError;
 use crate::frame::{Limits, decode, encode_within};
-use crate::message::{Hello, Lease, Message, Unsynced, Welcome};
+use crate::message::{Hello, Lease, Message, PinFailure, Unsynced, Welcome};
 
 /// What a session did, for the device register, the audit log and the CLI.
 #[non_exhaustive]
@@ -52,6 +58,8 @@ pub struct SessionReport {
     pub revoked: Option<String>,
     /// Client: the server asked this device to wipe itself.
     pub wipe: bool,
+    /// Client: the welcome said the manager has asked to retire this device.
+    pub retire: bool,
     /// Client: the lease the server sent, if any (verify its signature before trusting it).
     pub lease: Option<Lease>,
 }
@@ -248,6 +256,10 @@ pub struct ClientInfo {
     pub app_version: String,
     /// Work not yet handed to the server.
     pub unsynced: Unsynced,
+    /// Wrong-PIN attempts since the last successful sync.
+    pub pin_failures: Vec<PinFailure>,
+    /// The device is locked now (PIN lock-out or expired lease).
+    pub locked: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -257,6 +269,8 @@ enum ClientState {
     /// The welcome has arrived; the server's first turn (replaces, syncs) is in progress.
     FirstTurn,
     Syncing,
+    /// The documents are in sync; the server's closing lease (or wipe) is due.
+    AwaitClose,
     Finished,
     Failed,
 }
@@ -319,6 +333,8 @@ impl ClientSession {
             app_version: self.info.app_version.clone(),
             docs: self.held.values().cloned().collect(),
             unsynced: self.info.unsynced,
+            pin_failures: self.info.pin_failures.clone(),
+            locked: self.info.locked,
         });
         let frame = encode_within(&hello, &self.engine.limits).inspect_err(|_| {
             self.state = ClientState::Failed;
@@ -361,6 +377,7 @@ impl ClientSession {
             ClientState::AwaitWelcome => "the client is waiting for the welcome",
             ClientState::FirstTurn => "the server's first turn is in progress",
             ClientState::Syncing => "documents are syncing",
+            ClientState::AwaitClose => "the documents are in sync and the lease is due",
             ClientState::Finished | ClientState::Failed => "the session is over",
         }
     }
@@ -384,13 +401,14 @@ impl ClientSession {
                 self.state = ClientState::Finished;
                 Ok(Vec::new())
             }
-            Message::Lease(lease) if started => {
+            Message::Lease(lease) if self.state == ClientState::AwaitClose => {
                 if lease.device_id != self.info.device_id {
                     return Err(ProtoError::Malformed {
                         reason: "the lease is for another device".into(),
                     });
                 }
                 self.engine.report.lease = Some(lease);
+                self.state = ClientState::Finished;
                 Ok(Vec::new())
             }
             Message::Welcome(w) if self.state == ClientState::AwaitWelcome => {
@@ -422,7 +440,7 @@ impl ClientSession {
                 }
                 let out = self.engine.on_done(docs)?;
                 if self.engine.finished {
-                    self.state = ClientState::Finished;
+                    self.state = ClientState::AwaitClose;
                 }
                 Ok(out)
             }
@@ -435,6 +453,7 @@ impl ClientSession {
 
     fn on_welcome(&mut self, w: Welcome) {
         self.engine.report.server_time_ms = Some(w.server_time_ms);
+        self.engine.report.retire = w.retire;
         let mut held = std::mem::take(&mut self.held);
         for d in w.docs {
             let mine = held.remove(&d.doc);
@@ -489,11 +508,18 @@ impl ClientSession {
         Ok(())
     }
 
-    /// Whether the session is over (converged, or ended by revocation or wipe). A failed
-    /// session is not finished.
+    /// Whether the session is over: converged and closed by the server's lease, or ended by
+    /// revocation or wipe. A failed session is not finished.
     #[must_use]
     pub fn is_finished(&self) -> bool {
         self.state == ClientState::Finished
+    }
+
+    /// Whether the documents are in sync (the last turns carried nothing), whether or not the
+    /// closing lease has arrived yet.
+    #[must_use]
+    pub fn is_converged(&self) -> bool {
+        self.engine.finished
     }
 
     /// What the session did so far.
@@ -527,6 +553,7 @@ enum ServerState {
 pub struct ServerSession {
     state: ServerState,
     hello: Option<Hello>,
+    retire: bool,
     engine: Engine,
 }
 
@@ -537,6 +564,7 @@ impl ServerSession {
         ServerSession {
             state: ServerState::AwaitHello,
             hello: None,
+            retire: false,
             engine: Engine::new(limits),
         }
     }
@@ -545,6 +573,12 @@ impl ServerSession {
     #[must_use]
     pub fn hello(&self) -> Option<&Hello> {
         self.hello.as_ref()
+    }
+
+    /// Marks the welcome with `retire` (the manager has asked to retire this device). Call it
+    /// before [`Self::welcome`].
+    pub fn set_retire(&mut self, retire: bool) {
+        self.retire = retire;
     }
 
     /// Handles one frame from the device; returns the frames to send back (often none).
@@ -698,6 +732,7 @@ impl ServerSession {
             &Message::Welcome(Welcome {
                 server_time_ms,
                 docs: listed,
+                retire: self.retire,
             }),
             &limits,
         )?];
@@ -720,7 +755,8 @@ impl ServerSession {
         Ok(out)
     }
 
-    /// Whether the session converged.
+    /// Whether the session converged: the caller now sends its closing message (a
+    /// [`Message::Lease`], or [`Message::Wipe`] for a retired device) and closes.
     #[must_use]
     pub fn is_finished(&self) -> bool {
         self.state == ServerState::Finished

@@ -3,7 +3,8 @@
 //!
 //! Bodies are CBOR maps with text keys in declaration order, byte strings for binary fields.
 //! Unknown keys are ignored (a newer minor version may add optional fields); missing keys are
-//! an error.
+//! an error, except for the optional fields a minor version added (`#[serde(default)]`, noted
+//! with the version), so a peer one minor version behind still decodes.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use sprig_core::{Heads, Sha256};
 use crate::doc_id::{DocId, DocSummary};
 use crate::error::ProtoError;
 use crate::frame::{Limits, MAX_TEXT};
-use crate::message::{Hello, Lease, MediaAck, Message, MessageKind, Unsynced, Welcome};
+use crate::message::{Hello, Lease, MediaAck, Message, MessageKind, PinFailure, Unsynced, Welcome};
 
 /// Binary fields as CBOR byte strings (serde's default for `Vec<u8>` is an array of integers).
 mod bytes {
@@ -61,17 +62,32 @@ struct WUnsynced {
 }
 
 #[derive(Serialize, Deserialize)]
+struct WPinFailure {
+    staff_id: String,
+    at_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
 struct WHello {
     device_id: String,
     app_version: String,
     docs: Vec<WDoc>,
     unsynced: WUnsynced,
+    /// Minor version 1.
+    #[serde(default)]
+    pin_failures: Vec<WPinFailure>,
+    /// Minor version 1.
+    #[serde(default)]
+    locked: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct WWelcome {
     server_time_ms: i64,
     docs: Vec<WDoc>,
+    /// Minor version 1.
+    #[serde(default)]
+    retire: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,7 +105,7 @@ struct WReplace {
     snapshot: Vec<u8>,
 }
 
-/// Done and Wipe: an empty map, so later minor versions can add fields.
+/// Done, Wipe and WipeDone: an empty map, so later minor versions can add fields.
 #[derive(Serialize, Deserialize)]
 struct WEmpty {}
 
@@ -110,6 +126,7 @@ struct WLease {
     issued_at_ms: i64,
     lock_after_secs: u64,
     wipe_after_secs: u64,
+    max_pin_failures: u32,
     #[serde(with = "bytes")]
     signature: Vec<u8>,
 }
@@ -147,10 +164,20 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
                 media_pending: h.unsynced.media_pending,
                 docs_dirty: h.unsynced.docs_dirty,
             },
+            pin_failures: h
+                .pin_failures
+                .iter()
+                .map(|p| WPinFailure {
+                    staff_id: p.staff_id.clone(),
+                    at_ms: p.at_ms,
+                })
+                .collect(),
+            locked: h.locked,
         }),
         Message::Welcome(w) => cbor(&WWelcome {
             server_time_ms: w.server_time_ms,
             docs: w.docs.iter().map(wdoc).collect(),
+            retire: w.retire,
         }),
         Message::Sync { doc, data } => cbor(&WSync {
             doc: doc.to_string(),
@@ -165,7 +192,7 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
             epoch: *epoch,
             snapshot: snapshot.clone(),
         }),
-        Message::Done | Message::Wipe => cbor(&WEmpty {}),
+        Message::Done | Message::Wipe | Message::WipeDone => cbor(&WEmpty {}),
         Message::Error { code, message } => cbor(&WError {
             code: code.clone(),
             message: message.clone(),
@@ -178,6 +205,7 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
             issued_at_ms: l.issued_at_ms,
             lock_after_secs: l.lock_after_secs,
             wipe_after_secs: l.wipe_after_secs,
+            max_pin_failures: l.max_pin_failures,
             signature: l.signature.clone(),
         }),
         Message::MediaAck(a) => cbor(&WMediaAck {
@@ -188,12 +216,13 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
 }
 
 pub(crate) fn lease_signed_bytes(l: &Lease) -> Vec<u8> {
-    let mut out = b"sprig-lease-v1\0".to_vec();
+    let mut out = b"sprig-lease-v2\0".to_vec();
     out.extend(cbor(&(
         &l.device_id,
         l.issued_at_ms,
         l.lock_after_secs,
         l.wipe_after_secs,
+        l.max_pin_failures,
     )));
     out
 }
@@ -283,6 +312,17 @@ pub(crate) fn message(
                     media_pending: w.unsynced.media_pending,
                     docs_dirty: w.unsynced.docs_dirty,
                 },
+                pin_failures: w
+                    .pin_failures
+                    .into_iter()
+                    .map(|p| {
+                        Ok(PinFailure {
+                            staff_id: text("staff id", p.staff_id)?,
+                            at_ms: p.at_ms,
+                        })
+                    })
+                    .collect::<Result<_, ProtoError>>()?,
+                locked: w.locked,
             })
         }
         MessageKind::Welcome => {
@@ -290,6 +330,7 @@ pub(crate) fn message(
             Message::Welcome(Welcome {
                 server_time_ms: w.server_time_ms,
                 docs: doc_list("welcome", w.docs, limits)?,
+                retire: w.retire,
             })
         }
         MessageKind::Sync => {
@@ -322,6 +363,10 @@ pub(crate) fn message(
             let WEmpty {} = from_cbor(kind, body)?;
             Message::Wipe
         }
+        MessageKind::WipeDone => {
+            let WEmpty {} = from_cbor(kind, body)?;
+            Message::WipeDone
+        }
         MessageKind::Error => {
             let w: WError = from_cbor(kind, body)?;
             Message::Error {
@@ -342,6 +387,7 @@ pub(crate) fn message(
                 issued_at_ms: w.issued_at_ms,
                 lock_after_secs: w.lock_after_secs,
                 wipe_after_secs: w.wipe_after_secs,
+                max_pin_failures: w.max_pin_failures,
                 signature: {
                     if w.signature.len() > MAX_TEXT {
                         return Err(ProtoError::TooLarge {

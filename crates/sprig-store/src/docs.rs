@@ -4,49 +4,16 @@
 use std::collections::HashSet;
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use sprig_core::{ChildId, DocError, Heads, Journal, Roster, SettingDoc};
+use sprig_core::{ChildId, DocError, Document, Heads, Journal, Roster, SettingDoc};
 
 use crate::error::{Result, StoreError};
 use crate::index;
 use crate::store::{Compaction, Store, now_ms};
 
-/// Which document a record belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DocId {
-    /// One child's journal.
-    Journal(ChildId),
-    /// The roster (children, staff, rooms, consent).
-    Roster,
-    /// The setting document (policies).
-    Setting,
-}
-
-impl DocId {
-    /// The key used in the database (`journal/<child>`, `roster`, `setting`).
-    #[must_use]
-    pub fn key(&self) -> String {
-        match self {
-            Self::Journal(c) => format!("journal/{c}"),
-            Self::Roster => "roster".into(),
-            Self::Setting => "setting".into(),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Journal(_) => "journal",
-            Self::Roster => "roster",
-            Self::Setting => "setting",
-        }
-    }
-
-    fn child(&self) -> Option<&str> {
-        match self {
-            Self::Journal(c) => Some(c.as_str()),
-            _ => None,
-        }
-    }
-}
+/// Which document a record belongs to: `sprig_core::DocId`. The device database keys documents
+/// and sync states by its [`DocId::storage_key`] (`journal/<child>`, `roster`, `setting`), which
+/// existing databases hold, so that form never changes.
+pub use sprig_core::DocId;
 
 /// The operations the store needs from every document type.
 trait StoredDoc {
@@ -108,7 +75,7 @@ fn write_doc<D: StoredDoc>(
     compaction: Compaction,
     force_snapshot: bool,
 ) -> Result<Written> {
-    let key = id.key();
+    let key = id.storage_key();
     let row: Option<DocRow> = tx
         .query_row(
             "SELECT epoch, snapshot_bytes, chunk_count, chunk_bytes, heads FROM documents WHERE doc_id = ?1",
@@ -134,7 +101,7 @@ fn write_doc<D: StoredDoc>(
             params![
                 key,
                 id.kind(),
-                id.child(),
+                id.child().map(ChildId::as_str),
                 to_i64(epoch),
                 snapshot,
                 to_i64(snapshot.len() as u64),
@@ -232,6 +199,18 @@ pub struct DocStats {
     pub epoch: u64,
 }
 
+/// A stored document's version, as the `documents` table records it (no document is loaded to
+/// read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHeads {
+    /// The document.
+    pub doc: DocId,
+    /// Its erasure epoch.
+    pub epoch: u64,
+    /// Its heads as last written (what the index reflects).
+    pub heads: Heads,
+}
+
 impl Store {
     /// Saves a child's journal and updates the derived index in the same transaction.
     ///
@@ -266,7 +245,7 @@ impl Store {
         sync: Option<(&str, &[u8])>,
     ) -> Result<()> {
         let id = DocId::Journal(journal.child().clone());
-        let key = id.key();
+        let key = id.storage_key();
         let force = self.needs_snapshot.contains(&key);
         let compaction = self.compaction;
         let result = (|| {
@@ -275,7 +254,7 @@ impl Store {
                 Written::Unchanged => {}
                 Written::Replaced => {
                     index::unindex_child(&tx, journal.child())?;
-                    index::apply_changes(&tx, journal, &Heads::default())?;
+                    index::index_all(&tx, journal)?;
                 }
                 Written::Advanced { old_heads } => index::apply_changes(&tx, journal, &old_heads)?,
             }
@@ -323,7 +302,7 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub fn delete_journal(&mut self, child: &ChildId) -> Result<()> {
-        let key = DocId::Journal(child.clone()).key();
+        let key = DocId::Journal(child.clone()).storage_key();
         let tx = self.conn.transaction()?;
         index::unindex_child(&tx, child)?;
         tx.execute("DELETE FROM documents WHERE doc_id = ?1", [&key])?;
@@ -366,7 +345,7 @@ impl Store {
     }
 
     fn save_plain<D: StoredDoc>(&mut self, id: &DocId, doc: &mut D) -> Result<()> {
-        let key = id.key();
+        let key = id.storage_key();
         let force = self.needs_snapshot.contains(&key);
         let compaction = self.compaction;
         let result = (|| {
@@ -379,6 +358,102 @@ impl Store {
         result
     }
 
+    /// Every stored document with its epoch and heads, roster and setting first, then journals
+    /// by child. Read from the `documents` table: no document is loaded.
+    ///
+    /// # Errors
+    /// A database failure; [`StoreError::Document`] when stored heads are damaged.
+    pub fn doc_heads(&self) -> Result<Vec<StoredHeads>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, epoch, heads FROM documents")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                index::parse_id(&r.get::<_, String>(0)?, DocId::parse_storage_key)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, epoch, heads) = row?;
+            out.push(StoredHeads {
+                doc,
+                epoch: epoch.try_into().unwrap_or(0),
+                heads: Heads::from_bytes(&heads)?,
+            });
+        }
+        out.sort_by(|a, b| a.doc.cmp(&b.doc));
+        Ok(out)
+    }
+
+    /// Replaces the stored copy of a document (or creates it) with `bytes` exactly as received
+    /// — a snapshot, possibly followed by change chunks — and, for a journal, rebuilds its
+    /// index from `doc`; optionally stores the sync state with `peer` that goes with it. The
+    /// old copy, its chunks, its index rows and every sync state for it are discarded. One
+    /// transaction: a crash leaves the old copy or the new one.
+    ///
+    /// `doc` must be what `bytes` load to (the caller has just loaded it, to check which
+    /// document and epoch they are): the bytes are stored as they are, not saved again, and
+    /// the index and heads come from `doc`.
+    ///
+    /// # Errors
+    /// A database failure; nothing is changed then.
+    pub fn replace_document(
+        &mut self,
+        doc: &mut Document,
+        bytes: &[u8],
+        sync: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let entries = match doc {
+            Document::Journal(j) => j.entries(),
+            Document::Roster(_) | Document::Setting(_) => Vec::new(),
+        };
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            write_received(&tx, doc, bytes, &entries, sync)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        track_failure(
+            &mut self.needs_snapshot,
+            received_id(doc).storage_key(),
+            &result,
+        );
+        result
+    }
+
+    /// [`Self::replace_document`] for several documents at once, in **one** transaction (a
+    /// new device's first sync receives every document of the setting: one commit instead of
+    /// one per document). Each [`Received`] carries the loaded document and, for a journal,
+    /// its entries (materialised by the caller, possibly on other threads). `sync`, when
+    /// given, is stored as the sync state with `peer` of every one of them.
+    ///
+    /// # Errors
+    /// A database failure; nothing is changed then.
+    pub fn replace_documents(
+        &mut self,
+        received: &mut [Received],
+        sync: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            for r in received.iter_mut() {
+                write_received(&tx, &mut r.doc, &r.bytes, &r.entries, sync)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        for r in received.iter() {
+            track_failure(
+                &mut self.needs_snapshot,
+                received_id(&r.doc).storage_key(),
+                &result,
+            );
+        }
+        result
+    }
+
     /// Storage statistics of a document.
     ///
     /// # Errors
@@ -387,7 +462,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT snapshot_bytes, chunk_count, chunk_bytes, epoch FROM documents WHERE doc_id = ?1",
-                [id.key()],
+                [id.storage_key()],
                 |r| {
                     Ok(DocStats {
                         snapshot_bytes: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
@@ -409,7 +484,7 @@ impl Store {
         Ok(self
             .conn
             .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
-            .query_row(params![peer, doc.key()], |r| r.get(0))
+            .query_row(params![peer, doc.storage_key()], |r| r.get(0))
             .optional()?)
     }
 
@@ -418,7 +493,7 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<()> {
-        put_sync_state(&self.conn, peer, &doc.key(), state)
+        put_sync_state(&self.conn, peer, &doc.storage_key(), state)
     }
 
     /// Forgets every sync state with `peer` (e.g. after the server was restored from backup).
@@ -435,7 +510,7 @@ impl Store {
 
 /// The stored bytes of a document: snapshot followed by every chunk in order.
 pub(crate) fn doc_bytes(conn: &rusqlite::Connection, id: &DocId) -> Result<Vec<u8>> {
-    let key = id.key();
+    let key = id.storage_key();
     let mut bytes: Vec<u8> = conn
         .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
         .query_row([&key], |r| r.get(0))
@@ -461,6 +536,84 @@ fn put_sync_state(conn: &rusqlite::Connection, peer: &str, key: &str, state: &[u
 
 /// After a failed write the document's in-memory "last saved" mark may have moved past what is
 /// stored, so its next write must be a full snapshot.
+/// A document received whole from a peer: the bytes as received, the document they load to,
+/// and (journals) its entries for the index. See [`Store::replace_documents`].
+pub struct Received {
+    /// The loaded document (checked by the caller: which document, which epoch).
+    pub doc: Document,
+    /// The bytes exactly as received; stored as they are.
+    pub bytes: Vec<u8>,
+    /// The journal's entries ([`Journal::entries`]); empty for the roster and setting.
+    pub entries: Vec<sprig_core::Entry>,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("doc", &received_id(&self.doc))
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+fn received_id(doc: &Document) -> DocId {
+    match doc {
+        Document::Journal(j) => DocId::Journal(j.child().clone()),
+        Document::Roster(_) => DocId::Roster,
+        Document::Setting(_) => DocId::Setting,
+    }
+}
+
+/// One received document's rows, inside the caller's transaction.
+fn write_received(
+    tx: &Transaction<'_>,
+    doc: &mut Document,
+    bytes: &[u8],
+    entries: &[sprig_core::Entry],
+    sync: Option<(&str, &[u8])>,
+) -> Result<()> {
+    let id = received_id(doc);
+    let key = id.storage_key();
+    let heads = doc.heads();
+    // Loading leaves nothing unsaved; should a future load step write changes (a schema
+    // upgrade), they are kept as a chunk after the received bytes.
+    let extra = doc.save_incremental();
+    if let Some(child) = id.child() {
+        index::unindex_child(tx, child)?;
+    }
+    tx.execute("DELETE FROM documents WHERE doc_id = ?1", [&key])?;
+    tx.execute("DELETE FROM sync_states WHERE doc_id = ?1", [&key])?;
+    tx.execute(
+        "INSERT INTO documents (doc_id, kind, child_id, epoch, snapshot, snapshot_bytes, \
+         chunk_count, chunk_bytes, heads, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            key,
+            id.kind(),
+            id.child().map(ChildId::as_str),
+            to_i64(doc.epoch()),
+            bytes,
+            to_i64(bytes.len() as u64),
+            i64::from(!extra.is_empty()),
+            to_i64(extra.len() as u64),
+            heads.to_bytes(),
+            now_ms()
+        ],
+    )?;
+    if !extra.is_empty() {
+        tx.execute(
+            "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)",
+            params![key, extra],
+        )?;
+    }
+    index::index_entries(tx, entries)?;
+    if let Some((peer, state)) = sync {
+        put_sync_state(tx, peer, &key, state)?;
+    }
+    Ok(())
+}
+
 fn track_failure(needs_snapshot: &mut HashSet<String>, key: String, result: &Result<()>) {
     if result.is_err() {
         needs_snapshot.insert(key);

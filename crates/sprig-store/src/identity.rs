@@ -37,6 +37,66 @@ impl fmt::Debug for DeviceIdentity {
     }
 }
 
+/// An offline lease as the device keeps it: the server's signed terms plus the device clock
+/// when it was stored (the last check-in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLease {
+    /// The device the lease is for.
+    pub device_id: String,
+    /// When the server issued it (server clock, ms since the Unix epoch).
+    pub issued_at_ms: i64,
+    /// Seconds after the check-in before the device refuses to unlock.
+    pub lock_after_secs: u64,
+    /// Seconds after the check-in before the device wipes itself.
+    pub wipe_after_secs: u64,
+    /// Consecutive wrong PINs after which the device locks until it syncs.
+    pub max_pin_failures: u32,
+    /// The setting CA's signature over the lease.
+    pub signature: Vec<u8>,
+    /// The device clock when the lease was stored (ms since the Unix epoch).
+    pub received_at_ms: i64,
+}
+
+/// PIN throttling state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PinState {
+    /// Wrong PINs in a row (any staff) since the last correct one or sync.
+    pub consecutive: u32,
+    /// When the last wrong PIN was entered (device clock, ms).
+    pub last_failure_ms: Option<i64>,
+    /// Set when the device locked itself after too many wrong PINs; cleared by a sync.
+    pub locked_at_ms: Option<i64>,
+}
+
+/// One wrong PIN from the failure log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinFailureRecord {
+    /// Its position in the log.
+    pub seq: i64,
+    /// The staff member whose PIN was tried.
+    pub staff_id: String,
+    /// When (device clock, ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+fn put_lease(tx: &rusqlite::Transaction<'_>, l: &StoredLease) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO device_lease (id, device_id, issued_at_ms, lock_after_secs, \
+         wipe_after_secs, max_pin_failures, signature, received_at_ms) \
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            l.device_id,
+            l.issued_at_ms,
+            i64::try_from(l.lock_after_secs).unwrap_or(i64::MAX),
+            i64::try_from(l.wipe_after_secs).unwrap_or(i64::MAX),
+            i64::from(l.max_pin_failures),
+            l.signature,
+            l.received_at_ms,
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Stores the device's identity, replacing any earlier one (re-enrolment after a wipe
     /// starts from a new store, so replacing is only for recovery); clears the last sync time.
@@ -116,6 +176,180 @@ impl Store {
             .flatten())
     }
 
+    /// Stores the lease the server signed (its signature already verified by the caller),
+    /// replacing the previous one.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn set_lease(&mut self, lease: &StoredLease) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        put_lease(&tx, lease)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last lease stored, or `None` when the device never received one.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn lease(&self) -> Result<Option<StoredLease>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT device_id, issued_at_ms, lock_after_secs, wipe_after_secs, \
+                 max_pin_failures, signature, received_at_ms FROM device_lease WHERE id = 1",
+                [],
+                |r| {
+                    Ok(StoredLease {
+                        device_id: r.get(0)?,
+                        issued_at_ms: r.get(1)?,
+                        lock_after_secs: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        wipe_after_secs: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                        max_pin_failures: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(1),
+                        signature: r.get(5)?,
+                        received_at_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The PIN throttling state.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn pin_state(&self) -> Result<PinState> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT consecutive, last_failure_ms, locked_at_ms FROM pin_lock WHERE id = 1",
+                [],
+                |r| {
+                    Ok(PinState {
+                        consecutive: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                        last_failure_ms: r.get(1)?,
+                        locked_at_ms: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Records one wrong PIN in one transaction: a row in the failure log (kept until a sync
+    /// reports it), the consecutive count plus one, and the lock-out once that count reaches
+    /// `lock_at`. Returns the new state.
+    ///
+    /// Takes `&self` so a shared, read-only device can still count failures: a wrong PIN must
+    /// never go unrecorded because the caller only held a reference.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn record_pin_failure(&self, staff_id: &str, at_ms: i64, lock_at: u32) -> Result<PinState> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO pin_failures (staff_id, at_ms) VALUES (?1, ?2)",
+            params![staff_id, at_ms],
+        )?;
+        tx.execute(
+            "INSERT INTO pin_lock (id, consecutive, last_failure_ms) VALUES (1, 1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET consecutive = consecutive + 1, last_failure_ms = ?1",
+            [at_ms],
+        )?;
+        tx.execute(
+            "UPDATE pin_lock SET locked_at_ms = ?1 \
+             WHERE id = 1 AND locked_at_ms IS NULL AND consecutive >= ?2",
+            params![at_ms, i64::from(lock_at)],
+        )?;
+        tx.commit()?;
+        self.pin_state()
+    }
+
+    /// A correct PIN: the consecutive count starts again (the log and any lock-out stay).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn reset_pin_failures(&self) -> Result<()> {
+        self.conn
+            .execute("UPDATE pin_lock SET consecutive = 0 WHERE id = 1", [])?;
+        Ok(())
+    }
+
+    /// Wrong PINs not yet reported to the server, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn unreported_pin_failures(&self, limit: usize) -> Result<Vec<PinFailureRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, staff_id, at_ms FROM pin_failures WHERE reported = 0 \
+             ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(PinFailureRecord {
+                    seq: r.get(0)?,
+                    staff_id: r.get(1)?,
+                    at_ms: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Notes that a document changed on this device and the server has not acknowledged it.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn mark_doc_dirty(&mut self, doc_key: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT INTO dirty_docs (doc) VALUES (?1)", [doc_key])?;
+        Ok(())
+    }
+
+    /// Documents changed here since the server last acknowledged them: how many, and the
+    /// newest change's sequence number (to clear up to after a completed session).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn dirty_docs(&self) -> Result<(u64, Option<i64>)> {
+        Ok(self.conn.query_row(
+            "SELECT count(DISTINCT doc), max(seq) FROM dirty_docs",
+            [],
+            |r| Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?)),
+        )?)
+    }
+
+    /// A completed sync session, in one transaction: stores its verified lease, marks the PIN
+    /// failures up to `reported_up_to` as reported, clears the PIN lock-out and count, and
+    /// clears the dirty-document marks up to `clean_up_to` (marks made during the session stay).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn record_check_in(
+        &mut self,
+        lease: &StoredLease,
+        reported_up_to: Option<i64>,
+        clean_up_to: Option<i64>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        put_lease(&tx, lease)?;
+        if let Some(seq) = reported_up_to {
+            tx.execute(
+                "UPDATE pin_failures SET reported = 1 WHERE reported = 0 AND seq <= ?1",
+                [seq],
+            )?;
+        }
+        tx.execute(
+            "UPDATE pin_lock SET consecutive = 0, locked_at_ms = NULL WHERE id = 1",
+            [],
+        )?;
+        if let Some(seq) = clean_up_to {
+            tx.execute("DELETE FROM dirty_docs WHERE seq <= ?1", [seq])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Deletes an item's thumbnail (policy `keep_thumbnails = false` after purge).
     ///
     /// # Errors
@@ -169,6 +403,48 @@ mod tests {
     }
 
     #[test]
+    fn a_check_in_clears_only_what_the_hello_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::new();
+        let mut store = Store::create(dir.path().join("device.db"), &keys).unwrap();
+        assert_eq!(store.record_pin_failure("a", 1, 3).unwrap().consecutive, 1);
+        store.record_pin_failure("b", 2, 3).unwrap();
+        let locked = store.record_pin_failure("a", 3, 3).unwrap();
+        assert_eq!((locked.consecutive, locked.locked_at_ms), (3, Some(3)));
+        store.mark_doc_dirty("journal/x").unwrap();
+        store.mark_doc_dirty("journal/x").unwrap();
+        let reported = store.unreported_pin_failures(2).unwrap();
+        assert_eq!(reported.len(), 2, "the limit holds");
+        let (dirty, up_to) = store.dirty_docs().unwrap();
+        assert_eq!(dirty, 1);
+        // Made while the session ran: not covered by the check-in.
+        store.record_pin_failure("c", 4, 3).unwrap();
+        store.mark_doc_dirty("roster").unwrap();
+        let lease = StoredLease {
+            device_id: "d".into(),
+            issued_at_ms: 10,
+            lock_after_secs: 60,
+            wipe_after_secs: 600,
+            max_pin_failures: 3,
+            signature: vec![1, 2, 3],
+            received_at_ms: 11,
+        };
+        store
+            .record_check_in(&lease, reported.last().map(|r| r.seq), up_to)
+            .unwrap();
+        assert_eq!(store.lease().unwrap(), Some(lease));
+        assert_eq!(store.pin_state().unwrap().locked_at_ms, None);
+        let left: Vec<String> = store
+            .unreported_pin_failures(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.staff_id)
+            .collect();
+        assert_eq!(left, ["a", "c"]);
+        assert_eq!(store.dirty_docs().unwrap().0, 1);
+    }
+
+    #[test]
     fn debug_never_shows_the_private_key() {
         let shown = format!("{:?}", identity());
         assert!(!shown.contains("SECRETKEYBYTES"), "{shown}");
@@ -203,11 +479,15 @@ mod tests {
         // Back to what a version-1 build left behind.
         store
             .conn
-            .execute_batch("DROP TABLE device_identity; PRAGMA user_version = 1;")
+            .execute_batch(
+                "DROP TABLE device_identity; DROP TABLE device_lease; DROP TABLE pin_failures; \
+                 DROP TABLE pin_lock; DROP TABLE dirty_docs; PRAGMA user_version = 1;",
+            )
             .unwrap();
         store.close().unwrap();
         let mut store = Store::open(&path, &keys).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(store.schema_version().unwrap() >= 3);
+        assert_eq!(store.pin_state().unwrap(), PinState::default());
         store.set_device_identity(&identity()).unwrap();
         assert!(store.device_identity().unwrap().is_some());
     }

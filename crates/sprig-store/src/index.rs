@@ -76,6 +76,20 @@ pub(crate) fn apply_changes(
     Ok(())
 }
 
+/// Indexes every entry of `journal`, whose child has no index rows (just unindexed, or new).
+/// One pass over the journal ([`Journal::entries`]) instead of one read per entry.
+pub(crate) fn index_all(tx: &Transaction<'_>, journal: &Journal) -> Result<()> {
+    index_entries(tx, &journal.entries())
+}
+
+/// Indexes entries already materialised (all of one journal, none indexed yet).
+pub(crate) fn index_entries(tx: &Transaction<'_>, entries: &[Entry]) -> Result<()> {
+    for entry in entries {
+        insert_entry(tx, entry)?;
+    }
+    Ok(())
+}
+
 fn remove_entry(tx: &Transaction<'_>, child: &ChildId, id: &EntryId) -> Result<()> {
     tx.prepare_cached("DELETE FROM entries WHERE child_id = ?1 AND entry_id = ?2")?
         .execute(params![child.as_str(), id.as_str()])?;
@@ -474,10 +488,10 @@ impl Store {
             let id = DocId::Journal(child);
             let bytes = doc_bytes(&tx, &id)?;
             let mut journal = Journal::load(&bytes)?;
-            apply_changes(&tx, &mut journal, &Heads::default())?;
+            index_all(&tx, &journal)?;
             tx.execute(
                 "UPDATE documents SET heads = ?2 WHERE doc_id = ?1",
-                params![id.key(), journal.heads().to_bytes()],
+                params![id.storage_key(), journal.heads().to_bytes()],
             )?;
         }
         tx.commit()?;

@@ -30,9 +30,9 @@ mod migrate;
 mod store;
 mod wipe;
 
-pub use docs::{DocId, DocStats};
+pub use docs::{DocId, DocStats, Received, StoredHeads};
 pub use error::{Result, StoreError};
-pub use identity::DeviceIdentity;
+pub use identity::{DeviceIdentity, PinFailureRecord, PinState, StoredLease};
 pub use index::{ChildCount, Cursor};
 pub use key::{DbKey, KEY_LEN, KeyStore, KeyringKeyStore, MemoryKeyStore};
 pub use media::{MEDIA_CHUNK_SIZE, MediaInfo, MediaReader, MediaState, MediaWriter};

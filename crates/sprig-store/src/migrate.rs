@@ -24,6 +24,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("schema_v2.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("schema_v3.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

@@ -4,6 +4,13 @@
 //! Documents are stored as bytes (a snapshot plus appended change chunks); the store never
 //! parses Automerge. Compaction is done by the caller, which loads, merges and saves a
 //! document and hands back a snapshot that covers chunks up to a sequence number.
+//!
+//! Beside each document the store keeps its heads, as the writer computed them, and a
+//! version counted up by every append, so a session lists heads without loading documents.
+//! A writer says which version its copy was loaded at ([`DocWrite::base_version`]); when
+//! another writer appended in between, its heads would miss those changes, so the store
+//! records the heads as unknown instead, and the next listing loads that one document once
+//! and fills them in ([`ServerStore::set_doc_heads`]).
 
 mod sqlite;
 #[doc(hidden)]
@@ -11,6 +18,7 @@ pub mod suite;
 
 use std::fmt;
 
+use sprig_core::Heads;
 use sprig_proto::DocId;
 
 pub use sqlite::SqliteStore;
@@ -27,6 +35,38 @@ pub struct StoredDoc {
     /// Sequence number of the newest chunk read (0 when none): pass it to
     /// [`ServerStore::compact_doc`] with a snapshot that includes every chunk read.
     pub last_seq: i64,
+    /// The document's version when read: pass it back as [`DocWrite::base_version`].
+    pub version: u64,
+    /// Its heads as stored, `None` when unknown.
+    pub heads: Option<Heads>,
+}
+
+impl StoredDoc {
+    /// The snapshot followed by every chunk: valid Automerge input as it is (a load of these
+    /// bytes is the document), so it can be sent to a device without loading and re-saving.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = self.snapshot;
+        bytes.reserve(self.chunks.iter().map(Vec::len).sum());
+        for c in &self.chunks {
+            bytes.extend_from_slice(c);
+        }
+        bytes
+    }
+}
+
+/// One stored document's epoch, version and heads, listed without reading its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocHeads {
+    /// The document.
+    pub doc: DocId,
+    /// Its erasure epoch.
+    pub epoch: u64,
+    /// Its version (see [`StoredDoc::version`]).
+    pub version: u64,
+    /// Its heads, `None` when unknown (just created, written by two sessions at once, or
+    /// stored before heads were kept).
+    pub heads: Option<Heads>,
 }
 
 impl fmt::Debug for StoredDoc {
@@ -37,6 +77,8 @@ impl fmt::Debug for StoredDoc {
             .field("snapshot", &format_args!("<{} bytes>", self.snapshot.len()))
             .field("chunks", &self.chunks.len())
             .field("last_seq", &self.last_seq)
+            .field("version", &self.version)
+            .field("heads", &self.heads)
             .finish()
     }
 }
@@ -48,6 +90,12 @@ pub struct DocWrite {
     pub doc: DocId,
     /// Change chunks (Automerge incremental saves) to append, in order.
     pub chunks: Vec<Vec<u8>>,
+    /// The document's heads with these chunks applied.
+    pub heads: Heads,
+    /// The version the writer's copy holds every stored change of ([`StoredDoc::version`] at
+    /// load, plus one per commit since); when the stored version differs, `heads` do not
+    /// cover every stored change and are recorded as unknown.
+    pub base_version: u64,
 }
 
 impl fmt::Debug for DocWrite {
@@ -55,22 +103,29 @@ impl fmt::Debug for DocWrite {
         f.debug_struct("DocWrite")
             .field("doc", &self.doc)
             .field("chunks", &self.chunks.len())
+            .field("heads", &self.heads)
+            .field("base_version", &self.base_version)
             .finish()
     }
 }
 
-/// Where an enrolled device stands.
+/// Where an enrolled device stands. (Whether an active device is *locked* is derived from its
+/// last check-in and what it reported; see `admin::device_list`.)
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviceStatus {
     /// May sync.
     Active,
-    /// Refused on every connection (lost, stolen, retired).
+    /// Refused on every connection (lost, stolen); an open session is closed.
     Revoked,
-    /// Told to wipe itself at its next connection.
+    /// Told to wipe itself at its next connection, before any sync.
     WipePending,
-    /// Wiped (acknowledged or assumed); refused like a revoked device.
+    /// Wiped (the device acknowledged it); refused like a revoked device.
     Wiped,
+    /// Told to sync everything, then wipe itself.
+    RetirePending,
+    /// Synced everything, then wiped (acknowledged); refused like a revoked device.
+    Retired,
 }
 
 impl DeviceStatus {
@@ -80,8 +135,10 @@ impl DeviceStatus {
         match self {
             DeviceStatus::Active => "active",
             DeviceStatus::Revoked => "revoked",
-            DeviceStatus::WipePending => "wipe_pending",
+            DeviceStatus::WipePending => "wipe-pending",
             DeviceStatus::Wiped => "wiped",
+            DeviceStatus::RetirePending => "retire-pending",
+            DeviceStatus::Retired => "retired",
         }
     }
 
@@ -91,11 +148,38 @@ impl DeviceStatus {
         Some(match s {
             "active" => DeviceStatus::Active,
             "revoked" => DeviceStatus::Revoked,
-            "wipe_pending" => DeviceStatus::WipePending,
+            "wipe-pending" => DeviceStatus::WipePending,
             "wiped" => DeviceStatus::Wiped,
+            "retire-pending" => DeviceStatus::RetirePending,
+            "retired" => DeviceStatus::Retired,
             _ => return None,
         })
     }
+
+    /// Whether the device's certificate is refused: it may never connect again.
+    #[must_use]
+    pub fn is_refused(self) -> bool {
+        matches!(
+            self,
+            DeviceStatus::Revoked | DeviceStatus::Wiped | DeviceStatus::Retired
+        )
+    }
+}
+
+/// The outcome of [`ServerStore::change_device_status`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusChange {
+    /// The status was one of those allowed and is now the new one.
+    Changed {
+        /// What it was.
+        from: DeviceStatus,
+    },
+    /// The status was not one of those allowed; nothing changed.
+    Refused {
+        /// What it is.
+        current: DeviceStatus,
+    },
 }
 
 /// A device being enrolled.
@@ -140,6 +224,25 @@ pub struct Device {
     pub unsynced_media: u64,
     /// Documents with local changes not yet synced, as last reported.
     pub unsynced_docs: u64,
+    /// Whether it reported itself locked (PIN lock-out, expired lease) at its last contact.
+    pub locked: bool,
+    /// Wrong-PIN attempts it has reported, in all.
+    pub pin_failures: u64,
+    /// When a manager asked for it to be wiped or retired (ms).
+    pub wipe_requested_at: Option<i64>,
+    /// When the wipe command was last sent to it (ms).
+    pub wipe_delivered_at: Option<i64>,
+    /// When it acknowledged the wipe (ms).
+    pub wiped_at: Option<i64>,
+}
+
+/// One wrong-PIN attempt a device reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinFailureRecord {
+    /// The staff member whose PIN was tried.
+    pub staff_id: String,
+    /// When, by the device's clock (ms).
+    pub at: i64,
 }
 
 /// What a device reported when it connected.
@@ -155,6 +258,8 @@ pub struct Contact {
     pub unsynced_docs: u64,
     /// Whether a sync completed (sets `last_sync`), or only a connection (sets `last_seen`).
     pub synced: bool,
+    /// Whether it reported itself locked.
+    pub locked: bool,
 }
 
 /// A one-time enrolment code, stored by hash only.
@@ -176,7 +281,7 @@ pub struct EnrolCode {
 pub enum Redeemed {
     /// The code was valid: it is now used and the device is registered (under the code's
     /// device name).
-    Enrolled(Device),
+    Enrolled(Box<Device>),
     /// No such code.
     Unknown,
     /// The code has expired; nothing changed but its attempt counter.
@@ -272,20 +377,33 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Database`], [`StoreError::Corrupt`].
     fn list_docs(&self) -> StoreResult<Vec<(DocId, u64)>>;
 
-    /// A document's snapshot and chunks, or `None`.
+    /// Every stored document with its epoch, version and heads, without reading their bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Corrupt`].
+    fn list_doc_heads(&self) -> StoreResult<Vec<DocHeads>>;
+
+    /// Records heads computed from a copy loaded at `version`, unless the document has
+    /// changed since (then its heads stay as they are). Returns whether they were recorded.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn set_doc_heads(&self, doc: &DocId, version: u64, heads: &Heads) -> StoreResult<bool>;
+
+    /// A document's snapshot and chunks, version and heads, or `None`.
     ///
     /// # Errors
     /// [`StoreError::Database`].
     fn load_doc(&self, doc: &DocId) -> StoreResult<Option<StoredDoc>>;
 
-    /// Stores a new document.
+    /// Stores a new document (version 0, heads unknown until its first write or listing).
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`] when it exists.
     fn create_doc(&self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> StoreResult<()>;
 
-    /// Appends change chunks to documents and saves `device`'s sync states, all in one
-    /// transaction.
+    /// Appends change chunks to documents, with their new heads and versions, and saves
+    /// `device`'s sync states, all in one transaction.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for a document that does not exist (nothing is written).
@@ -297,11 +415,20 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     ) -> StoreResult<()>;
 
     /// Replaces a document's snapshot with `snapshot`, which must include every chunk up to
-    /// `upto_seq`; those chunks are deleted, later ones kept.
+    /// `upto_seq`; those chunks are deleted, later ones kept. `heads` are those of the copy
+    /// the snapshot was made from, loaded at `version`: recorded in the same transaction
+    /// unless the document changed since.
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
-    fn compact_doc(&self, doc: &DocId, snapshot: &[u8], upto_seq: i64) -> StoreResult<()>;
+    fn compact_doc(
+        &self,
+        doc: &DocId,
+        snapshot: &[u8],
+        upto_seq: i64,
+        version: u64,
+        heads: &Heads,
+    ) -> StoreResult<()>;
 
     /// The sync state saved for (`device`, `doc`).
     ///
@@ -353,11 +480,47 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Database`].
     fn list_devices(&self) -> StoreResult<Vec<Device>>;
 
-    /// Changes a device's status.
+    /// Changes a device's status, whatever it was.
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
     fn set_device_status(&self, id: &str, status: DeviceStatus) -> StoreResult<()>;
+
+    /// Atomically changes a device's status to `to` if it is one of `from`, stamping the
+    /// lifecycle time that goes with `to` at `at`: `wipe_requested_at` for
+    /// [`DeviceStatus::WipePending`] and [`DeviceStatus::RetirePending`] (kept if already set by
+    /// an earlier request), `wiped_at` for [`DeviceStatus::Wiped`] and
+    /// [`DeviceStatus::Retired`].
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    fn change_device_status(
+        &self,
+        id: &str,
+        from: &[DeviceStatus],
+        to: DeviceStatus,
+        at: i64,
+    ) -> StoreResult<StatusChange>;
+
+    /// Records that the wipe command was sent to the device at `at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    fn record_wipe_delivered(&self, id: &str, at: i64) -> StoreResult<()>;
+
+    /// Records the wrong-PIN attempts a device reported, each once: an attempt already
+    /// recorded (the same staff id and time, reported again after a failed sync) is skipped.
+    /// Each new one gets a `pin_failure` audit row, in the same transaction. Returns how many
+    /// were new.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn record_pin_failures(
+        &self,
+        device: &str,
+        failures: &[PinFailureRecord],
+        reported_at: i64,
+    ) -> StoreResult<u64>;
 
     /// Records a connection or a completed sync.
     ///

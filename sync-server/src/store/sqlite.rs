@@ -7,11 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sprig_core::Heads;
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, Contact, Device, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
-    Redeemed, ServerStore, StoreError, StoreResult, StoredDoc,
+    AuditEvent, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode, MediaRecord,
+    NewDevice, PinFailureRecord, Redeemed, ServerStore, StatusChange, StoreError, StoreResult,
+    StoredDoc,
 };
 
 const SCHEMA: &str = r"
@@ -69,6 +71,34 @@ CREATE TABLE audit (
 );
 ";
 
+/// Schema version 2: each document's heads and version beside it (see the `store` module).
+/// Heads start unknown (NULL); the next listing fills them in.
+const DOCS_HEADS: &str = "
+ALTER TABLE docs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE docs ADD COLUMN heads BLOB;
+";
+
+/// Schema steps in order: step `n` (1-based) brings `user_version` from `n - 1` to `n`, in the
+/// same transaction. Append new steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[SCHEMA, DOCS_HEADS, DEVICE_LIFECYCLE];
+
+/// Schema version 3: the device lifecycle (locked as reported, wipe and retire times, reported
+/// wrong-PIN attempts) and the hyphenated status names of the register.
+const DEVICE_LIFECYCLE: &str = "
+ALTER TABLE devices ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN wipe_requested_at INTEGER;
+ALTER TABLE devices ADD COLUMN wipe_delivered_at INTEGER;
+ALTER TABLE devices ADD COLUMN wiped_at INTEGER;
+UPDATE devices SET status = 'wipe-pending' WHERE status = 'wipe_pending';
+CREATE TABLE pin_failures (
+    device TEXT NOT NULL,
+    staff_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (device, staff_id, at)
+);
+";
+
 /// The SQLite [`ServerStore`]. One connection behind a mutex: SQLite serialises writers
 /// anyway, and the server's writes are small transactions.
 #[derive(Debug)]
@@ -101,23 +131,23 @@ impl SqliteStore {
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                // Another process may have created it while we waited for the lock.
-                let again: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                if again == 0 {
-                    tx.execute_batch(SCHEMA)?;
-                    tx.execute_batch("PRAGMA user_version = 1")?;
+        let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if version > latest {
+            return Err(StoreError::Corrupt(format!(
+                "database schema {version} is newer than this server understands; update sprig-server"
+            )));
+        }
+        if version < latest {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Another process may have migrated it while we waited for the lock.
+            let again: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (step, sql) in (1_i64..).zip(MIGRATIONS) {
+                if step > again {
+                    tx.execute_batch(sql)?;
+                    tx.execute_batch(&format!("PRAGMA user_version = {step}"))?;
                 }
-                tx.commit()?;
             }
-            1 => {}
-            v => {
-                return Err(StoreError::Corrupt(format!(
-                    "database schema {v} is newer than this server understands; update sprig-server"
-                )));
-            }
+            tx.commit()?;
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -144,8 +174,22 @@ fn parse_doc(s: &str) -> StoreResult<DocId> {
     DocId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+fn parse_heads(bytes: Option<Vec<u8>>) -> StoreResult<Option<Heads>> {
+    bytes
+        .map(|b| {
+            Heads::from_bytes(&b).map_err(|e| StoreError::Corrupt(format!("document heads: {e}")))
+        })
+        .transpose()
+}
+
 const DEVICE_COLS: &str = "id, name, status, cert_serial, cert_fingerprint, created_at, \
      last_seen, last_sync, app_version, unsynced_media, unsynced_docs";
+
+/// [`DEVICE_COLS`] and the lifecycle columns, for reading a [`Device`].
+const DEVICE_SELECT: &str = "id, name, status, cert_serial, cert_fingerprint, created_at, \
+     last_seen, last_sync, app_version, unsynced_media, unsynced_docs, locked, \
+     wipe_requested_at, wipe_delivered_at, wiped_at, \
+     (SELECT COUNT(*) FROM pin_failures p WHERE p.device = devices.id)";
 
 fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Device, String)> {
     let status: String = r.get(2)?;
@@ -162,6 +206,11 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Device, String)> {
             app_version: r.get(8)?,
             unsynced_media: u64_col(r.get(9)?),
             unsynced_docs: u64_col(r.get(10)?),
+            locked: r.get(11)?,
+            wipe_requested_at: r.get(12)?,
+            wipe_delivered_at: r.get(13)?,
+            wiped_at: r.get(14)?,
+            pin_failures: u64_col(r.get(15)?),
         },
         status,
     ))
@@ -207,16 +256,56 @@ impl ServerStore for SqliteStore {
         Ok(out)
     }
 
+    fn list_doc_heads(&self) -> StoreResult<Vec<DocHeads>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT doc, epoch, version, heads FROM docs")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, epoch, version, heads) = row?;
+            out.push(DocHeads {
+                doc: parse_doc(&doc)?,
+                epoch: u64_col(epoch),
+                version: u64_col(version),
+                heads: parse_heads(heads)?,
+            });
+        }
+        out.sort_by(|a, b| a.doc.cmp(&b.doc));
+        Ok(out)
+    }
+
+    fn set_doc_heads(&self, doc: &DocId, version: u64, heads: &Heads) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE docs SET heads = ?3 WHERE doc = ?1 AND version = ?2",
+            params![doc.to_string(), i64_of(version), heads.to_bytes()],
+        )?;
+        Ok(n == 1)
+    }
+
     fn load_doc(&self, doc: &DocId) -> StoreResult<Option<StoredDoc>> {
         let mut conn = self.conn();
         // One read transaction so the snapshot and the chunks are from the same moment.
         let tx = conn.transaction()?;
         let key = doc.to_string();
-        let Some((epoch, snapshot)) = tx
+        let Some((epoch, snapshot, version, heads)) = tx
             .query_row(
-                "SELECT epoch, snapshot FROM docs WHERE doc = ?1",
+                "SELECT epoch, snapshot, version, heads FROM docs WHERE doc = ?1",
                 [&key],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                },
             )
             .optional()?
         else {
@@ -242,6 +331,8 @@ impl ServerStore for SqliteStore {
             snapshot,
             chunks,
             last_seq,
+            version: u64_col(version),
+            heads: parse_heads(heads)?,
         }))
     }
 
@@ -266,17 +357,19 @@ impl ServerStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for w in writes {
             let key = w.doc.to_string();
-            let exists: Option<i64> = tx
-                .query_row("SELECT 1 FROM docs WHERE doc = ?1", [&key], |r| r.get(0))
-                .optional()?;
-            if exists.is_none() {
+            // The heads are right only when the writer's copy held every stored change.
+            let n = tx.execute(
+                "UPDATE docs SET heads = CASE WHEN version = ?2 THEN ?3 ELSE NULL END,
+                     version = version + 1
+                 WHERE doc = ?1",
+                params![key, i64_of(w.base_version), w.heads.to_bytes()],
+            )?;
+            if n == 0 {
                 return Err(StoreError::NotFound(key));
             }
             for chunk in w.chunks.iter().filter(|c| !c.is_empty()) {
-                tx.execute(
-                    "INSERT INTO doc_chunks (doc, data) VALUES (?1, ?2)",
-                    params![key, chunk],
-                )?;
+                tx.prepare_cached("INSERT INTO doc_chunks (doc, data) VALUES (?1, ?2)")?
+                    .execute(params![key, chunk])?;
             }
         }
         if let Some(device) = device {
@@ -292,13 +385,22 @@ impl ServerStore for SqliteStore {
         Ok(())
     }
 
-    fn compact_doc(&self, doc: &DocId, snapshot: &[u8], upto_seq: i64) -> StoreResult<()> {
+    fn compact_doc(
+        &self,
+        doc: &DocId,
+        snapshot: &[u8],
+        upto_seq: i64,
+        version: u64,
+        heads: &Heads,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let key = doc.to_string();
         let n = tx.execute(
-            "UPDATE docs SET snapshot = ?2 WHERE doc = ?1",
-            params![key, snapshot],
+            "UPDATE docs SET snapshot = ?2,
+                 heads = CASE WHEN version = ?3 THEN ?4 ELSE heads END
+             WHERE doc = ?1",
+            params![key, snapshot, i64_of(version), heads.to_bytes()],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(key));
@@ -390,7 +492,7 @@ impl ServerStore for SqliteStore {
                 "UPDATE enrol_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
                 params![code_hash, now, device.id],
             )?;
-            Redeemed::Enrolled(Device {
+            Redeemed::Enrolled(Box::new(Device {
                 id: device.id.clone(),
                 name,
                 status: DeviceStatus::Active,
@@ -402,7 +504,12 @@ impl ServerStore for SqliteStore {
                 app_version: device.app_version.clone(),
                 unsynced_media: 0,
                 unsynced_docs: 0,
-            })
+                locked: false,
+                pin_failures: 0,
+                wipe_requested_at: None,
+                wipe_delivered_at: None,
+                wiped_at: None,
+            }))
         };
         tx.commit()?;
         Ok(outcome)
@@ -424,7 +531,7 @@ impl ServerStore for SqliteStore {
         let row = self
             .conn()
             .query_row(
-                &format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"),
+                &format!("SELECT {DEVICE_SELECT} FROM devices WHERE id = ?1"),
                 [id],
                 device_row,
             )
@@ -436,7 +543,7 @@ impl ServerStore for SqliteStore {
         let row = self
             .conn()
             .query_row(
-                &format!("SELECT {DEVICE_COLS} FROM devices WHERE cert_fingerprint = ?1"),
+                &format!("SELECT {DEVICE_SELECT} FROM devices WHERE cert_fingerprint = ?1"),
                 [fingerprint],
                 device_row,
             )
@@ -447,7 +554,7 @@ impl ServerStore for SqliteStore {
     fn list_devices(&self) -> StoreResult<Vec<Device>> {
         let conn = self.conn();
         let mut st = conn.prepare(&format!(
-            "SELECT {DEVICE_COLS} FROM devices ORDER BY created_at, id"
+            "SELECT {DEVICE_SELECT} FROM devices ORDER BY created_at, id"
         ))?;
         let rows = st.query_map([], device_row)?;
         let mut out = Vec::new();
@@ -468,10 +575,97 @@ impl ServerStore for SqliteStore {
         Ok(())
     }
 
+    fn change_device_status(
+        &self,
+        id: &str,
+        from: &[DeviceStatus],
+        to: DeviceStatus,
+        at: i64,
+    ) -> StoreResult<StatusChange> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row("SELECT status FROM devices WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        };
+        let current = DeviceStatus::parse(&current)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown device status '{current}'")))?;
+        if !from.contains(&current) {
+            return Ok(StatusChange::Refused { current });
+        }
+        tx.execute(
+            "UPDATE devices SET status = ?2 WHERE id = ?1",
+            params![id, to.as_str()],
+        )?;
+        match to {
+            DeviceStatus::WipePending | DeviceStatus::RetirePending => tx.execute(
+                "UPDATE devices SET wipe_requested_at = COALESCE(wipe_requested_at, ?2)
+                 WHERE id = ?1",
+                params![id, at],
+            )?,
+            DeviceStatus::Wiped | DeviceStatus::Retired => tx.execute(
+                "UPDATE devices SET wiped_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?,
+            _ => 0,
+        };
+        tx.commit()?;
+        Ok(StatusChange::Changed { from: current })
+    }
+
+    fn record_wipe_delivered(&self, id: &str, at: i64) -> StoreResult<()> {
+        let n = self.conn().execute(
+            "UPDATE devices SET wipe_delivered_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
+    }
+
+    fn record_pin_failures(
+        &self,
+        device: &str,
+        failures: &[PinFailureRecord],
+        reported_at: i64,
+    ) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut new = 0;
+        for f in failures {
+            let n = tx.execute(
+                "INSERT INTO pin_failures (device, staff_id, at, reported_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![device, f.staff_id, f.at, reported_at],
+            )?;
+            if n == 1 {
+                new += 1;
+                tx.execute(
+                    "INSERT INTO audit (at, actor, device, action, detail)
+                     VALUES (?1, ?2, ?3, 'pin_failure', ?4)",
+                    params![
+                        f.at,
+                        format!("device:{device}"),
+                        device,
+                        format!("staff={} reported_at={reported_at}", f.staff_id)
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
     fn record_contact(&self, id: &str, c: &Contact) -> StoreResult<()> {
         let n = self.conn().execute(
             "UPDATE devices SET last_seen = ?2, app_version = ?3, unsynced_media = ?4,
-                 unsynced_docs = ?5, last_sync = CASE WHEN ?6 THEN ?2 ELSE last_sync END
+                 unsynced_docs = ?5, last_sync = CASE WHEN ?6 THEN ?2 ELSE last_sync END,
+                 locked = ?7
              WHERE id = ?1",
             params![
                 id,
@@ -479,7 +673,8 @@ impl ServerStore for SqliteStore {
                 c.app_version,
                 i64_of(c.unsynced_media),
                 i64_of(c.unsynced_docs),
-                c.synced
+                c.synced,
+                c.locked
             ],
         )?;
         if n == 0 {
@@ -567,5 +762,48 @@ impl ServerStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// A database written before heads were kept (schema 1) opens, keeps its documents, and
+    /// lists them with heads unknown until a listing fills them in.
+    #[test]
+    fn schema_1_databases_migrate_with_heads_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+            conn.execute(
+                "INSERT INTO docs (doc, epoch, snapshot) VALUES ('roster', 0, x'0102')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+        assert_eq!(
+            store.list_doc_heads().unwrap(),
+            vec![DocHeads {
+                doc: DocId::Roster,
+                epoch: 0,
+                version: 0,
+                heads: None,
+            }]
+        );
+        let d = store.load_doc(&DocId::Roster).unwrap().unwrap();
+        assert_eq!((d.snapshot, d.heads), (vec![1, 2], None));
+        // Opening again runs no step twice.
+        drop(store);
+        SqliteStore::open(&path).unwrap();
     }
 }

@@ -1,12 +1,12 @@
 //! The shared [`ServerStore`] test suite. Every backend runs it through
 //! [`crate::server_store_tests!`]; each function panics on a failed check.
 
-use sprig_core::ChildId;
+use sprig_core::{ChildId, Heads};
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice, Redeemed,
-    ServerStore, StoreError,
+    AuditEvent, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
+    PinFailureRecord, Redeemed, ServerStore, StatusChange, StoreError,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -19,6 +19,7 @@ macro_rules! server_store_tests {
     ($make:expr) => {
         $crate::server_store_tests!(@t $make;
             docs_append_load_and_compact,
+            doc_heads_are_kept_beside_documents,
             commit_is_all_or_nothing,
             sync_states_are_per_device,
             enrol_codes_redeem_once,
@@ -26,7 +27,9 @@ macro_rules! server_store_tests {
             devices_status_and_contact,
             media_records_are_idempotent,
             passwords_and_meta,
-            audit_log_is_newest_first
+            audit_log_is_newest_first,
+            device_lifecycle_changes_are_conditional_and_stamped,
+            pin_failures_are_recorded_and_audited_once
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -74,26 +77,104 @@ pub fn docs_append_load_and_compact(s: &dyn ServerStore) {
         s.list_docs().unwrap(),
         vec![(DocId::Roster, 0), (j.clone(), 2)]
     );
-    let w = |c: &[&[u8]]| DocWrite {
+    let w = |c: &[&[u8]], base_version: u64| DocWrite {
         doc: j.clone(),
         chunks: c.iter().map(|x| x.to_vec()).collect(),
+        heads: heads(1),
+        base_version,
     };
-    s.commit_changes(None, &[w(&[b"a", b"b"])], &[]).unwrap();
+    s.commit_changes(None, &[w(&[b"a", b"b"], 0)], &[]).unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
     assert_eq!(d.epoch, 2);
     assert_eq!(d.snapshot, b"snap");
     assert_eq!(d.chunks, vec![b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(d.clone().into_bytes(), b"snapab");
     let upto = d.last_seq;
     // A chunk appended after the compacting reader looked must survive compaction.
-    s.commit_changes(None, &[w(&[b"c"])], &[]).unwrap();
-    s.compact_doc(&j, b"snap+a+b", upto).unwrap();
+    s.commit_changes(None, &[w(&[b"c"], 1)], &[]).unwrap();
+    s.compact_doc(&j, b"snap+a+b", upto, d.version, &heads(9))
+        .unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
     assert_eq!(d.snapshot, b"snap+a+b");
     assert_eq!(d.chunks, vec![b"c".to_vec()]);
     assert!(matches!(
-        s.compact_doc(&DocId::Setting, b"x", 0),
+        s.compact_doc(&DocId::Setting, b"x", 0, 0, &heads(1)),
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Distinct, well-formed heads for the checks below (the store never interprets them).
+fn heads(n: u8) -> Heads {
+    Heads::from_bytes(&[n; 32]).unwrap()
+}
+
+/// Heads live beside each document: written with every commit and compaction in the same
+/// transaction, listed without reading document bytes, and recorded as unknown when the
+/// writer's copy missed a change another writer appended.
+pub fn doc_heads_are_kept_beside_documents(s: &dyn ServerStore) {
+    let j = DocId::Journal(ChildId::new_random());
+    s.create_doc(&j, 1, b"snap").unwrap();
+    s.create_doc(&DocId::Roster, 0, b"r").unwrap();
+    // New documents: version 0, heads unknown until written or filled in.
+    let listed = s.list_doc_heads().unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|d| (&d.doc, d.epoch, d.version, d.heads.clone()))
+            .collect::<Vec<_>>(),
+        vec![(&DocId::Roster, 0, 0, None), (&j, 1, 0, None)]
+    );
+    assert!(s.set_doc_heads(&DocId::Roster, 0, &heads(7)).unwrap());
+    let write = |h: u8, base_version: u64| DocWrite {
+        doc: j.clone(),
+        chunks: vec![vec![h]],
+        heads: heads(h),
+        base_version,
+    };
+    // Written with the commit that appends the chunk.
+    s.commit_changes(None, &[write(1, 0)], &[]).unwrap();
+    let d = s.load_doc(&j).unwrap().unwrap();
+    assert_eq!((d.version, d.heads), (1, Some(heads(1))));
+    // Two sessions loaded version 1; the first commits, the second's heads miss its change.
+    s.commit_changes(None, &[write(2, 1)], &[]).unwrap();
+    s.commit_changes(None, &[write(3, 1)], &[]).unwrap();
+    let listed = s.list_doc_heads().unwrap();
+    assert_eq!(listed[0].heads, Some(heads(7)));
+    assert_eq!((listed[1].version, listed[1].heads.clone()), (3, None));
+    // Filling in heads from a copy loaded before a later write is refused.
+    assert!(!s.set_doc_heads(&j, 2, &heads(4)).unwrap());
+    assert!(s.list_doc_heads().unwrap()[1].heads.is_none());
+    assert!(s.set_doc_heads(&j, 3, &heads(4)).unwrap());
+    assert_eq!(s.list_doc_heads().unwrap()[1].heads, Some(heads(4)));
+    // Compaction records the heads of the copy it saved, unless the document moved on.
+    let d = s.load_doc(&j).unwrap().unwrap();
+    s.compact_doc(&j, b"all", d.last_seq, d.version, &heads(5))
+        .unwrap();
+    assert_eq!(s.load_doc(&j).unwrap().unwrap().heads, Some(heads(5)));
+    s.commit_changes(None, &[write(6, 3)], &[]).unwrap();
+    s.compact_doc(&j, b"all", d.last_seq, d.version, &heads(8))
+        .unwrap();
+    let d = s.load_doc(&j).unwrap().unwrap();
+    assert_eq!((d.version, d.heads), (4, Some(heads(6))));
+    // A failed commit changes no heads either.
+    assert!(
+        s.commit_changes(
+            None,
+            &[
+                write(9, 4),
+                DocWrite {
+                    doc: DocId::Setting,
+                    chunks: vec![b"x".to_vec()],
+                    heads: heads(9),
+                    base_version: 0,
+                },
+            ],
+            &[],
+        )
+        .is_err()
+    );
+    let d = s.load_doc(&j).unwrap().unwrap();
+    assert_eq!((d.version, d.heads), (4, Some(heads(6))));
 }
 
 /// A commit naming a missing document writes nothing at all.
@@ -107,10 +188,14 @@ pub fn commit_is_all_or_nothing(s: &dyn ServerStore) {
                 DocWrite {
                     doc: DocId::Roster,
                     chunks: vec![b"x".to_vec()],
+                    heads: heads(1),
+                    base_version: 0,
                 },
                 DocWrite {
                     doc: missing,
                     chunks: vec![b"y".to_vec()],
+                    heads: heads(2),
+                    base_version: 0,
                 },
             ],
             &[(DocId::Roster, b"state".to_vec())],
@@ -157,7 +242,7 @@ pub fn enrol_codes_redeem_once(s: &dyn ServerStore) {
     };
     assert_eq!(d.name, "Room 1 tablet");
     assert_eq!(d.status, DeviceStatus::Active);
-    assert_eq!(s.device("d1").unwrap().unwrap(), d);
+    assert_eq!(s.device("d1").unwrap().unwrap(), *d);
     assert_eq!(
         s.redeem_enrol_code("h1", 5_001, &new_device("d2")).unwrap(),
         Redeemed::Used
@@ -201,8 +286,10 @@ pub fn devices_status_and_contact(s: &dyn ServerStore) {
         unsynced_media: 3,
         unsynced_docs: 1,
         synced: false,
+        locked: true,
     };
     s.record_contact("d1", &c).unwrap();
+    assert!(s.device("d1").unwrap().unwrap().locked);
     let d = s.device_by_fingerprint("sha256:d1").unwrap().unwrap();
     assert_eq!(
         (d.last_seen, d.last_sync, d.unsynced_media, d.unsynced_docs),
@@ -303,4 +390,107 @@ pub fn audit_log_is_newest_first(s: &dyn ServerStore) {
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["a2", "a1"]
     );
+}
+
+/// A lifecycle step changes the status only from the statuses it allows, atomically, and
+/// stamps its time: the first wipe or retire request is kept, the wipe's delivery and its
+/// acknowledgement are recorded.
+pub fn device_lifecycle_changes_are_conditional_and_stamped(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("a", 10)).unwrap();
+    s.redeem_enrol_code("a", 0, &new_device("d1")).unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(
+        (
+            d.wipe_requested_at,
+            d.wipe_delivered_at,
+            d.wiped_at,
+            d.pin_failures
+        ),
+        (None, None, None, 0)
+    );
+    assert_eq!(
+        s.change_device_status(
+            "d1",
+            &[DeviceStatus::Active],
+            DeviceStatus::RetirePending,
+            5
+        )
+        .unwrap(),
+        StatusChange::Changed {
+            from: DeviceStatus::Active
+        }
+    );
+    assert_eq!(
+        s.change_device_status("d1", &[DeviceStatus::Active], DeviceStatus::Revoked, 6)
+            .unwrap(),
+        StatusChange::Refused {
+            current: DeviceStatus::RetirePending
+        }
+    );
+    s.change_device_status(
+        "d1",
+        &[DeviceStatus::RetirePending],
+        DeviceStatus::WipePending,
+        7,
+    )
+    .unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.wipe_requested_at),
+        (DeviceStatus::WipePending, Some(5))
+    );
+    s.record_wipe_delivered("d1", 8).unwrap();
+    s.change_device_status("d1", &[DeviceStatus::WipePending], DeviceStatus::Wiped, 9)
+        .unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.wipe_delivered_at, d.wiped_at),
+        (DeviceStatus::Wiped, Some(8), Some(9))
+    );
+    assert!(d.status.is_refused());
+    assert!(matches!(
+        s.change_device_status("zz", &[DeviceStatus::Active], DeviceStatus::Revoked, 1),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.record_wipe_delivered("zz", 1),
+        Err(StoreError::NotFound(_))
+    ));
+    for st in [
+        DeviceStatus::Active,
+        DeviceStatus::Revoked,
+        DeviceStatus::WipePending,
+        DeviceStatus::Wiped,
+        DeviceStatus::RetirePending,
+        DeviceStatus::Retired,
+    ] {
+        assert_eq!(DeviceStatus::parse(st.as_str()), Some(st));
+    }
+}
+
+/// Reported wrong PINs are kept once each (a report repeated after a failed sync adds
+/// nothing), counted on the device and written to the audit log.
+pub fn pin_failures_are_recorded_and_audited_once(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("a", 10)).unwrap();
+    s.redeem_enrol_code("a", 0, &new_device("d1")).unwrap();
+    let f = |staff: &str, at: i64| PinFailureRecord {
+        staff_id: staff.into(),
+        at,
+    };
+    assert_eq!(
+        s.record_pin_failures("d1", &[f("s1", 100), f("s2", 101)], 500)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.record_pin_failures("d1", &[f("s1", 100), f("s2", 101), f("s1", 102)], 600)
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.device("d1").unwrap().unwrap().pin_failures, 3);
+    let log = s.audit_log(10).unwrap();
+    let pins: Vec<_> = log.iter().filter(|e| e.action == "pin_failure").collect();
+    assert_eq!(pins.len(), 3);
+    assert!(pins.iter().all(|e| e.device.as_deref() == Some("d1")));
+    assert!(pins[0].detail.contains("staff=s1") && pins[0].at == 102);
 }

@@ -287,3 +287,158 @@ fn admin_commands_keep_their_json_contracts() {
         );
     }
 }
+
+#[test]
+fn policy_set_keeps_unchanged_values_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    let defaults = serde_json::json!({
+        "lock_after": "12h", "lock_after_secs": 43_200,
+        "wipe_after": "90d", "wipe_after_secs": 7_776_000,
+        "max_pin_failures": 10, "allow_networks": [],
+    });
+    assert_eq!(ok_json(&["policy", "set", "--data", d]), defaults);
+    let v = ok_json(&[
+        "policy",
+        "set",
+        "--data",
+        d,
+        "--lock-after",
+        "90s",
+        "--wipe-after",
+        "2h",
+        "--max-pin-failures",
+        "3",
+        "--allow-network",
+        "10.0.0.0/8",
+        "192.168.1.0/24",
+    ]);
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "lock_after": "90s", "lock_after_secs": 90,
+            "wipe_after": "2h", "wipe_after_secs": 7200,
+            "max_pin_failures": 3, "allow_networks": ["10.0.0.0/8", "192.168.1.0/24"],
+        })
+    );
+    // Options not given keep their values; the list can be cleared.
+    let v = ok_json(&["policy", "set", "--data", d, "--allow-any-network"]);
+    assert_eq!(
+        (v["lock_after"].as_str(), v["max_pin_failures"].as_u64()),
+        (Some("90s"), Some(3))
+    );
+    assert_eq!(v["allow_networks"], serde_json::json!([]));
+    assert_eq!(ok_json(&["policy", "show", "--data", d]), v);
+
+    assert!(fails(&["policy", "set", "--data", d, "--lock-after", "12x"]).contains("'12x'"));
+    assert!(
+        fails(&["policy", "set", "--data", d, "--lock-after", "3h"])
+            .contains("shorter than wipe-after")
+    );
+    assert!(
+        fails(&[
+            "policy",
+            "set",
+            "--data",
+            d,
+            "--allow-network",
+            "10.0.0.0/33"
+        ])
+        .contains("10.0.0.0/33")
+    );
+    fails(&["policy", "set", "--data", d, "--max-pin-failures", "0"]);
+    // Refused changes wrote nothing.
+    assert_eq!(ok_json(&["policy", "show", "--data", d]), v);
+    let store = DataDir::new(d).open_store().unwrap();
+    let changes = store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "policy_set")
+        .count();
+    assert_eq!(changes, 2, "one row per change, none for a no-op");
+}
+
+#[test]
+fn device_retire_revoke_and_wipe_print_the_new_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    let dd = DataDir::new(d);
+    let store = dd.open_store().unwrap();
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let code = sprig_server::admin::enrol_code(
+            &dd,
+            &store,
+            name,
+            sprig_server::admin::DEFAULT_CODE_TTL,
+        )
+        .unwrap()
+        .code;
+        let hash =
+            sprig_server::admin::code_hash(&sprig_server::admin::normalise_code(&code).unwrap());
+        let id = format!("device-{name}");
+        store
+            .redeem_enrol_code(
+                &hash,
+                sprig_server::admin::now_ms(),
+                &sprig_server::store::NewDevice {
+                    id: id.clone(),
+                    name: name.into(),
+                    cert_serial: "01".into(),
+                    cert_fingerprint: format!("sha256:{name}"),
+                    created_at: sprig_server::admin::now_ms(),
+                    app_version: None,
+                },
+            )
+            .unwrap();
+        ids.push(id);
+    }
+    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    assert_eq!(
+        ok_json(&["device", "retire", "--data", d, a]),
+        serde_json::json!({"id": a, "status": "retire-pending", "changed": true})
+    );
+    let list = ok_json(&["device", "list", "--data", d]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == a)
+        .unwrap();
+    assert_eq!(row["status"], "retire-pending");
+    assert!(row["wipe_requested_at"].is_string());
+    for k in [
+        "last_seen",
+        "last_sync",
+        "unsynced_media",
+        "unsynced_docs",
+        "pin_failures",
+    ] {
+        assert!(row.get(k).is_some(), "{k}");
+    }
+    assert_eq!(
+        ok_json(&["device", "wipe", "--data", d, a])["status"],
+        "wipe-pending"
+    );
+    assert!(fails(&["device", "revoke", "--data", d, a]).contains("wipe is still pending"));
+    assert_eq!(
+        ok_json(&["device", "revoke", "--data", d, b]),
+        serde_json::json!({"id": b, "status": "revoked", "changed": true})
+    );
+    assert!(fails(&["device", "retire", "--data", d, b]).contains("device wipe"));
+    assert!(fails(&["device", "wipe", "--data", d, "nobody"]).contains("no device nobody"));
+    let actions: Vec<String> = store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for x in ["retire_requested", "wipe_requested", "device_revoke"] {
+        assert!(actions.iter().any(|y| y == x), "{x}: {actions:?}");
+    }
+}

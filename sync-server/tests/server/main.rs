@@ -3,6 +3,7 @@
 
 mod cli;
 mod enrol;
+mod lifecycle;
 mod media;
 mod refusals;
 mod serve;

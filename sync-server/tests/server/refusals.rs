@@ -125,7 +125,7 @@ async fn unknown_and_revoked_devices_are_403_with_distinct_codes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"id": device.device_id, "status": "revoked"})
+        serde_json::json!({"id": device.device_id, "status": "revoked", "changed": true})
     );
     assert_eq!(
         server

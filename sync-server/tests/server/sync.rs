@@ -15,7 +15,7 @@ use crate::support::{Identity, TestServer, client_config, enrol, tls_connect};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-async fn open(server: &TestServer, id: &Identity) -> Socket {
+pub async fn open(server: &TestServer, id: &Identity) -> Socket {
     let tls = tls_connect(server.addr, client_config(&server.ca_pem, Some(id)))
         .await
         .unwrap();
@@ -25,18 +25,28 @@ async fn open(server: &TestServer, id: &Identity) -> Socket {
         .0
 }
 
-async fn sync_once(
-    server: &TestServer,
-    id: &Identity,
-    docs: &mut MemoryDocs,
-    unsynced: Unsynced,
-) -> SessionReport {
-    let mut ws = open(server, id).await;
-    let info = ClientInfo {
+/// What a test device reports in its hello.
+pub fn info(id: &Identity, unsynced: Unsynced) -> ClientInfo {
+    ClientInfo {
         device_id: id.device_id.clone(),
         app_version: "0.1.0-test".into(),
         unsynced,
-    };
+        pin_failures: Vec::new(),
+        locked: false,
+    }
+}
+
+/// Runs one session as a device would: to the server's closing lease, or to a revocation or
+/// wipe (acknowledged with `WipeDone` when `ack_wipe`). `Err` for a protocol error or a
+/// connection closed before the session finished.
+pub async fn session(
+    server: &TestServer,
+    id: &Identity,
+    docs: &mut MemoryDocs,
+    info: ClientInfo,
+    ack_wipe: bool,
+) -> Result<SessionReport, String> {
+    let mut ws = open(server, id).await;
     let mut client = ClientSession::new(info, Limits::default());
     let hello = client.start(&mut docs.peer("server")).unwrap();
     ws.send(Ws::Binary(hello.into())).await.unwrap();
@@ -44,20 +54,44 @@ async fn sync_once(
         match ws
             .next()
             .await
-            .expect("the server closed before the session finished")
-            .unwrap()
+            .ok_or("the server closed before the session finished")?
+            .map_err(|e| e.to_string())?
         {
             Ws::Binary(frame) => {
-                for out in client.receive(&mut docs.peer("server"), &frame).unwrap() {
+                let out = client
+                    .receive(&mut docs.peer("server"), &frame)
+                    .map_err(|e| e.to_string())?;
+                for out in out {
                     ws.send(Ws::Binary(out.into())).await.unwrap();
                 }
             }
-            Ws::Close(_) => panic!("closed early"),
+            Ws::Close(_) => return Err("closed early".into()),
             _ => {}
         }
     }
+    if client.report().wipe && ack_wipe {
+        let done = sprig_proto::encode(&Message::WipeDone).unwrap();
+        ws.send(Ws::Binary(done.into())).await.unwrap();
+        // The server closes once it has recorded the acknowledgement.
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(m, Ws::Close(_)) {
+                break;
+            }
+        }
+    }
     let _ = ws.close(None).await;
-    client.report().clone()
+    Ok(client.report().clone())
+}
+
+pub async fn sync_once(
+    server: &TestServer,
+    id: &Identity,
+    docs: &mut MemoryDocs,
+    unsynced: Unsynced,
+) -> SessionReport {
+    session(server, id, docs, info(id, unsynced), false)
+        .await
+        .unwrap()
 }
 
 fn record(docs: &mut MemoryDocs, staff: &StaffId, child: &ChildId, text: &str) {
@@ -202,8 +236,7 @@ async fn malformed_frames_end_the_session_and_the_server_survives() {
     let mut docs = MemoryDocs::new();
     let info = ClientInfo {
         device_id: "someone-else".into(),
-        app_version: "0".into(),
-        unsynced: Unsynced::default(),
+        ..info(&dev, Unsynced::default())
     };
     let hello = ClientSession::new(info, Limits::default())
         .start(&mut docs.peer("server"))
@@ -229,7 +262,15 @@ async fn a_device_marked_for_wipe_is_told_once_then_refused() {
         .set_device_status(&dev.device_id, DeviceStatus::WipePending)
         .unwrap();
     let mut docs = MemoryDocs::new();
-    let report = sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+    let report = session(
+        &server,
+        &dev,
+        &mut docs,
+        info(&dev, Unsynced::default()),
+        true,
+    )
+    .await
+    .unwrap();
     assert!(report.wipe);
     assert!(
         docs.roster.is_none(),

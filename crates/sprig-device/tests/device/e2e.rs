@@ -10,17 +10,17 @@ use sprig_device::{Device, DeviceError, Enrolment, MediaStatus, Observation};
 use sprig_server::store::DeviceStatus;
 use sprig_server::{DataDir, ServeConfig, ServerStore, admin};
 
-struct Server {
+pub(crate) struct Server {
     _tmp: tempfile::TempDir,
-    data: DataDir,
-    url: String,
-    fingerprint: String,
+    pub(crate) data: DataDir,
+    pub(crate) url: String,
+    pub(crate) fingerprint: String,
     rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data = DataDir::new(tmp.path().join("server"));
         let init = admin::init(&data, "Acorn Pre-School", None).unwrap();
@@ -54,14 +54,14 @@ impl Server {
         }
     }
 
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         let store = self.data.open_store().unwrap();
         admin::enrol_code(&self.data, &store, "tablet", admin::DEFAULT_CODE_TTL)
             .unwrap()
             .code
     }
 
-    fn enrolment(&self, code: String) -> Enrolment {
+    pub(crate) fn enrolment(&self, code: String) -> Enrolment {
         Enrolment {
             server_url: self.url.clone(),
             code,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod e2e;
+mod lifecycle;
 mod observe;
 mod support;
 mod unlock;

@@ -90,3 +90,41 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A clock the test moves by hand (the device reads time only through its `Clock`).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// Starting at `ms` since the Unix epoch.
+    pub fn at(ms: i64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    /// Starting at the system clock's now.
+    pub fn now() -> std::sync::Arc<Self> {
+        Self::at(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                .try_into()
+                .unwrap(),
+        )
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.0
+            .fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl sprig_device::Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.ms())
+    }
+}

@@ -16,10 +16,19 @@ fn the_right_pin_unlocks_and_wrong_ones_are_refused_without_change() {
     let err = device.unlock(&s.staff, "1357").unwrap_err();
     assert!(matches!(err, DeviceError::WrongPin), "{err:?}");
     assert_eq!(err.to_string(), "wrong PIN; try again");
+    // A wrong PIN changes nothing but the failure log kept for the server's audit.
+    let after = device.status().unwrap();
     assert_eq!(
-        device.status().unwrap(),
+        after.unreported_pin_failures,
+        before.unreported_pin_failures + 1
+    );
+    assert_eq!(
+        sprig_device::Status {
+            unreported_pin_failures: before.unreported_pin_failures,
+            ..after
+        },
         before,
-        "a wrong PIN changes nothing"
+        "a wrong PIN changes nothing else"
     );
 
     let err = device.unlock(&s.no_pin, PIN).unwrap_err();

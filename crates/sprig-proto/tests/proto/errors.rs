@@ -2,7 +2,7 @@
 
 use sprig_core::{ChildId, Journal, SyncState};
 use sprig_proto::{
-    ClientSession, DocId, DocSet, DocSetError, DocSummary, FrameHeader, Lease, Limits, MemoryDocs,
+    ClientSession, DocId, DocSet, DocSetError, DocSummary, FrameHeader, Limits, MemoryDocs,
     Message, ProtoError, ServerSession, decode, encode,
 };
 use sprig_testkit::Fixture;
@@ -167,6 +167,7 @@ fn lengths_inside_the_body_that_lie_are_refused_without_allocating_them() {
 fn an_unknown_major_version_is_refused_and_a_newer_minor_accepted() {
     let mut f = frame(&Message::Done);
     f[2] = 2;
+    f[3] = 0;
     let e = decode(&f, &limits()).unwrap_err();
     assert!(
         matches!(e, ProtoError::UnsupportedVersion { major: 2, minor: 0 }),
@@ -715,9 +716,38 @@ fn an_error_frame_carries_code_and_message() {
     );
 }
 
+/// Runs a session between `server` and `device` up to convergence, without the server's
+/// closing message; `retire` marks the welcome.
+fn converged_with(
+    server: &mut MemoryDocs,
+    device: &mut Device,
+    retire: bool,
+) -> (ClientSession, ServerSession) {
+    let mut c = ClientSession::new(device.info(), limits());
+    let mut srv = ServerSession::new(limits());
+    srv.set_retire(retire);
+    let mut cdocs = device.docs.peer("server");
+    let mut sdocs = server.peer(&device.name);
+    let hello = c.start(&mut cdocs).unwrap();
+    assert!(srv.receive(&mut sdocs, &hello).unwrap().is_empty());
+    let mut to_client = srv.welcome(&mut sdocs, SERVER_TIME).unwrap();
+    while !to_client.is_empty() {
+        let to_server: Vec<Vec<u8>> = to_client
+            .iter()
+            .flat_map(|f| c.receive(&mut cdocs, f).unwrap())
+            .collect();
+        to_client = to_server
+            .iter()
+            .flat_map(|f| srv.receive(&mut sdocs, f).unwrap())
+            .collect();
+    }
+    (c, srv)
+}
+
 #[test]
 fn revocation_wipe_and_lease_reach_the_client() {
-    let (_, _, mut device) = synced_pair(1);
+    let (_, mut server, mut device) = synced_pair(1);
+    let mut converged = |device: &mut Device| converged_with(&mut server, device, false);
     let start = |device: &mut Device| {
         let mut c = ClientSession::new(device.info(), limits());
         c.start(&mut device.docs.peer("server")).unwrap();
@@ -740,21 +770,27 @@ fn revocation_wipe_and_lease_reach_the_client() {
         .unwrap();
     assert!(c.is_finished() && c.report().wipe);
 
-    let lease = |device_id: &str| Lease {
-        device_id: device_id.into(),
-        issued_at_ms: SERVER_TIME,
-        lock_after_secs: 12 * 3600,
-        wipe_after_secs: 90 * 86400,
-        signature: vec![1; 64],
-    };
+    let lease = crate::lease_for;
+    // A lease before the documents are in sync is out of order: it closes a completed sync.
     let mut c = start(&mut device);
+    assert!(matches!(
+        c.receive(
+            &mut device.docs.peer("server"),
+            &frame(&Message::Lease(lease("tablet-a"))),
+        ),
+        Err(ProtoError::Unexpected { got: "lease", .. })
+    ));
+    // After a converged exchange the lease ends the session; another device's is refused.
+    let (mut c, srv) = converged(&mut device);
+    assert!(srv.is_finished() && c.is_converged() && !c.is_finished());
     c.receive(
         &mut device.docs.peer("server"),
         &frame(&Message::Lease(lease("tablet-a"))),
     )
     .unwrap();
-    assert!(!c.is_finished());
+    assert!(c.is_finished());
     assert_eq!(c.report().lease, Some(lease("tablet-a")));
+    let (mut c, _) = converged(&mut device);
     let e = c
         .receive(
             &mut device.docs.peer("server"),
@@ -762,6 +798,27 @@ fn revocation_wipe_and_lease_reach_the_client() {
         )
         .unwrap_err();
     assert!(matches!(e, ProtoError::Malformed { .. }), "{e}");
+    // A retire: the welcome says so, and a wipe after the sync ends the session instead.
+    let (_, mut server, mut device) = synced_pair(1);
+    let (mut c, _) = converged_with(&mut server, &mut device, true);
+    assert!(c.report().retire);
+    c.receive(&mut device.docs.peer("server"), &frame(&Message::Wipe))
+        .unwrap();
+    assert!(c.is_finished() && c.report().wipe && c.report().lease.is_none());
+    // A revocation may also come after the sync, instead of the lease.
+    let (mut c, _) = converged_with(&mut server, &mut device, false);
+    c.receive(&mut device.docs.peer("server"), &revoked)
+        .unwrap();
+    assert!(c.is_finished() && c.report().revoked.is_some() && c.report().lease.is_none());
+    // WipeDone travels from the device only.
+    let (mut c, _) = converged_with(&mut server, &mut device, false);
+    assert!(matches!(
+        c.receive(&mut device.docs.peer("server"), &frame(&Message::WipeDone)),
+        Err(ProtoError::Unexpected {
+            got: "wipe done",
+            ..
+        })
+    ));
 
     // Before the hello, control messages are out of order too.
     let mut c = ClientSession::new(device.info(), limits());

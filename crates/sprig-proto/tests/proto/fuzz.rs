@@ -4,13 +4,13 @@ use proptest::prelude::*;
 use sprig_core::{ChildId, Heads, Sha256};
 use sprig_proto::{
     ClientSession, DocId, DocSummary, Hello, Lease, Limits, MediaAck, Message, MessageKind,
-    ProtoError, ServerSession, Unsynced, Welcome, decode, encode,
+    PinFailure, ProtoError, ServerSession, Unsynced, Welcome, decode, encode,
 };
 use sprig_testkit::Fixture;
 
 use crate::{Device, SERVER_TIME, T0, server_docs, sync};
 
-const KINDS: [u8; 10] = [1, 2, 3, 4, 5, 6, 16, 17, 18, 32];
+const KINDS: [u8; 11] = [1, 2, 3, 4, 5, 6, 16, 17, 18, 19, 32];
 
 fn framed(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut f = vec![b'S', b'P', 1, 0, kind, 0];
@@ -76,10 +76,12 @@ fn message() -> impl Strategy<Value = Message> {
             text(),
             summaries(),
             any::<u64>(),
-            any::<u64>()
+            any::<u64>(),
+            prop::collection::vec((text(), any::<i64>()), 0..4),
+            any::<bool>()
         )
             .prop_map(
-                |(device_id, app_version, docs, m, d)| Message::Hello(Hello {
+                |(device_id, app_version, docs, m, d, pins, locked)| Message::Hello(Hello {
                     device_id,
                     app_version,
                     docs,
@@ -87,12 +89,20 @@ fn message() -> impl Strategy<Value = Message> {
                         media_pending: m,
                         docs_dirty: d,
                     },
+                    pin_failures: pins
+                        .into_iter()
+                        .map(|(staff_id, at_ms)| PinFailure { staff_id, at_ms })
+                        .collect(),
+                    locked,
                 })
             ),
-        (any::<i64>(), summaries()).prop_map(|(t, docs)| Message::Welcome(Welcome {
-            server_time_ms: t,
-            docs
-        })),
+        (any::<i64>(), summaries(), any::<bool>()).prop_map(|(t, docs, retire)| {
+            Message::Welcome(Welcome {
+                server_time_ms: t,
+                docs,
+                retire,
+            })
+        }),
         (doc_id(), bytes()).prop_map(|(doc, data)| Message::Sync { doc, data }),
         (doc_id(), any::<u64>(), bytes()).prop_map(|(doc, epoch, snapshot)| Message::Replace {
             doc,
@@ -101,19 +111,36 @@ fn message() -> impl Strategy<Value = Message> {
         }),
         Just(Message::Done),
         Just(Message::Wipe),
+        Just(Message::WipeDone),
         (text(), text()).prop_map(|(code, message)| Message::Error { code, message }),
         text().prop_map(|reason| Message::Revoked { reason }),
-        (text(), any::<i64>(), any::<u64>(), any::<u64>(), bytes()).prop_map(
-            |(device_id, issued_at_ms, lock_after_secs, wipe_after_secs, signature)| {
-                Message::Lease(Lease {
+        (
+            text(),
+            any::<i64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            bytes()
+        )
+            .prop_map(
+                |(
                     device_id,
                     issued_at_ms,
                     lock_after_secs,
                     wipe_after_secs,
+                    max_pin_failures,
                     signature,
-                })
-            }
-        ),
+                )| {
+                    Message::Lease(Lease {
+                        device_id,
+                        issued_at_ms,
+                        lock_after_secs,
+                        wipe_after_secs,
+                        max_pin_failures,
+                        signature,
+                    })
+                }
+            ),
         (any::<[u8; 32]>(), any::<u64>()).prop_map(|(s, size)| Message::MediaAck(MediaAck {
             sha256: Sha256::from_bytes(s),
             size

@@ -4,11 +4,13 @@ mod converge;
 mod epoch;
 mod errors;
 mod fuzz;
+mod fuzz_replay;
 mod wire_format;
 
 use sprig_core::{SettingDoc, Timestamp};
 use sprig_proto::{
-    ClientInfo, ClientSession, Limits, MemoryDocs, ServerSession, SessionReport, Unsynced,
+    ClientInfo, ClientSession, Lease, Limits, MemoryDocs, Message, ServerSession, SessionReport,
+    Unsynced, encode,
 };
 use sprig_testkit::Fixture;
 
@@ -32,7 +34,21 @@ impl Device {
             device_id: self.name.clone(),
             app_version: "0.1.0-test".into(),
             unsynced: Unsynced::default(),
+            pin_failures: Vec::new(),
+            locked: false,
         }
+    }
+}
+
+/// The lease a server closes a session with (signature bytes are opaque to the protocol).
+pub fn lease_for(device_id: &str) -> Lease {
+    Lease {
+        device_id: device_id.into(),
+        issued_at_ms: SERVER_TIME,
+        lock_after_secs: 12 * 3600,
+        wipe_after_secs: 90 * 86400,
+        max_pin_failures: 10,
+        signature: vec![1; 64],
     }
 }
 
@@ -72,7 +88,10 @@ pub fn sync(server: &mut MemoryDocs, device: &mut Device) -> (SessionReport, Ses
             to_client.extend(srv.receive(&mut sdocs, f).unwrap());
         }
     }
-    assert!(client.is_finished(), "client did not finish");
     assert!(srv.is_finished(), "server did not finish");
+    assert!(client.is_converged() && !client.is_finished());
+    let lease = encode(&Message::Lease(lease_for(&device.name))).unwrap();
+    assert!(client.receive(&mut cdocs, &lease).unwrap().is_empty());
+    assert!(client.is_finished(), "client did not finish");
     (client.report().clone(), srv.report().clone())
 }

@@ -4,7 +4,8 @@
 
 use sprig_core::{ChildId, Heads, Sha256};
 use sprig_proto::{
-    DocId, DocSummary, Hello, Lease, Limits, MediaAck, Message, Unsynced, Welcome, decode, encode,
+    DocId, DocSummary, Hello, Lease, Limits, MediaAck, Message, PinFailure, Unsynced, Welcome,
+    decode, encode,
 };
 
 fn child() -> ChildId {
@@ -32,8 +33,13 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                     media_pending: 3,
                     docs_dirty: 1,
                 },
+                pin_failures: vec![PinFailure {
+                    staff_id: "s1".into(),
+                    at_ms: 1_700_000_000_000,
+                }],
+                locked: true,
             }),
-            "535001000100000000afa4696465766963655f696464646576316b6170705f76657273696f6e65302e312e3064646f637381a363646f63782c6a6f75726e616c3a30303030303030302d303030302d343030302d383030302d3030303030303030303030316565706f6368026568656164735820abababababababababababababababababababababababababababababababab68756e73796e636564a26d6d656469615f70656e64696e67036a646f63735f646972747901",
+            "535001010100000000e1a6696465766963655f696464646576316b6170705f76657273696f6e65302e312e3064646f637381a363646f63782c6a6f75726e616c3a30303030303030302d303030302d343030302d383030302d3030303030303030303030316565706f6368026568656164735820abababababababababababababababababababababababababababababababab68756e73796e636564a26d6d656469615f70656e64696e67036a646f63735f6469727479016c70696e5f6661696c7572657381a26873746166665f69646273316561745f6d731b0000018bcfe56800666c6f636b6564f5",
         ),
         (
             "welcome",
@@ -44,8 +50,9 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                     epoch: 0,
                     heads: Heads::default(),
                 }],
+                retire: true,
             }),
-            "53500100020000000039a26e7365727665725f74696d655f6d731b0000018bcfe5680064646f637381a363646f6366726f737465726565706f63680065686561647340",
+            "53500101020000000041a36e7365727665725f74696d655f6d731b0000018bcfe5680064646f637381a363646f6366726f737465726565706f6368006568656164734066726574697265f5",
         ),
         (
             "sync",
@@ -53,7 +60,7 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                 doc: DocId::Setting,
                 data: vec![0x42, 0x01, 0x02],
             },
-            "53500100030000000016a263646f636773657474696e67646461746143420102",
+            "53500101030000000016a263646f636773657474696e67646461746143420102",
         ),
         (
             "replace",
@@ -62,25 +69,26 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                 epoch: 1,
                 snapshot: vec![0x85, 0x6f],
             },
-            "53500100040000000046a363646f63782c6a6f75726e616c3a30303030303030302d303030302d343030302d383030302d3030303030303030303030316565706f63680168736e617073686f7442856f",
+            "53500101040000000046a363646f63782c6a6f75726e616c3a30303030303030302d303030302d343030302d383030302d3030303030303030303030316565706f63680168736e617073686f7442856f",
         ),
-        ("done", Message::Done, "53500100050000000001a0"),
+        ("done", Message::Done, "53500101050000000001a0"),
         (
             "error",
             Message::Error {
                 code: "unknown_doc".into(),
                 message: "x".into(),
             },
-            "5350010006000000001ca264636f64656b756e6b6e6f776e5f646f63676d6573736167656178",
+            "5350010106000000001ca264636f64656b756e6b6e6f776e5f646f63676d6573736167656178",
         ),
         (
             "revoked",
             Message::Revoked {
                 reason: "lost".into(),
             },
-            "5350010010000000000da166726561736f6e646c6f7374",
+            "5350010110000000000da166726561736f6e646c6f7374",
         ),
-        ("wipe", Message::Wipe, "53500100110000000001a0"),
+        ("wipe", Message::Wipe, "53500101110000000001a0"),
+        ("wipe_done", Message::WipeDone, "53500101130000000001a0"),
         (
             "lease",
             Message::Lease(Lease {
@@ -88,9 +96,10 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                 issued_at_ms: 1_700_000_000_000,
                 lock_after_secs: 43_200,
                 wipe_after_secs: 7_776_000,
+                max_pin_failures: 10,
                 signature: vec![0xee; 4],
             }),
-            "5350010012000000005da5696465766963655f696464646576316c6973737565645f61745f6d731b0000018bcfe568006f6c6f636b5f61667465725f7365637319a8c06f776970655f61667465725f736563731a0076a700697369676e617475726544eeeeeeee",
+            "5350010112000000006fa6696465766963655f696464646576316c6973737565645f61745f6d731b0000018bcfe568006f6c6f636b5f61667465725f7365637319a8c06f776970655f61667465725f736563731a0076a700706d61785f70696e5f6661696c757265730a697369676e617475726544eeeeeeee",
         ),
         (
             "media_ack",
@@ -98,7 +107,7 @@ fn cases() -> Vec<(&'static str, Message, &'static str)> {
                 sha256: Sha256::from_bytes([0x11; 32]),
                 size: 1024,
             }),
-            "53500100200000000032a266736861323536582011111111111111111111111111111111111111111111111111111111111111116473697a65190400",
+            "53500101200000000032a266736861323536582011111111111111111111111111111111111111111111111111111111111111116473697a65190400",
         ),
     ]
 }
@@ -130,16 +139,58 @@ fn the_lease_signature_covers_a_fixed_byte_string() {
         issued_at_ms: 1_700_000_000_000,
         lock_after_secs: 43_200,
         wipe_after_secs: 7_776_000,
+        max_pin_failures: 10,
         signature: vec![0xee; 4],
     };
     assert_eq!(
         hex::encode(lease.signed_bytes()),
-        // "sprig-lease-v1\0", then CBOR ["dev1", 1700000000000, 43200, 7776000]
-        "73707269672d6c656173652d7631008464646576311b0000018bcfe5680019a8c01a0076a700"
+        // "sprig-lease-v2\0", then CBOR ["dev1", 1700000000000, 43200, 7776000, 10]
+        "73707269672d6c656173652d7632008564646576311b0000018bcfe5680019a8c01a0076a7000a"
     );
+    // Every field is covered: changing any one changes the signed bytes.
+    for other in [
+        Lease {
+            device_id: "dev2".into(),
+            ..lease.clone()
+        },
+        Lease {
+            issued_at_ms: 1,
+            ..lease.clone()
+        },
+        Lease {
+            lock_after_secs: 1,
+            ..lease.clone()
+        },
+        Lease {
+            wipe_after_secs: 1,
+            ..lease.clone()
+        },
+        Lease {
+            max_pin_failures: 3,
+            ..lease.clone()
+        },
+    ] {
+        assert_ne!(other.signed_bytes(), lease.signed_bytes());
+    }
     let unsigned = Lease {
         signature: vec![],
         ..lease.clone()
     };
     assert_eq!(unsigned.signed_bytes(), lease.signed_bytes());
+}
+
+#[test]
+fn a_minor_0_hello_and_welcome_still_decode() {
+    // Frames as minor version 0 wrote them, before pin_failures, locked and retire existed.
+    let hello = hex::decode("535001000100000000afa4696465766963655f696464646576316b6170705f76657273696f6e65302e312e3064646f637381a363646f63782c6a6f75726e616c3a30303030303030302d303030302d343030302d383030302d3030303030303030303030316565706f6368026568656164735820abababababababababababababababababababababababababababababababab68756e73796e636564a26d6d656469615f70656e64696e67036a646f63735f646972747901").unwrap();
+    let Message::Hello(h) = decode(&hello, &Limits::default()).unwrap() else {
+        panic!("not a hello");
+    };
+    assert!(h.pin_failures.is_empty() && !h.locked);
+    assert_eq!(h.unsynced.media_pending, 3);
+    let welcome = hex::decode("53500100020000000039a26e7365727665725f74696d655f6d731b0000018bcfe5680064646f637381a363646f6366726f737465726565706f63680065686561647340").unwrap();
+    let Message::Welcome(w) = decode(&welcome, &Limits::default()).unwrap() else {
+        panic!("not a welcome");
+    };
+    assert!(!w.retire);
 }

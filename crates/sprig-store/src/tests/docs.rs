@@ -1,8 +1,8 @@
 //! Documents, compaction, sync state and the derived index.
 
 use sprig_core::{
-    Actor, Area, Author, EntryEdit, EntryStatus, Journal, NewEntry, SettingDoc, Timestamp,
-    plan_entry,
+    Actor, Area, Author, Document, EntryEdit, EntryStatus, Journal, NewEntry, SettingDoc,
+    Timestamp, plan_entry,
 };
 use sprig_testkit::{Fixture, photo_ref};
 
@@ -652,4 +652,179 @@ fn roster_and_setting_documents_round_trip_incrementally() {
     let mut setting = SettingDoc::new("Little Acorns Pre-school");
     store.save_setting(&mut setting).unwrap();
     assert_eq!(store.setting().unwrap().name(), "Little Acorns Pre-school");
+}
+
+#[test]
+fn doc_heads_lists_stored_heads_without_loading() {
+    let mut fx = Fixture::new(2);
+    let (_db, mut store) = new_store();
+    assert!(store.doc_heads().unwrap().is_empty());
+    let mut j1 = fx.journal(1);
+    fx.observe(&mut j1, "one", t(1));
+    store.save_journal(&mut j1).unwrap();
+    let mut j0 = fx.journal(0);
+    store.save_journal(&mut j0).unwrap();
+    fx.observe(&mut j0, "appended as a chunk", t(2));
+    store.save_journal(&mut j0).unwrap();
+    let mut setting = SettingDoc::new("Little Acorns Pre-school");
+    store.save_setting(&mut setting).unwrap();
+    store.save_roster(&mut fx.roster).unwrap();
+
+    let mut expected = vec![
+        (DocId::Roster, 0, fx.roster.heads()),
+        (DocId::Setting, 0, setting.heads()),
+        (DocId::Journal(fx.children[0].clone()), 0, j0.heads()),
+        (DocId::Journal(fx.children[1].clone()), 0, j1.heads()),
+    ];
+    expected[2..].sort_by(|a, b| a.0.cmp(&b.0));
+    let listed: Vec<_> = store
+        .doc_heads()
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.doc, h.epoch, h.heads))
+        .collect();
+    assert_eq!(listed, expected);
+    // The listing reads the table, not the documents: it survives a document whose bytes
+    // no longer load.
+    store
+        .conn
+        .execute(
+            "UPDATE documents SET snapshot = x'00' WHERE doc_id = ?1",
+            [DocId::Journal(fx.children[1].clone()).storage_key()],
+        )
+        .unwrap();
+    assert_eq!(store.doc_heads().unwrap().len(), 4);
+}
+
+/// A journal as a server sends it: a snapshot followed by an appended change chunk.
+fn server_bytes(fx: &Fixture, texts: &[&str]) -> (Journal, Vec<u8>) {
+    let mut j = fx.journal(0);
+    fx.observe(&mut j, texts[0], t(1));
+    let mut bytes = j.save();
+    for (k, text) in (2..).zip(&texts[1..]) {
+        fx.observe(&mut j, text, t(k));
+        bytes.extend(j.save_incremental());
+    }
+    (j, bytes)
+}
+
+#[test]
+fn replace_stores_the_received_bytes_as_they_are_and_indexes_them() {
+    let fx = Fixture::new(1);
+    let (_db, mut store) = new_store();
+    let child = fx.children[0].clone();
+    let id = DocId::Journal(child.clone());
+    // An older local copy with its own entry and sync states, all to be discarded.
+    let mut local = fx.journal(0);
+    let dropped = fx.observe(&mut local, "only on this tablet", t(0));
+    store
+        .save_journal_with_sync_state(&mut local, "server", b"old")
+        .unwrap();
+    store.set_sync_state("tablet-2", &id, b"old too").unwrap();
+
+    let (mut server, bytes) = server_bytes(&fx, &["first", "second", "third"]);
+    let mut doc = Document::Journal(Journal::load(&bytes).unwrap());
+    store
+        .replace_document(&mut doc, &bytes, Some(("server", b"fresh")))
+        .unwrap();
+
+    let stored: Vec<u8> = store
+        .conn
+        .query_row(
+            "SELECT snapshot FROM documents WHERE doc_id = ?1",
+            [id.storage_key()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stored, bytes,
+        "the bytes were re-saved, not stored as received"
+    );
+    let stats = store.doc_stats(&id).unwrap();
+    assert_eq!(
+        (stats.chunk_count, stats.snapshot_bytes),
+        (0, bytes.len() as u64)
+    );
+    assert_eq!(store.doc_heads().unwrap()[0].heads, server.heads());
+    assert_eq!(store.journal(&child).unwrap().entries(), server.entries());
+    assert!(store.entry(&child, &dropped).unwrap_err().is_not_found());
+    assert_index_matches(&store);
+    assert_eq!(
+        store.sync_state("server", &id).unwrap().as_deref(),
+        Some(&b"fresh"[..])
+    );
+    assert_eq!(store.sync_state("tablet-2", &id).unwrap(), None);
+
+    // Later changes append to the received bytes as usual.
+    let Document::Journal(mut j) = doc else {
+        unreachable!()
+    };
+    let later = fx.observe(&mut j, "after the replace", t(9));
+    store.save_journal(&mut j).unwrap();
+    assert_eq!(store.doc_stats(&id).unwrap().chunk_count, 1);
+    assert!(store.journal(&child).unwrap().entry(&later).is_some());
+    assert_eq!(store.doc_heads().unwrap()[0].heads, j.heads());
+    assert_index_matches(&store);
+}
+
+#[test]
+fn replace_of_roster_and_setting_keeps_their_bytes() {
+    let mut fx = Fixture::new(2);
+    let (_db, mut store) = new_store();
+    store.save_roster(&mut fx.roster).unwrap();
+    let mut newer = fx.roster.clone();
+    let room = newer.add_room("Willows", t(1)).unwrap();
+    let mut bytes = newer.save();
+    newer.add_room("Oaks", t(2)).unwrap();
+    bytes.extend(newer.save_incremental());
+    let mut doc = Document::Roster(sprig_core::Roster::load(&bytes).unwrap());
+    store.replace_document(&mut doc, &bytes, None).unwrap();
+    let roster = store.roster().unwrap();
+    assert!(roster.room(&room).is_some());
+    assert_eq!(store.doc_heads().unwrap()[0].heads, newer.heads());
+
+    let mut setting = SettingDoc::new("Little Acorns Pre-school");
+    let bytes = setting.save();
+    let mut doc = Document::Setting(SettingDoc::load(&bytes).unwrap());
+    store.replace_document(&mut doc, &bytes, None).unwrap();
+    assert_eq!(store.setting().unwrap().name(), "Little Acorns Pre-school");
+    assert_eq!(store.doc_heads().unwrap()[1].heads, setting.heads());
+}
+
+#[test]
+fn a_failed_replace_leaves_the_old_copy_whole() {
+    let fx = Fixture::new(1);
+    let (_db, mut store) = new_store();
+    let child = fx.children[0].clone();
+    let id = DocId::Journal(child.clone());
+    let mut local = fx.journal(0);
+    let kept = fx.observe(&mut local, "kept", t(0));
+    store
+        .save_journal_with_sync_state(&mut local, "server", b"old")
+        .unwrap();
+    let heads_before = store.doc_heads().unwrap();
+    store
+        .conn
+        .execute_batch(
+            "CREATE TEMP TRIGGER fail_index BEFORE INSERT ON main.entries \
+             BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+        )
+        .unwrap();
+    let (_, bytes) = server_bytes(&fx, &["from the server"]);
+    let mut doc = Document::Journal(Journal::load(&bytes).unwrap());
+    assert!(
+        store
+            .replace_document(&mut doc, &bytes, Some(("server", b"fresh")))
+            .is_err()
+    );
+    store.conn.execute_batch("DROP TRIGGER fail_index").unwrap();
+    // Document, heads, index and sync state all as before.
+    assert_eq!(store.doc_heads().unwrap(), heads_before);
+    assert!(store.journal(&child).unwrap().entry(&kept).is_some());
+    assert!(store.entry(&child, &kept).is_ok());
+    assert_eq!(
+        store.sync_state("server", &id).unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
+    assert_index_matches(&store);
 }
