@@ -113,7 +113,11 @@ cat <<EOF
 
 Sprig is serving on https://localhost:$port (data in $demo). Try, in another shell:
   $server device list --data $srv --json
+  $server policy set --data $srv --lock-after 8h --wipe-after 30d --max-pin-failures 8 --json
+                                    # the terms of the signed lease every tablet gets at its next sync
   $server device revoke --data $srv $device_id      # the demo tablet is refused from its next sync
+  $server device wipe --data $srv $device_id        # lost: it wipes itself at its next connection
+  $server device retire --data $srv $device_id      # decommission: it syncs everything, then wipes
 Enrol a second tablet, record for ${names[4]} and sync (a tablet's database key lives in the OS
 keystore; scripts/with-keystore.sh gives this one its own keystore session):
   code=\$($server enrol-code --data $srv --device-name "Oaks room tablet" --json)
