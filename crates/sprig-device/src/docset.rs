@@ -106,7 +106,7 @@ impl<'s> StoreDocs<'s> {
         }
         let fresh = SyncState::new().encode();
         self.store
-            .replace_documents(&mut batch, Some((SERVER_PEER, &fresh)))
+            .replace_documents(&batch, Some((SERVER_PEER, &fresh)))
             .map_err(store_err)
     }
 
@@ -250,7 +250,7 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
 /// Loads a document received whole, checks it is the one named and of the epoch announced,
 /// and materialises a journal's entries for the index.
 fn check_received(doc: &DocId, epoch: u64, bytes: &[u8]) -> Result<Received, DocError> {
-    let (doc, entries) = match doc {
+    let (mut doc, entries) = match doc {
         DocId::Roster => (Doc::Roster(Roster::load(bytes)?), Vec::new()),
         DocId::Setting => (Doc::Setting(SettingDoc::load(bytes)?), Vec::new()),
         DocId::Journal(child) => {
@@ -268,11 +268,8 @@ fn check_received(doc: &DocId, epoch: u64, bytes: &[u8]) -> Result<Received, Doc
             (Doc::Journal(j), entries)
         }
     };
-    Ok(Received {
-        doc,
-        bytes: bytes.to_vec(),
-        entries,
-    })
+    // The loaded document is dropped here: only the bytes, heads and entries are kept.
+    Ok(Received::new(&mut doc, bytes.to_vec(), entries))
 }
 
 #[cfg(test)]

@@ -411,7 +411,7 @@ impl Store {
         };
         let result = (|| {
             let tx = self.conn.transaction()?;
-            write_received(&tx, doc, bytes, &entries, sync)?;
+            write_received(&tx, &Received::new(doc, bytes.to_vec(), entries), sync)?;
             tx.commit()?;
             Ok(())
         })();
@@ -425,7 +425,7 @@ impl Store {
 
     /// [`Self::replace_document`] for several documents at once, in **one** transaction (a
     /// new device's first sync receives every document of the setting: one commit instead of
-    /// one per document). Each [`Received`] carries the loaded document and, for a journal,
+    /// one per document). Each [`Received`] carries what the loaded document gave and, for a journal,
     /// its entries (materialised by the caller, possibly on other threads). `sync`, when
     /// given, is stored as the sync state with `peer` of every one of them.
     ///
@@ -433,23 +433,19 @@ impl Store {
     /// A database failure; nothing is changed then.
     pub fn replace_documents(
         &mut self,
-        received: &mut [Received],
+        received: &[Received],
         sync: Option<(&str, &[u8])>,
     ) -> Result<()> {
         let result = (|| {
             let tx = self.conn.transaction()?;
-            for r in received.iter_mut() {
-                write_received(&tx, &mut r.doc, &r.bytes, &r.entries, sync)?;
+            for r in received {
+                write_received(&tx, r, sync)?;
             }
             tx.commit()?;
             Ok(())
         })();
-        for r in received.iter() {
-            track_failure(
-                &mut self.needs_snapshot,
-                received_id(&r.doc).storage_key(),
-                &result,
-            );
+        for r in received {
+            track_failure(&mut self.needs_snapshot, r.id.storage_key(), &result);
         }
         result
     }
@@ -536,24 +532,50 @@ fn put_sync_state(conn: &rusqlite::Connection, peer: &str, key: &str, state: &[u
 
 /// After a failed write the document's in-memory "last saved" mark may have moved past what is
 /// stored, so its next write must be a full snapshot.
-/// A document received whole from a peer: the bytes as received, the document they load to,
-/// and (journals) its entries for the index. See [`Store::replace_documents`].
+/// A document received whole from a peer, checked, ready to store: the bytes as received and
+/// what loading them gave (heads, epoch, entries for the index). It holds no loaded document,
+/// so a first sync of a whole setting keeps bytes and entries in memory, not 60 Automerge
+/// documents. See [`Store::replace_documents`].
 pub struct Received {
-    /// The loaded document (checked by the caller: which document, which epoch).
-    pub doc: Document,
+    /// Which document.
+    pub id: DocId,
+    /// Its erasure epoch.
+    pub epoch: u64,
+    /// Its heads.
+    pub heads: Heads,
     /// The bytes exactly as received; stored as they are.
     pub bytes: Vec<u8>,
+    /// Changes the load step itself made (none today; a future schema upgrade), kept as a chunk.
+    pub extra: Vec<u8>,
     /// The journal's entries ([`Journal::entries`]); empty for the roster and setting.
     pub entries: Vec<sprig_core::Entry>,
+}
+
+impl Received {
+    /// From the document `bytes` were just loaded into (checked by the caller: which document,
+    /// which epoch) and, for a journal, its entries.
+    #[must_use]
+    pub fn new(doc: &mut Document, bytes: Vec<u8>, entries: Vec<sprig_core::Entry>) -> Received {
+        Received {
+            id: received_id(doc),
+            epoch: doc.epoch(),
+            heads: doc.heads(),
+            // Loading leaves nothing unsaved; should a future load step write changes (a schema
+            // upgrade), they are kept as a chunk after the received bytes.
+            extra: doc.save_incremental(),
+            bytes,
+            entries,
+        }
+    }
 }
 
 impl std::fmt::Debug for Received {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Received")
-            .field("doc", &received_id(&self.doc))
+            .field("id", &self.id)
             .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
             .field("entries", &self.entries.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -566,19 +588,9 @@ fn received_id(doc: &Document) -> DocId {
 }
 
 /// One received document's rows, inside the caller's transaction.
-fn write_received(
-    tx: &Transaction<'_>,
-    doc: &mut Document,
-    bytes: &[u8],
-    entries: &[sprig_core::Entry],
-    sync: Option<(&str, &[u8])>,
-) -> Result<()> {
-    let id = received_id(doc);
+fn write_received(tx: &Transaction<'_>, r: &Received, sync: Option<(&str, &[u8])>) -> Result<()> {
+    let id = &r.id;
     let key = id.storage_key();
-    let heads = doc.heads();
-    // Loading leaves nothing unsaved; should a future load step write changes (a schema
-    // upgrade), they are kept as a chunk after the received bytes.
-    let extra = doc.save_incremental();
     if let Some(child) = id.child() {
         index::unindex_child(tx, child)?;
     }
@@ -592,22 +604,22 @@ fn write_received(
             key,
             id.kind(),
             id.child().map(ChildId::as_str),
-            to_i64(doc.epoch()),
-            bytes,
-            to_i64(bytes.len() as u64),
-            i64::from(!extra.is_empty()),
-            to_i64(extra.len() as u64),
-            heads.to_bytes(),
+            to_i64(r.epoch),
+            r.bytes,
+            to_i64(r.bytes.len() as u64),
+            i64::from(!r.extra.is_empty()),
+            to_i64(r.extra.len() as u64),
+            r.heads.to_bytes(),
             now_ms()
         ],
     )?;
-    if !extra.is_empty() {
+    if !r.extra.is_empty() {
         tx.execute(
             "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)",
-            params![key, extra],
+            params![key, r.extra],
         )?;
     }
-    index::index_entries(tx, entries)?;
+    index::index_entries(tx, &r.entries)?;
     if let Some((peer, state)) = sync {
         put_sync_state(tx, peer, &key, state)?;
     }
