@@ -21,7 +21,7 @@ use sprig_server::store::DeviceStatus;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 use crate::support::{Identity, TestServer, client_config, enrol, request};
-use crate::sync::{info, open, session, sync_once};
+use crate::sync::{Socket, info, open, session, sync_once};
 
 /// Verifies a lease's signature with the public key of the CA certificate `ca_pem`, as a
 /// device does with the CA it pinned: ECDSA P-256, SHA-256, ASN.1 DER signature.
@@ -365,18 +365,11 @@ async fn a_retire_whose_final_sync_fails_does_not_wipe() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoking_closes_an_open_session_and_refuses_the_next() {
-    let server = TestServer::start().await;
-    server.seed();
-    let dev = enrol(&server, "stolen tablet").await;
-    let mut docs = MemoryDocs::new();
-    sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
-
-    // A session is open: the hello sent, the server's first turn received, and the device
-    // sits on its turn.
-    let mut ws = open(&server, &dev).await;
-    let mut client = ClientSession::new(info(&dev, Unsynced::default()), Limits::default());
+/// Opens a session and reads the server's first turn (its welcome): the device then sits on
+/// its turn, the session open.
+async fn session_at_its_turn(server: &TestServer, dev: &Identity, docs: &mut MemoryDocs) -> Socket {
+    let mut ws = open(server, dev).await;
+    let mut client = ClientSession::new(info(dev, Unsynced::default()), Limits::default());
     ws.send(Ws::Binary(
         client.start(&mut docs.peer("server")).unwrap().into(),
     ))
@@ -387,25 +380,50 @@ async fn revoking_closes_an_open_session_and_refuses_the_next() {
         sprig_proto::decode(&first.into_data(), &Limits::default()).unwrap(),
         Message::Welcome(_)
     ));
+    ws
+}
+
+/// The first server message `pick` accepts; `None` when the connection ends first. Panics
+/// after 20 s (a guard against a hang, not a timing assertion).
+async fn next_message<T>(ws: &mut Socket, pick: impl Fn(Message) -> Option<T>) -> Option<T> {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Ws::Binary(f) = m
+                && let Ok(msg) = sprig_proto::decode(&f, &Limits::default())
+                && let Some(t) = pick(msg)
+            {
+                return Some(t);
+            }
+        }
+        None
+    })
+    .await
+    .expect("no answer from the server within 20 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_closes_an_open_session_and_refuses_the_next() {
+    let server = TestServer::start().await;
+    server.seed();
+    let dev = enrol(&server, "stolen tablet").await;
+    let mut docs = MemoryDocs::new();
+    sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+
+    // A session is open: the hello sent, the server's first turn received, and the device
+    // sits on its turn.
+    let mut ws = session_at_its_turn(&server, &dev, &mut docs).await;
 
     // The manager revokes it from another process (another connection to the database).
     let out = admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Revoke).unwrap();
     assert_eq!(out.status, "revoked");
 
     // The open session is told and closed (a generous bound guards against a hang only).
-    let revoked = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Ws::Binary(f) = m
-                && let Ok(Message::Revoked { reason }) = sprig_proto::decode(&f, &Limits::default())
-            {
-                return Some(reason);
-            }
-        }
-        None
+    let reason = next_message(&mut ws, |m| match m {
+        Message::Revoked { reason } => Some(reason),
+        _ => None,
     })
     .await
-    .expect("the open session was not closed");
-    let reason = revoked.expect("the session ended without a revocation");
+    .expect("the session ended without a revocation");
     assert!(reason.contains("revoked"), "{reason}");
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -454,31 +472,11 @@ async fn a_wipe_requested_during_an_open_session_is_delivered_in_it() {
     let dev = enrol(&server, "tablet").await;
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
-    let mut ws = open(&server, &dev).await;
-    let mut client = ClientSession::new(info(&dev, Unsynced::default()), Limits::default());
-    ws.send(Ws::Binary(
-        client.start(&mut docs.peer("server")).unwrap().into(),
-    ))
-    .await
-    .unwrap();
-    let _welcome = ws.next().await.unwrap().unwrap();
+    let mut ws = session_at_its_turn(&server, &dev, &mut docs).await;
     admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Wipe).unwrap();
-    let wiped = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Ws::Binary(f) = m
-                && matches!(
-                    sprig_proto::decode(&f, &Limits::default()),
-                    Ok(Message::Wipe)
-                )
-            {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .expect("the wipe was not delivered to the open session");
-    assert!(wiped);
+    next_message(&mut ws, |m| matches!(m, Message::Wipe).then_some(()))
+        .await
+        .expect("the wipe was not delivered to the open session");
     ws.send(Ws::Binary(
         sprig_proto::encode(&Message::WipeDone).unwrap().into(),
     ))

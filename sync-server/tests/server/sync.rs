@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 use crate::support::{Identity, TestServer, client_config, enrol, tls_connect};
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
 pub async fn open(server: &TestServer, id: &Identity) -> Socket {
