@@ -139,7 +139,7 @@ enum ChildCmd {
         room: Option<String>,
         #[arg(long)]
         photo_consent: Option<YesNo>,
-        /// Date of birth, YYYY-MM-DD (default: today, to be corrected).
+        /// Date of birth, YYYY-MM-DD (optional: leave it out when it is not known yet).
         #[arg(long)]
         dob: Option<String>,
     },

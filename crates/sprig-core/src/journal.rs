@@ -6,6 +6,7 @@
 //!        entries: { <entry id>: {
 //!            kind, group?, author_kind, author_id, created_at,
 //!            text, next_steps, areas: { <area>: true },
+//!            band?, coel: { <characteristic>: true },
 //!            media: [ { sha256, kind, mime, size, width, height } ],
 //!            published: bool                               (staff observations)
 //!            approved_by?, approved_at?, rejected_by?, rejected_at?   (parent contributions)
@@ -34,7 +35,8 @@ use crate::doc::{
 };
 use crate::ids::{ChildId, EntryId, GroupId, ReplyId, Sha256, StaffId, Timestamp};
 use crate::model::{
-    Area, Author, Entry, EntryKind, EntryRevision, EntryStatus, MediaKind, MediaRef, Reply,
+    AgeBand, Area, Author, Characteristic, Entry, EntryKind, EntryRevision, EntryStatus, MediaKind,
+    MediaRef, Reply,
 };
 use crate::roster::Roster;
 use crate::rules::{self, Actor, EntryEdit, EntryPlan, RuleError};
@@ -293,14 +295,23 @@ impl Journal {
             put_str(am, &rev, "by", staff.as_str())?;
             put_time(am, &rev, "at", at.0)?;
             let areas = doc::ensure_map(am, &o, "areas")?;
-            for a in Area::ALL {
-                let want = edit.areas.contains(a);
-                let has = get_bool(am, &areas, a.as_str()) == Some(true);
-                if want && !has {
-                    put_bool(am, &areas, a.as_str(), true)?;
-                } else if !want && has {
-                    am.delete(&areas, a.as_str())?;
+            let wanted: Vec<&str> = edit.areas.iter().map(|a| a.as_str()).collect();
+            toggle_flags(am, &areas, Area::ALL.iter().map(|a| a.as_str()), &wanted)?;
+            let coel = doc::ensure_map(am, &o, "coel")?;
+            let wanted: Vec<&str> = edit.characteristics.iter().map(|c| c.as_str()).collect();
+            toggle_flags(
+                am,
+                &coel,
+                Characteristic::ALL.iter().map(|c| c.as_str()),
+                &wanted,
+            )?;
+            let band = get_str(am, &o, "band");
+            match edit.band {
+                Some(b) if band.as_deref() != Some(b.as_str()) => {
+                    put_str(am, &o, "band", b.as_str())?;
                 }
+                None if band.is_some() => am.delete(&o, "band")?,
+                _ => {}
             }
             put_time(am, &o, "edited_at", at.0)?;
             put_str(am, &o, "edited_by", staff.as_str())
@@ -488,6 +499,13 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
     for a in &e.areas {
         put_bool(am, &areas, a.as_str(), true)?;
     }
+    if let Some(b) = e.band {
+        put_str(am, &o, "band", b.as_str())?;
+    }
+    let coel = am.put_object(&o, "coel", ObjType::Map)?;
+    for c in &e.characteristics {
+        put_bool(am, &coel, c.as_str(), true)?;
+    }
     let media = am.put_object(&o, "media", ObjType::List)?;
     for (i, m) in e.media.iter().enumerate() {
         let mo = am.insert_object(&media, i, ObjType::Map)?;
@@ -513,6 +531,26 @@ fn write_entry(am: &mut automerge::AutoCommit, entries: &ObjId, e: &Entry) -> Am
         put_str(am, &ro, "text", &r.text)?;
     }
     Ok(o)
+}
+
+/// Sets `true` under each of `wanted` and deletes every other key of `all` that is set, so
+/// concurrent edits merge flag by flag.
+fn toggle_flags<'a>(
+    am: &mut automerge::AutoCommit,
+    map: &ObjId,
+    all: impl Iterator<Item = &'a str>,
+    wanted: &[&str],
+) -> AmResult {
+    for key in all {
+        let want = wanted.contains(&key);
+        let has = get_bool(am, map, key) == Some(true);
+        if want && !has {
+            put_bool(am, map, key, true)?;
+        } else if !want && has {
+            am.delete(map, key)?;
+        }
+    }
+    Ok(())
 }
 
 /// Typed reads from a hydrated map (the winning value of each key, as `get` returns).
@@ -555,6 +593,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The keys of `key`'s map whose value is `true`, parsed, sorted; unknown keys skipped.
+    fn flags<T: Ord, E>(self, key: &str, parse: impl Fn(&str) -> Result<T, E>) -> Vec<T> {
+        let mut out: Vec<T> = self
+            .map(key)
+            .map(|m| {
+                m.0.iter()
+                    .filter(|(_, v)| {
+                        matches!(v.value, Hydrated::Scalar(ScalarValue::Boolean(true)))
+                    })
+                    .filter_map(|(k, _)| parse(k).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
     /// The maps of `key`'s map, with their keys.
     fn maps(self, key: &str) -> impl Iterator<Item = (&'a String, Fields<'a>)> {
         self.map(key)
@@ -572,16 +627,9 @@ fn read_entry(id: EntryId, child: &ChildId, o: Fields<'_>) -> Option<Entry> {
     let kind = EntryKind::parse(&o.str("kind")?).ok()?;
     let author = Author::from_parts(&o.str("author_kind")?, &o.str("author_id")?).ok()?;
     let group = o.str("group").and_then(|g| GroupId::parse(&g).ok());
-    let mut areas: Vec<Area> = o
-        .map("areas")
-        .map(|a| {
-            a.0.iter()
-                .filter(|(_, v)| matches!(v.value, Hydrated::Scalar(ScalarValue::Boolean(true))))
-                .filter_map(|(k, _)| Area::parse(k).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    areas.sort();
+    let areas: Vec<Area> = o.flags("areas", Area::parse);
+    let characteristics: Vec<Characteristic> = o.flags("coel", Characteristic::parse);
+    let band = o.str("band").and_then(|b| AgeBand::parse(&b).ok());
     let media = match o.value("media") {
         Some(Hydrated::List(list)) => read_media(list),
         _ => Vec::new(),
@@ -632,6 +680,8 @@ fn read_entry(id: EntryId, child: &ChildId, o: Fields<'_>) -> Option<Entry> {
         created_at: Timestamp(o.i64("created_at")?),
         text,
         areas,
+        band,
+        characteristics,
         next_steps,
         media,
         status,

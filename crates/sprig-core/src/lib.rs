@@ -50,8 +50,9 @@ pub use ids::{
 };
 pub use journal::{Changed, Journal};
 pub use model::{
-    Area, Author, Child, ChildStatus, Consent, Entry, EntryKind, EntryRevision, EntryStatus,
-    MediaKind, MediaRef, Parent, Reply, Role, Room, Staff, UnknownValue,
+    AgeBand, Area, Author, Characteristic, Child, ChildStatus, Consent, Entry, EntryKind,
+    EntryRevision, EntryStatus, MediaKind, MediaRef, Parent, Reply, Role, Room, Staff,
+    UnknownValue,
 };
 pub use projection::{
     GroupMembers, ParentEntry, ParentReply, ParentView, ShownAuthor, parent_view,

@@ -85,6 +85,62 @@ impl Area {
     }
 }
 
+impl Area {
+    /// The short form staff write on paper and type at the command line: `CL`, `PD`, `PSED`,
+    /// `L`, `M`, `UW`, `EAD`.
+    #[must_use]
+    pub fn short(self) -> &'static str {
+        match self {
+            Area::CommunicationAndLanguage => "CL",
+            Area::PhysicalDevelopment => "PD",
+            Area::PersonalSocialEmotional => "PSED",
+            Area::Literacy => "L",
+            Area::Mathematics => "M",
+            Area::UnderstandingTheWorld => "UW",
+            Area::ExpressiveArtsAndDesign => "EAD",
+        }
+    }
+
+    /// Parses either the text form ([`Self::as_str`]) or the short form ([`Self::short`], any
+    /// case).
+    ///
+    /// # Errors
+    /// [`UnknownValue`] for anything else.
+    pub fn parse_any(s: &str) -> Result<Area, UnknownValue> {
+        Area::parse(s).or_else(|e| {
+            Area::ALL
+                .iter()
+                .copied()
+                .find(|a| a.short().eq_ignore_ascii_case(s.trim()))
+                .ok_or(e)
+        })
+    }
+}
+
+str_enum!(
+    /// The Development Matters age band an observation is assessed against.
+    AgeBand, "age band" {
+        /// Birth to three.
+        BirthToThree => "birth-to-three",
+        /// 3 and 4-year-olds.
+        ThreeAndFour => "three-and-four-year-olds",
+        /// Children in reception.
+        Reception => "reception",
+    }
+);
+
+str_enum!(
+    /// The EYFS characteristics of effective learning.
+    Characteristic, "characteristic of effective learning" {
+        /// Playing and exploring.
+        PlayingAndExploring => "playing-and-exploring",
+        /// Active learning.
+        ActiveLearning => "active-learning",
+        /// Creating and thinking critically.
+        CreatingAndThinkingCritically => "creating-and-thinking-critically",
+    }
+);
+
 str_enum!(
     /// What kind of media a reference points to.
     MediaKind, "media kind" {
@@ -247,6 +303,10 @@ pub struct Entry {
     pub text: String,
     /// EYFS areas of learning, sorted.
     pub areas: Vec<Area>,
+    /// The Development Matters age band, when one was chosen.
+    pub band: Option<AgeBand>,
+    /// Characteristics of effective learning, sorted.
+    pub characteristics: Vec<Characteristic>,
     /// Planned next steps (from the latest revision when edited).
     pub next_steps: String,
     /// Attached photos and videos, in capture order.

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use crate::doc::DocError;
 use crate::ids::{ChildId, EntryId, GroupId, ParentId, RoomId, StaffId, Timestamp};
 use crate::model::{
-    Area, Author, ChildStatus, Consent, Entry, EntryKind, EntryStatus, MediaRef, Role,
+    AgeBand, Area, Author, Characteristic, ChildStatus, Consent, Entry, EntryKind, EntryStatus,
+    MediaRef, Role,
 };
 use crate::roster::Roster;
 
@@ -138,6 +139,10 @@ pub struct NewEntry {
     pub text: String,
     /// EYFS areas of learning.
     pub areas: Vec<Area>,
+    /// The Development Matters age band, if chosen.
+    pub band: Option<AgeBand>,
+    /// Characteristics of effective learning.
+    pub characteristics: Vec<Characteristic>,
     /// Planned next steps.
     pub next_steps: String,
     /// Photos and videos, already processed and stored.
@@ -165,6 +170,10 @@ pub struct EntryPlan {
     pub text: String,
     /// Areas, sorted and unique.
     pub areas: Vec<Area>,
+    /// The age band, if chosen.
+    pub band: Option<AgeBand>,
+    /// Characteristics of effective learning, sorted and unique.
+    pub characteristics: Vec<Characteristic>,
     /// Next steps.
     pub next_steps: String,
     /// Media.
@@ -186,6 +195,8 @@ impl EntryPlan {
             created_at: self.created_at,
             text: self.text.clone(),
             areas: self.areas.clone(),
+            band: self.band,
+            characteristics: self.characteristics.clone(),
             next_steps: self.next_steps.clone(),
             media: self.media.clone(),
             status: match (self.kind, self.published) {
@@ -208,6 +219,10 @@ pub struct EntryEdit {
     pub next_steps: String,
     /// The new set of areas.
     pub areas: Vec<Area>,
+    /// The new age band (`None` clears it).
+    pub band: Option<AgeBand>,
+    /// The new set of characteristics of effective learning.
+    pub characteristics: Vec<Characteristic>,
 }
 
 /// The acting member of staff, if active.
@@ -335,6 +350,9 @@ pub fn plan_entry(
     let mut areas = new.areas;
     areas.sort();
     areas.dedup();
+    let mut characteristics = new.characteristics;
+    characteristics.sort();
+    characteristics.dedup();
     let mut ids: Vec<ChildId> = new.children;
     ids.sort();
     Ok(EntryPlan {
@@ -346,6 +364,8 @@ pub fn plan_entry(
         children: ids,
         text: new.text,
         areas,
+        band: new.band,
+        characteristics,
         next_steps: new.next_steps,
         media: new.media,
         published: kind == EntryKind::Observation && !new.draft,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use sprig_core::{
-    Actor, Area, ChildId, Entry, EntryId, Journal, MediaKind, MediaRef, NewEntry, Policies, Roster,
-    Sha256, StaffId, Timestamp, plan_entry,
+    Actor, AgeBand, Area, Characteristic, ChildId, Entry, EntryId, Journal, MediaKind, MediaRef,
+    NewEntry, Policies, Roster, Sha256, StaffId, Timestamp, plan_entry,
 };
 use sprig_media::{MediaError, PhotoOptions, VIDEO_SNIFF_LEN};
 use sprig_store::{DocId, MediaState, Store, StoreError};
@@ -61,6 +61,10 @@ pub struct Observation {
     pub text: String,
     /// EYFS areas of learning.
     pub areas: Vec<Area>,
+    /// The Development Matters age band, if chosen.
+    pub band: Option<AgeBand>,
+    /// Characteristics of effective learning.
+    pub characteristics: Vec<Characteristic>,
     /// Planned next steps.
     pub next_steps: String,
     /// Photo files (JPEG, PNG, WebP); processed, never stored as given.
@@ -224,6 +228,16 @@ impl Device {
     /// As [`Device::open`].
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
         let dir = DataDir::existing(path.as_ref())?;
+        if let Some(at) = dir.wipe_started_at() {
+            // A wipe was cut short (the key may already be gone): finish it.
+            let keys = dir.keystore();
+            let shredded = sprig_store::wipe(dir.db_path(), &keys);
+            dir.finish_wipe(&at)?;
+            if let Err(e) = shredded {
+                tracing::warn!(error = %e, "finishing an interrupted wipe: the keystore failed");
+            }
+            return Err(DeviceError::Wiped { at });
+        }
         let store = match Store::open(dir.db_path(), &dir.keystore()) {
             Err(StoreError::DatabaseMissing { .. }) => {
                 return Err(match dir.wiped_at() {
@@ -356,6 +370,8 @@ impl Device {
             children: obs.children.clone(),
             text: obs.text.clone(),
             areas: obs.areas.clone(),
+            band: obs.band,
+            characteristics: obs.characteristics.clone(),
             next_steps: obs.next_steps.clone(),
             media,
             draft: obs.draft,
@@ -375,18 +391,19 @@ impl Device {
             media[first_video + i].size = size;
         }
 
-        // 3. The entry, into every tagged child's journal.
+        // 3. The entry, into every tagged child's journal, in one transaction with their
+        // dirty marks: a group observation is in every journal or in none.
         let plan = plan_entry(&roster, &actor, new_entry(media), self.now())?;
+        let mut journals = Vec::with_capacity(plan.children.len());
         for child in &plan.children {
-            // Marked before the write: a crash in between over-reports, never under-reports.
-            self.store.mark_doc_dirty(&format!("journal/{child}"))?;
             let mut journal = match self.store.journal(child) {
                 Err(e) if e.is_not_found() => Journal::new(child.clone()),
                 other => other?,
             };
             journal.apply_entry(&plan)?;
-            self.store.save_journal(&mut journal)?;
+            journals.push(journal);
         }
+        self.store.save_journals_dirty(&mut journals)?;
         Ok(plan.id)
     }
 

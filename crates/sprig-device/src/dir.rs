@@ -18,6 +18,11 @@ pub const DB_FILE: &str = "device.db";
 /// so `status` can say the device was wiped.
 pub const WIPED_MARKER: &str = "WIPED";
 
+/// The plaintext marker written (and synced to disk) before a wipe destroys the key, holding
+/// only `wipe started at <time>`: a wipe cut short by a crash is finished at the next open
+/// instead of leaving a store whose key is gone.
+pub const WIPING_MARKER: &str = "WIPING";
+
 /// A device's data directory. Nothing else than `device.db` (and SQLite's `-wal`/`-shm` side
 /// files) is ever written there: photos, videos and the device's private key live inside the
 /// encrypted database. After a wipe only [`WIPED_MARKER`] remains.
@@ -82,6 +87,36 @@ impl DataDir {
         Some(line.strip_prefix("wiped at ").unwrap_or(line).to_owned())
     }
 
+    /// When a wipe was started here and not finished (the process died between destroying the
+    /// key and deleting the files), from [`WIPING_MARKER`].
+    #[must_use]
+    pub fn wipe_started_at(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.root.join(WIPING_MARKER)).ok()?;
+        let line = text.lines().next().unwrap_or_default().trim();
+        Some(
+            line.strip_prefix("wipe started at ")
+                .unwrap_or(line)
+                .to_owned(),
+        )
+    }
+
+    /// Writes [`WIPING_MARKER`] durably (file and directory synced) before anything is
+    /// destroyed.
+    pub(crate) fn begin_wipe(&self, at: &str) -> Result<()> {
+        let io = |source| DeviceError::ReadFile {
+            path: self.root.clone(),
+            source,
+        };
+        let path = self.root.join(WIPING_MARKER);
+        let mut f = std::fs::File::create(&path).map_err(io)?;
+        std::io::Write::write_all(&mut f, format!("wipe started at {at}\n").as_bytes())
+            .map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::File::open(&self.root)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
+    }
+
     /// Deletes every file the device owns here (`device.db` and anything SQLite or an
     /// interrupted write left beside it) and writes the [`WIPED_MARKER`]. Idempotent.
     pub(crate) fn finish_wipe(&self, at: &str) -> Result<()> {
@@ -100,7 +135,11 @@ impl DataDir {
                 }
             }
         }
-        std::fs::write(self.root.join(WIPED_MARKER), format!("wiped at {at}\n")).map_err(io)
+        std::fs::write(self.root.join(WIPED_MARKER), format!("wiped at {at}\n")).map_err(io)?;
+        match std::fs::remove_file(self.root.join(WIPING_MARKER)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Removes the [`WIPED_MARKER`] (the device has enrolled again).

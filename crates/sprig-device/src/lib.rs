@@ -43,7 +43,7 @@ mod sync;
 pub use device::{
     Device, JournalItem, MediaItem, MediaStatus, Observation, Status, Unlocked, rfc3339,
 };
-pub use dir::{DB_FILE, DataDir, KEYSTORE_SERVICE, WIPED_MARKER};
+pub use dir::{DB_FILE, DataDir, KEYSTORE_SERVICE, WIPED_MARKER, WIPING_MARKER};
 pub use docset::SERVER_PEER;
 pub use enrol::{Enrolled, Enrolment};
 pub use error::{DeviceError, Result};

@@ -394,6 +394,9 @@ impl Device {
     pub fn wipe(&mut self) -> Result<()> {
         let at = crate::device::rfc3339(self.now());
         if self.wiped.is_none() {
+            // Durably marked first: if the process dies after the key is gone, the next
+            // open finishes the wipe instead of reporting a missing key.
+            self.dir.begin_wipe(&at)?;
             let keys = self.dir.keystore();
             let shredded = self.store.wipe_in_place(&keys);
             self.wiped = Some(at.clone());

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sprig_core::{Area, ChildId, StaffId};
+use sprig_core::{AgeBand, Area, Characteristic, ChildId, StaffId};
 use sprig_device::{
     Device, DeviceError, Enrolment, JournalItem, Observation, Status, SyncReport, rfc3339,
 };
@@ -34,7 +34,8 @@ enum Command {
         code: String,
         #[arg(long = "ca-fingerprint")]
         ca_fingerprint: String,
-        /// Name shown in the device register.
+        /// The name this tablet reports when it enrols. The register shows the name the
+        /// manager gave its enrolment code (`sprig-server enrol-code --device-name`).
         #[arg(long, default_value = "sprig-device")]
         name: String,
     },
@@ -54,10 +55,21 @@ enum Command {
         photos: Vec<PathBuf>,
         #[arg(long = "video")]
         videos: Vec<PathBuf>,
+        /// An area of learning: its name or the short form (CL PD PSED L M UW EAD).
         #[arg(long = "area", value_parser = parse_area)]
         areas: Vec<Area>,
         #[arg(long = "next-step", default_value = "")]
         next_step: String,
+        /// Keep it as a draft, not yet shown to parents.
+        #[arg(long)]
+        draft: bool,
+        /// The Development Matters age band: birth-to-three, three-and-four-year-olds, reception.
+        #[arg(long, value_parser = parse_band)]
+        band: Option<AgeBand>,
+        /// A characteristic of effective learning: playing-and-exploring, active-learning,
+        /// creating-and-thinking-critically.
+        #[arg(long = "coel", value_parser = parse_coel)]
+        coel: Vec<Characteristic>,
     },
     /// List a child's journal, newest first.
     Journal {
@@ -83,8 +95,25 @@ enum Command {
 }
 
 fn parse_area(s: &str) -> Result<Area, String> {
-    Area::parse(s).map_err(|e| {
-        let known: Vec<&str> = Area::ALL.iter().map(|a| a.as_str()).collect();
+    Area::parse_any(s).map_err(|e| {
+        let known: Vec<String> = Area::ALL
+            .iter()
+            .map(|a| format!("{} ({})", a.short(), a.as_str()))
+            .collect();
+        format!("{e}; use one of: {}", known.join(", "))
+    })
+}
+
+fn parse_band(s: &str) -> Result<AgeBand, String> {
+    AgeBand::parse(s).map_err(|e| {
+        let known: Vec<&str> = AgeBand::ALL.iter().map(|a| a.as_str()).collect();
+        format!("{e}; use one of: {}", known.join(", "))
+    })
+}
+
+fn parse_coel(s: &str) -> Result<Characteristic, String> {
+    Characteristic::parse(s).map_err(|e| {
+        let known: Vec<&str> = Characteristic::ALL.iter().map(|a| a.as_str()).collect();
         format!("{e}; use one of: {}", known.join(", "))
     })
 }
@@ -160,6 +189,9 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
             videos,
             areas,
             next_step,
+            draft,
+            band,
+            coel,
         } => {
             let mut device = Device::open(&data)?;
             let who = device.unlock(&staff, &pin)?;
@@ -169,10 +201,12 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
                     children,
                     text,
                     areas,
+                    band,
+                    characteristics: coel,
                     next_steps: next_step,
                     photos,
                     videos,
-                    draft: false,
+                    draft,
                 },
             )?;
             (json!({ "id": id.as_str() }), format!("recorded {id}"))
@@ -266,6 +300,8 @@ fn item_json(i: &JournalItem) -> Value {
         "text": e.text,
         "next_steps": e.next_steps,
         "areas": e.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "band": e.band.map(AgeBand::as_str),
+        "coel": e.characteristics.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "status": e.status.as_str(),
         "group": e.group.as_ref().map(sprig_core::GroupId::as_str),
         "media": i.media.iter().map(|m| json!({

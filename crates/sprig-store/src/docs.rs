@@ -225,6 +225,44 @@ impl Store {
         self.save_journal_inner(journal, None)
     }
 
+    /// Saves several journals in one transaction, each marked dirty (changed here, not yet
+    /// acknowledged by the server) in the same transaction: a group observation lands in
+    /// every tagged child's journal or in none.
+    ///
+    /// # Errors
+    /// As [`Store::save_journal`]; nothing is written when any journal fails.
+    pub fn save_journals_dirty(&mut self, journals: &mut [Journal]) -> Result<()> {
+        let keys: Vec<String> = journals
+            .iter()
+            .map(|j| DocId::Journal(j.child().clone()).storage_key())
+            .collect();
+        let compaction = self.compaction;
+        let needs_snapshot = &self.needs_snapshot;
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            for (journal, key) in journals.iter_mut().zip(&keys) {
+                let id = DocId::Journal(journal.child().clone());
+                tx.execute("INSERT INTO dirty_docs (doc) VALUES (?1)", [key])?;
+                match write_doc(&tx, &id, journal, compaction, needs_snapshot.contains(key))? {
+                    Written::Unchanged => {}
+                    Written::Replaced => {
+                        index::unindex_child(&tx, journal.child())?;
+                        index::index_all(&tx, journal)?;
+                    }
+                    Written::Advanced { old_heads } => {
+                        index::apply_changes(&tx, journal, &old_heads)?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        for key in keys {
+            track_failure(&mut self.needs_snapshot, key, &result);
+        }
+        result
+    }
+
     /// Saves a journal and the sync state with `peer` that produced it, atomically (after
     /// applying a sync message, both must land or neither).
     ///

@@ -481,7 +481,8 @@ mod tests {
             .conn
             .execute_batch(
                 "DROP TABLE device_identity; DROP TABLE device_lease; DROP TABLE pin_failures; \
-                 DROP TABLE pin_lock; DROP TABLE dirty_docs; PRAGMA user_version = 1;",
+                 DROP TABLE pin_lock; DROP TABLE dirty_docs; ALTER TABLE entries DROP COLUMN band; \
+                 ALTER TABLE entries DROP COLUMN coel; PRAGMA user_version = 1;",
             )
             .unwrap();
         store.close().unwrap();

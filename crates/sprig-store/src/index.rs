@@ -5,8 +5,8 @@
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, Transaction, params};
 use sprig_core::{
-    Area, Author, ChildId, Entry, EntryId, EntryKind, EntryStatus, GroupId, Heads, Journal,
-    MediaKind, MediaRef, Reply, ReplyId, Sha256, Timestamp,
+    AgeBand, Area, Author, Characteristic, ChildId, Entry, EntryId, EntryKind, EntryStatus,
+    GroupId, Heads, Journal, MediaKind, MediaRef, Reply, ReplyId, Sha256, Timestamp,
 };
 
 use crate::docs::{DocId, doc_bytes};
@@ -101,7 +101,8 @@ fn insert_entry(tx: &Transaction<'_>, e: &Entry) -> Result<()> {
     let id = e.id.as_str();
     tx.prepare_cached(
         "INSERT INTO entries (child_id, entry_id, kind, group_id, author_kind, author_id, created_at, \
-         edited_at, status, text, next_steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         edited_at, status, text, next_steps, band, coel) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         child,
@@ -115,6 +116,12 @@ fn insert_entry(tx: &Transaction<'_>, e: &Entry) -> Result<()> {
         e.status.as_str(),
         e.text,
         e.next_steps,
+        e.band.map(AgeBand::as_str),
+        e.characteristics
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
     ])?;
     let mut areas = tx.prepare_cached(
         "INSERT INTO entry_areas (child_id, entry_id, pos, area, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -167,7 +174,7 @@ pub(crate) fn parse_id<T, E: std::error::Error + Send + Sync + 'static>(
 }
 
 const ENTRY_COLUMNS: &str = "e.child_id, e.entry_id, e.kind, e.group_id, e.author_kind, e.author_id, \
-                             e.created_at, e.edited_at, e.status, e.text, e.next_steps";
+                             e.created_at, e.edited_at, e.status, e.text, e.next_steps, e.band, e.coel";
 
 fn author(kind: &str, id: &str) -> rusqlite::Result<Author> {
     Author::from_parts(kind, id)
@@ -190,6 +197,15 @@ fn entry_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         status: parse_id(&r.get::<_, String>(8)?, EntryStatus::parse)?,
         text: r.get(9)?,
         next_steps: r.get(10)?,
+        band: r
+            .get::<_, Option<String>>(11)?
+            .map(|b| parse_id(&b, AgeBand::parse))
+            .transpose()?,
+        characteristics: r
+            .get::<_, String>(12)?
+            .split_whitespace()
+            .map(|c| parse_id(c, Characteristic::parse))
+            .collect::<rusqlite::Result<_>>()?,
         areas: Vec::new(),
         media: Vec::new(),
         replies: Vec::new(),

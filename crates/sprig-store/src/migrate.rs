@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("schema_v3.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("schema_v4.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

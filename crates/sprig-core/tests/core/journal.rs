@@ -1,6 +1,6 @@
 use sprig_core::{
-    Actor, Area, DocError, EntryEdit, EntryStatus, Heads, Journal, NewEntry, Roster, SettingDoc,
-    plan_entry,
+    Actor, AgeBand, Area, Characteristic, DocError, EntryEdit, EntryStatus, Heads, Journal,
+    NewEntry, Roster, SettingDoc, plan_entry,
 };
 use sprig_testkit::{Fixture, photo_ref};
 
@@ -137,6 +137,7 @@ fn concurrent_text_edits_are_both_kept_and_the_later_shown() {
         text: text.into(),
         next_steps: String::new(),
         areas: vec![Area::Mathematics],
+        ..EntryEdit::default()
     };
     a.edit_entry(
         &fx.roster,
@@ -334,4 +335,76 @@ fn sync_protocol_brings_two_replicas_to_the_same_heads_and_resumes_from_saved_st
     let mut sb2 = sprig_core::SyncState::decode(&sb.encode()).unwrap();
     b.receive_sync_message(&mut sb2, &m).unwrap();
     assert!(b.receive_sync_message(&mut sb2, b"garbage").is_err());
+}
+
+#[test]
+fn age_band_and_characteristics_are_recorded_edited_and_survive_a_new_epoch() {
+    let fx = Fixture::new(1);
+    let staff = Actor::Staff(fx.staff[0].clone());
+    let mut j = fx.journal(0);
+    let plan = plan_entry(
+        &fx.roster,
+        &staff,
+        NewEntry {
+            children: vec![fx.children[0].clone()],
+            text: "Counted the ducks".into(),
+            areas: vec![Area::Mathematics],
+            band: Some(AgeBand::ThreeAndFour),
+            characteristics: vec![
+                Characteristic::PlayingAndExploring,
+                Characteristic::ActiveLearning,
+                Characteristic::PlayingAndExploring,
+            ],
+            ..Default::default()
+        },
+        at(1),
+    )
+    .unwrap();
+    j.apply_entry(&plan).unwrap();
+    let e = j.entry(&plan.id).unwrap();
+    assert_eq!(e.band, Some(AgeBand::ThreeAndFour));
+    assert_eq!(
+        e.characteristics,
+        [
+            Characteristic::PlayingAndExploring,
+            Characteristic::ActiveLearning
+        ]
+    );
+    j.edit_entry(
+        &fx.roster,
+        &staff,
+        &plan.id,
+        &EntryEdit {
+            text: "Counted six ducks".into(),
+            areas: vec![Area::Mathematics],
+            band: None,
+            characteristics: vec![Characteristic::CreatingAndThinkingCritically],
+            ..EntryEdit::default()
+        },
+        at(2),
+    )
+    .unwrap();
+    let mut loaded = Journal::load(&j.save()).unwrap();
+    let e = loaded.entry(&plan.id).unwrap();
+    assert_eq!(e.band, None);
+    assert_eq!(
+        e.characteristics,
+        [Characteristic::CreatingAndThinkingCritically]
+    );
+    let rebuilt = loaded.rebuild_epoch();
+    assert_eq!(
+        rebuilt.entry(&plan.id).unwrap().characteristics,
+        e.characteristics
+    );
+    assert_eq!(loaded.heads(), Journal::load(&j.save()).unwrap().heads());
+}
+
+#[test]
+fn areas_parse_from_their_short_forms_in_any_case() {
+    for a in Area::ALL {
+        assert_eq!(Area::parse_any(a.short()).unwrap(), *a);
+        assert_eq!(Area::parse_any(&a.short().to_lowercase()).unwrap(), *a);
+        assert_eq!(Area::parse_any(a.as_str()).unwrap(), *a);
+    }
+    assert!(Area::parse_any("maths").is_err());
 }

@@ -153,3 +153,56 @@ fn refusals_are_one_line_on_stderr_with_a_failing_exit() {
     assert_eq!(status["enrolled"], false);
     assert!(!nowhere.exists());
 }
+
+#[test]
+fn observe_takes_drafts_age_bands_characteristics_and_short_area_forms() {
+    let s = seeded();
+    let dir = s.dir.to_str().unwrap();
+    let staff = s.staff.to_string();
+    let child = s.child(0).to_string();
+    let out = sprig(&[
+        "observe",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--child",
+        &child,
+        "--text",
+        "Counted the ducks",
+        "--area",
+        "M",
+        "--area",
+        "cl",
+        "--draft",
+        "--band",
+        "three-and-four-year-olds",
+        "--coel",
+        "active-learning",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journal = sprig(&[
+        "journal", "--data", dir, "--staff", &staff, "--pin", PIN, "--child", &child, "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&journal.stdout).unwrap();
+    let e = &v[0];
+    assert_eq!(e["status"], "draft");
+    assert_eq!(e["band"], "three-and-four-year-olds");
+    assert_eq!(e["coel"], serde_json::json!(["active-learning"]));
+    assert_eq!(
+        e["areas"],
+        serde_json::json!(["communication-and-language", "mathematics"])
+    );
+    let err = fails(&[
+        "observe", "--data", dir, "--staff", &staff, "--pin", PIN, "--child", &child, "--text",
+        "x", "--band", "toddlers",
+    ]);
+    assert!(err.contains("birth-to-three"), "lists the bands: {err}");
+}

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use rcgen::SigningKey as _;
 use sprig_core::{Consent, Policies, Role, SettingDoc, Timestamp};
 use sprig_device::{
-    DataDir, Device, DeviceError, LockReason, Observation, WIPED_MARKER, verify_lease,
+    DataDir, Device, DeviceError, LockReason, Observation, WIPED_MARKER, WIPING_MARKER,
+    verify_lease,
 };
 use sprig_proto::Lease;
 use sprig_server::{ServerStore, admin};
@@ -434,6 +435,31 @@ fn a_wipe_destroys_the_key_first_then_every_file_and_is_idempotent() {
     // A stray store cannot be reopened with the old key: it no longer exists.
     let dd = DataDir::existing(&s.dir).unwrap();
     assert!(Store::open(dd.db_path(), &dd.keystore()).is_err());
+}
+
+/// Regression: a wipe cut short after the key was destroyed but before the files were deleted
+/// left a device whose next open reported "key missing"; the next open now finishes the wipe.
+#[test]
+fn a_wipe_interrupted_after_the_key_is_destroyed_is_finished_at_the_next_open() {
+    let s = seeded();
+    let device = s.open();
+    drop(device);
+    let dd = DataDir::existing(&s.dir).unwrap();
+    // What the wipe does before it touches any file, then the process "dies".
+    std::fs::write(
+        s.dir.join(WIPING_MARKER),
+        "wipe started at 2026-12-01T10:00:00.000Z\n",
+    )
+    .unwrap();
+    dd.keystore().destroy().unwrap();
+    assert!(dd.db_path().exists());
+    let err = Device::open(&s.dir).unwrap_err();
+    assert!(matches!(err, DeviceError::Wiped { .. }), "{err:?}");
+    assert_only_the_marker(&s);
+    assert_eq!(
+        Device::status_at(&s.dir).unwrap().wiped_at.as_deref(),
+        Some("2026-12-01T10:00:00.000Z")
+    );
 }
 
 /// Regression: when the server refused an upload early (here its disk stops taking files) while

@@ -208,6 +208,7 @@ fn edits_and_deletions_reach_the_index() {
         text: "first, corrected".into(),
         next_steps: "more".into(),
         areas: vec![Area::Literacy],
+        ..EntryEdit::default()
     };
     j.edit_entry(&fx.roster, &staff, &a, &edit, t(3)).unwrap();
     j.delete_entry(&fx.roster, &staff, &b, t(4)).unwrap();
@@ -827,4 +828,62 @@ fn a_failed_replace_leaves_the_old_copy_whole() {
         Some(&b"old"[..])
     );
     assert_index_matches(&store);
+}
+
+#[test]
+fn a_group_observation_is_saved_into_every_journal_in_one_transaction_or_none() {
+    let fx = Fixture::new(2);
+    let (_db, mut store) = new_store();
+    let plan = plan_entry(
+        &fx.roster,
+        &Actor::Staff(fx.staff[0].clone()),
+        NewEntry {
+            children: fx.children.clone(),
+            text: "Built a den together".into(),
+            ..NewEntry::default()
+        },
+        t(1),
+    )
+    .unwrap();
+    let mut journals: Vec<Journal> = (0..2).map(|i| fx.journal(i)).collect();
+    for j in &mut journals {
+        j.apply_entry(&plan).unwrap();
+    }
+    store.save_journals_dirty(&mut journals).unwrap();
+    for c in &fx.children {
+        assert!(store.entry(c, &plan.id).is_ok());
+    }
+    assert_eq!(store.dirty_docs().unwrap().0, 2);
+    assert_index_matches(&store);
+
+    // The second child's copy cannot be indexed: the first child's copy is not kept either.
+    store
+        .conn
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON entries WHEN NEW.child_id = '{}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            fx.children[1]
+        ))
+        .unwrap();
+    let plan = plan_entry(
+        &fx.roster,
+        &Actor::Staff(fx.staff[0].clone()),
+        NewEntry {
+            children: fx.children.clone(),
+            text: "Tidied up together".into(),
+            ..NewEntry::default()
+        },
+        t(2),
+    )
+    .unwrap();
+    for j in &mut journals {
+        j.apply_entry(&plan).unwrap();
+    }
+    assert!(store.save_journals_dirty(&mut journals).is_err());
+    for c in &fx.children {
+        assert!(
+            store.entry(c, &plan.id).is_err(),
+            "half of a group entry was saved"
+        );
+    }
 }
