@@ -150,7 +150,9 @@ impl DataDir {
         if !self.db().is_file() || !self.ca_cert().is_file() {
             return Err(AdminError::NotInitialised(self.root.clone()));
         }
-        Ok(SqliteStore::open(&self.db())?)
+        let store = SqliteStore::open(&self.db())?;
+        crate::docs::upgrade(&store)?;
+        Ok(store)
     }
 
     /// Reads a file of the directory as text.
@@ -258,6 +260,57 @@ pub fn init(dir: &DataDir, name: &str, hostname: Option<&str>) -> Result<InitOut
     Ok(InitOutput {
         ca_fingerprint: pki.ca_fingerprint,
     })
+}
+
+/// Sets the address devices and browsers reach the server at, which enrolment codes and QR
+/// links carry: `https://HOST` or `https://HOST:PORT`, nothing after it.
+///
+/// # Errors
+/// [`AdminError::InvalidInput`] for anything else; [`AdminError::Store`].
+pub fn set_public_url(store: &dyn ServerStore, url: &str) -> Result<(), AdminError> {
+    let bad = || {
+        AdminError::InvalidInput(format!(
+            "--public-url must look like https://host or https://host:port, not '{}'",
+            url.chars().take(100).collect::<String>()
+        ))
+    };
+    let rest = url.strip_prefix("https://").ok_or_else(bad)?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    // `[v6]:port` or `name:port`, the port optional.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+            };
+            (&rest[..addr.len() + 2], port)
+        }
+        None => match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        },
+    };
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|p| p > 0)) {
+        return Err(bad());
+    }
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c));
+    if !host_ok {
+        return Err(bad());
+    }
+    let url = match port {
+        Some(p) => format!("https://{host}:{p}"),
+        None => format!("https://{host}"),
+    };
+    if store.meta("public_url")?.as_deref() != Some(url.as_str()) {
+        store.set_meta("public_url", &url)?;
+        audit(store, "public_url_set", format!("url={url}"))?;
+    }
+    Ok(())
 }
 
 /// An id printed by the `add` commands.
@@ -388,18 +441,30 @@ pub fn parent_add(
         ));
     }
     let pw_hash = hash_password(password)?;
+    let email = sprig_core::normalise_email(email)?;
     let children = children
         .iter()
         .map(|c| ChildId::parse(c).map_err(|e| AdminError::InvalidInput(format!("--child: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    if store.parent_by_email(&email)?.is_some() {
+        return Err(RuleError::EmailInUse.into());
+    }
     let at = Timestamp(now_ms());
+    // The roster (which tablets hold) gets the display name and links; the e-mail address
+    // stays on the server.
     let id = edit_roster(store, |r| -> Result<ParentId, AdminError> {
-        let id = r.add_parent(name, email, at)?;
+        let id = r.add_parent(name, at)?;
         for c in &children {
             r.link_parent(&id, c, at)?;
         }
         Ok(id)
     })?;
+    store
+        .set_parent_email(id.as_str(), &email, at.0)
+        .map_err(|e| match e {
+            StoreError::AlreadyExists(_) => AdminError::Rule(RuleError::EmailInUse),
+            other => other.into(),
+        })?;
     store.set_password(&format!("parent:{id}"), &pw_hash, at.0)?;
     audit(
         store,
@@ -540,7 +605,8 @@ pub struct DeviceOutput {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// `active`, `locked`, `revoked`, `wipe-pending`, `wiped`, `retire-pending`, `retired`.
+    /// `active`, `locked`, `quarantined`, `revoked`, `wipe-pending`, `wiped`,
+    /// `retire-pending`, `retired`.
     /// `locked` is an active device whose last check-in is older than the setting's
     /// `lock_after`, or that reported itself locked when it last connected.
     pub status: String,
@@ -666,11 +732,12 @@ impl Lifecycle {
 
     /// The statuses this command changes.
     fn from(self) -> &'static [DeviceStatus] {
-        use DeviceStatus::{Active, RetirePending, Revoked};
+        use DeviceStatus::{Active, Quarantined, RetirePending, Revoked};
         match self {
-            Lifecycle::Revoke => &[Active, RetirePending],
-            // A revoked device may still be wiped: it is let in once, to receive the wipe.
-            Lifecycle::Wipe => &[Active, Revoked, RetirePending],
+            Lifecycle::Revoke => &[Active, RetirePending, Quarantined],
+            // A revoked or quarantined device may still be wiped: it is let in once, to
+            // receive the wipe.
+            Lifecycle::Wipe => &[Active, Revoked, RetirePending, Quarantined],
             Lifecycle::Retire => &[Active],
         }
     }
@@ -735,8 +802,136 @@ pub fn device_lifecycle(
         (Lifecycle::Retire, DeviceStatus::Revoked) => Err(wrong(
             "a revoked device cannot sync, so it cannot be retired; use `device wipe` to wipe it",
         )),
+        (Lifecycle::Retire, DeviceStatus::Quarantined) => Err(wrong(
+            "a quarantined device cannot sync until it is released; review it with `device \
+             held`, then `device release` it and retire it, or `device wipe` it",
+        )),
         _ => Err(wrong("this step does not apply to it")),
     }
+}
+
+/// Releases a quarantined device: it may sync again, and at its next sync the server replaces
+/// its copies of the documents it was refused for with its own, so it goes on from the
+/// server's copy. What the refused changes carried stays held for review (`device held`).
+///
+/// # Errors
+/// [`AdminError::UnknownDevice`]; [`AdminError::WrongDeviceState`] when it is not
+/// quarantined; [`AdminError::Store`].
+pub fn device_release(store: &dyn ServerStore, id: &str) -> Result<StatusOutput, AdminError> {
+    let change = store.release_device(id, now_ms()).map_err(|e| match e {
+        StoreError::NotFound(_) => AdminError::UnknownDevice(id.to_owned()),
+        other => AdminError::Store(other),
+    })?;
+    match change {
+        StatusChange::Changed { from } => {
+            let docs = store.pending_replaces(id)?;
+            store.audit(&AuditEvent {
+                at: now_ms(),
+                actor: "admin".into(),
+                device: Some(id.to_owned()),
+                action: "device_release".into(),
+                detail: format!("from={} replace_docs={}", from.as_str(), docs.len()),
+            })?;
+            Ok(StatusOutput {
+                id: id.to_owned(),
+                status: DeviceStatus::Active.as_str().to_owned(),
+                changed: true,
+            })
+        }
+        StatusChange::Refused { current } => Err(AdminError::WrongDeviceState {
+            id: id.to_owned(),
+            status: current.as_str(),
+            why: "only a quarantined device can be released",
+        }),
+    }
+}
+
+/// One refused change of `device held --json`, with the work it carried.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldOutput {
+    /// The document the refused change was for (`journal:<child id>`, `roster`, `setting`).
+    pub doc: String,
+    /// The rule broken.
+    pub rule: String,
+    /// What broke it.
+    pub detail: String,
+    /// When it was refused (RFC 3339).
+    pub refused_at: String,
+    /// When a manager released the device (RFC 3339) or null.
+    pub released_at: Option<String>,
+    /// When the device's copy was replaced after the release (RFC 3339) or null.
+    pub replaced_at: Option<String>,
+    /// Bytes of changes held.
+    pub held_bytes: usize,
+    /// Entries the held changes add or change, as they would read, for review.
+    pub entries: Vec<HeldEntry>,
+}
+
+/// An entry in held work.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldEntry {
+    /// Entry id.
+    pub id: String,
+    /// `new` (the server does not have it) or `changed`.
+    pub change: &'static str,
+    /// The author's kind and id (`staff:<id>`).
+    pub author: String,
+    /// When it was recorded (RFC 3339), as the device said.
+    pub created_at: String,
+    /// Its text.
+    pub text: String,
+    /// Photos and videos it references.
+    pub media: usize,
+}
+
+/// What the refused changes of a quarantined (or released) device carried, for a manager to
+/// review: every refusal, and the journal entries the held changes would add or change.
+///
+/// # Errors
+/// [`AdminError::UnknownDevice`], [`AdminError::Store`], [`AdminError::Doc`].
+pub fn device_held(store: &dyn ServerStore, id: &str) -> Result<Vec<HeldOutput>, AdminError> {
+    if store.device(id)?.is_none() {
+        return Err(AdminError::UnknownDevice(id.to_owned()));
+    }
+    let mut out = Vec::new();
+    for r in store.quarantines(id)? {
+        let q = &r.quarantine;
+        let mut entries = Vec::new();
+        if let DocId::Journal(_) = &q.doc
+            && let Ok(crate::docs::AnyDoc::Journal(server)) = crate::docs::load_doc(store, &q.doc)
+        {
+            let mut with_held = server.clone();
+            // Held bytes that no longer apply (the journal was rebuilt since) show nothing.
+            if with_held.apply_incremental(&q.held).is_ok() {
+                for e in with_held.entries() {
+                    let change = match server.entry(&e.id) {
+                        None => "new",
+                        Some(ref old) if *old != e => "changed",
+                        Some(_) => continue,
+                    };
+                    entries.push(HeldEntry {
+                        id: e.id.to_string(),
+                        change,
+                        author: format!("{}:{}", e.author.kind_str(), e.author.id_str()),
+                        created_at: rfc3339(e.created_at.0),
+                        text: e.text,
+                        media: e.media.len(),
+                    });
+                }
+            }
+        }
+        out.push(HeldOutput {
+            doc: q.doc.to_string(),
+            rule: q.rule.clone(),
+            detail: q.detail.clone(),
+            refused_at: rfc3339(q.at),
+            released_at: r.released_at.map(rfc3339),
+            replaced_at: r.replaced_at.map(rfc3339),
+            held_bytes: q.held.len(),
+            entries,
+        });
+    }
+    Ok(out)
 }
 
 /// Changes the setting's device policy (and prints it whole). Takes effect at each device's

@@ -40,6 +40,11 @@ enum Cmd {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: String,
+        /// The address devices and browsers reach this server at (e.g.
+        /// https://sprig.acorns.example:443), which enrolment codes and QR links carry; kept
+        /// for later commands. Default: what `init` set, https://HOSTNAME:8443.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Staff members.
     Staff {
@@ -193,6 +198,23 @@ enum DeviceCmd {
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
+    /// Release a quarantined device: it syncs again, and its copies of the documents it was
+    /// refused for are replaced by the server's at its next sync.
+    Release {
+        #[arg(long)]
+        data: PathBuf,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
+    /// Show what a device's refused changes carried, held for review.
+    Held {
+        #[arg(long)]
+        data: PathBuf,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -264,7 +286,14 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             );
             Ok((serde_json::to_value(out)?, human))
         }
-        Cmd::Serve { data, listen } => {
+        Cmd::Serve {
+            data,
+            listen,
+            public_url,
+        } => {
+            if let Some(url) = public_url {
+                admin::set_public_url(&store(&data)?, &url)?;
+            }
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -366,6 +395,41 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         Cmd::Device {
             cmd: DeviceCmd::Retire { data, id },
         } => lifecycle(&data, &id, Lifecycle::Retire),
+        Cmd::Device {
+            cmd: DeviceCmd::Release { data, id },
+        } => {
+            let out = admin::device_release(&store(&data)?, &id)?;
+            let human = format!(
+                "Device {} is released: it may sync again, and the documents it was refused for \
+                 are replaced by the server's copies at its next sync",
+                out.id
+            );
+            Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Device {
+            cmd: DeviceCmd::Held { data, id },
+        } => {
+            let held = admin::device_held(&store(&data)?, &id)?;
+            let human = if held.is_empty() {
+                format!("Device {id} has had no change refused")
+            } else {
+                held.iter()
+                    .map(|h| {
+                        let mut line =
+                            format!("{}  {}  {} ({})", h.refused_at, h.doc, h.rule, h.detail);
+                        for e in &h.entries {
+                            line.push_str(&format!(
+                                "\n    {} entry {} by {} at {}: {}",
+                                e.change, e.id, e.author, e.created_at, e.text
+                            ));
+                        }
+                        line
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Ok((serde_json::to_value(held)?, human))
+        }
         Cmd::Policy {
             cmd:
                 PolicyCmd::Set {

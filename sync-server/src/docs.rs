@@ -3,10 +3,13 @@
 //! heads from the store, sends a missing document as its stored bytes, and loads a document
 //! only when a sync message for it must be generated or applied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use sprig_core::{DocError, Document, Journal, Roster, SettingDoc, SyncState};
+use sprig_core::{
+    DocError, Document, Heads, Journal, ReceiveError, Roster, RosterView, SettingDoc, SyncState,
+    Violation,
+};
 use sprig_proto::{DocId, DocSet, DocSetError, DocSummary};
 
 use crate::store::{DocWrite, ServerStore, StoreError, StoredDoc};
@@ -111,12 +114,71 @@ pub fn edit_roster<T, E: From<DocStoreError>>(
                     chunks: vec![chunk],
                     heads: roster.heads(),
                     base_version: version,
+                    media: Vec::new(),
                 }],
+                &[],
                 &[],
             )
             .map_err(DocStoreError::from)?;
     }
     Ok(out)
+}
+
+/// One-time moves of data written by earlier versions, done when a store is opened; each is
+/// marked done in the store's meta table.
+///
+/// 1. Parents' e-mail addresses leave the replicated roster (tablets must not hold contact
+///    data): they move into the server store, and the roster is rebuilt as a new epoch
+///    without them, which every tablet receives whole in place of its copy and its history.
+/// 2. The index of media that entries reference (only those may be uploaded) is built from
+///    the journals stored before it existed.
+///
+/// # Errors
+/// [`DocStoreError`].
+pub fn upgrade(store: &dyn ServerStore) -> Result<(), DocStoreError> {
+    if store.meta("upgrade.roster_contacts")?.as_deref() != Some("done") {
+        let AnyDoc::Roster(roster) = load_doc(store, &DocId::Roster)? else {
+            unreachable!("load_doc returns the kind asked for");
+        };
+        let emails = roster.legacy_parent_emails();
+        if !emails.is_empty() {
+            let at = crate::admin::now_ms();
+            for (parent, email) in &emails {
+                match store.set_parent_email(parent.as_str(), email, at) {
+                    Ok(()) => {}
+                    // Two parents with one address can only come from a damaged roster:
+                    // keep the first, report the other.
+                    Err(StoreError::AlreadyExists(_)) => {
+                        tracing::warn!(%parent, "a parent's e-mail address is taken; not moved");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let mut next = roster.rebuild_epoch();
+            store.replace_doc(&DocId::Roster, next.epoch(), &next.save())?;
+            store.audit(&crate::store::AuditEvent {
+                at,
+                actor: "server".into(),
+                device: None,
+                action: "roster_contacts_moved".into(),
+                detail: format!("parents={} epoch={}", emails.len(), next.epoch()),
+            })?;
+        }
+        store.set_meta("upgrade.roster_contacts", "done")?;
+    }
+    if store.meta("upgrade.media_refs")?.as_deref() != Some("done") {
+        let mut refs = Vec::new();
+        for (doc, _) in store.list_docs()? {
+            if let AnyDoc::Journal(j) = load_doc(store, &doc)? {
+                for e in j.entries() {
+                    refs.extend(e.media.iter().map(|m| (m.sha256.to_hex(), doc.clone())));
+                }
+            }
+        }
+        store.add_media_refs(&refs)?;
+        store.set_meta("upgrade.media_refs", "done")?;
+    }
+    Ok(())
 }
 
 /// Rewrites a document's snapshot from everything stored so far, dropping its chunks.
@@ -144,23 +206,66 @@ struct Loaded {
     doc: AnyDoc,
     /// The store's version of the document that this copy holds every change of.
     version: u64,
+    /// Its heads when loaded: everything after them came from the device in this session.
+    base: Heads,
     chunks_in_store: usize,
     /// Changes saved out of the document (before a snapshot) but not yet committed.
     pending: Vec<Vec<u8>>,
 }
 
+/// A change a device sent that the server refused, with everything the device sent for that
+/// document in the session, held for review.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// The document.
+    pub doc: DocId,
+    /// The rule broken.
+    pub violation: Violation,
+    /// The device's changes to the document in this session (loadable on top of the
+    /// server's copy), never applied.
+    pub held: Vec<u8>,
+}
+
 /// The server's documents seen from one device's sync session: every document of the setting
 /// (roster, setting, all journals), listed by their stored heads, loaded only when a sync
-/// message needs one, changes appended (with the new heads) at each commit.
+/// message needs one.
+///
+/// Nothing a device sends is trusted: the roster and setting documents are the server's alone
+/// (any change to them is refused), and every change to a journal is checked by
+/// [`Journal::validate_since`] against the server's roster before it is kept. A session's
+/// changes and sync states are held in memory and written together, in one transaction, by
+/// [`DeviceDocs::publish`] once the session has converged: a session that breaks a rule, or
+/// fails, leaves nothing of itself on the server, so no other replica ever sees it.
 #[derive(Debug)]
 pub struct DeviceDocs {
     store: Arc<dyn ServerStore>,
     device: String,
     cache: BTreeMap<DocId, Loaded>,
+    /// The roster journal changes are checked against, loaded at the first check.
+    roster: Option<RosterView>,
+    /// The session's sync states, written with its changes by `publish`.
+    states: BTreeMap<DocId, Vec<u8>>,
+    /// Media referenced by entries the session added, per document.
+    media: BTreeMap<DocId, BTreeSet<String>>,
+    /// The first refused change of the session.
+    refusal: Option<Refusal>,
 }
 
 fn store_err(e: impl std::error::Error + Send + Sync + 'static) -> DocSetError {
     DocSetError::Store(Box::new(e))
+}
+
+/// What a device is told when the server's own copy of a document does not load.
+fn damaged(doc: &DocId, source: &DocError) -> DocSetError {
+    let detail = match source {
+        DocError::Corrupt(d) => d.clone(),
+        other => other.to_string(),
+    };
+    DocSetError::Damaged(format!(
+        "the server's copy of {doc} is damaged ({detail}); the setting's administrator must \
+         restore the server from a backup. Nothing on this tablet was lost, and syncing again \
+         will not help until then"
+    ))
 }
 
 impl DeviceDocs {
@@ -171,35 +276,125 @@ impl DeviceDocs {
             store,
             device: device.to_owned(),
             cache: BTreeMap::new(),
+            roster: None,
+            states: BTreeMap::new(),
+            media: BTreeMap::new(),
+            refusal: None,
         }
     }
 
-    fn get(&mut self, doc: &DocId) -> Result<&mut Loaded, DocSetError> {
-        if !self.cache.contains_key(doc) {
-            let stored = self
-                .store
-                .load_doc(doc)
-                .map_err(store_err)?
-                .ok_or_else(|| DocSetError::NotFound(doc.clone()))?;
-            let loaded = load_stored(doc, &stored).map_err(|e| {
-                store_err(DocStoreError::Damaged {
-                    doc: doc.clone(),
-                    source: e,
-                })
-            })?;
-            self.cache.insert(
-                doc.clone(),
-                Loaded {
-                    doc: loaded,
-                    version: stored.version,
-                    chunks_in_store: stored.chunks.len(),
-                    pending: Vec::new(),
-                },
-            );
+    fn load(&mut self, doc: &DocId) -> Result<(), DocSetError> {
+        if self.cache.contains_key(doc) {
+            return Ok(());
         }
+        let stored = self
+            .store
+            .load_doc(doc)
+            .map_err(store_err)?
+            .ok_or_else(|| DocSetError::NotFound(doc.clone()))?;
+        let mut loaded = load_stored(doc, &stored).map_err(|e| damaged(doc, &e))?;
+        let base = loaded.heads();
+        self.cache.insert(
+            doc.clone(),
+            Loaded {
+                doc: loaded,
+                version: stored.version,
+                base,
+                chunks_in_store: stored.chunks.len(),
+                pending: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn get(&mut self, doc: &DocId) -> Result<&mut Loaded, DocSetError> {
+        self.load(doc)?;
         self.cache
             .get_mut(doc)
             .ok_or_else(|| DocSetError::NotFound(doc.clone()))
+    }
+
+    fn roster(&mut self) -> Result<&RosterView, DocSetError> {
+        if self.roster.is_none() {
+            let doc = DocId::Roster;
+            let stored = self
+                .store
+                .load_doc(&doc)
+                .map_err(store_err)?
+                .ok_or_else(|| DocSetError::NotFound(doc.clone()))?;
+            match load_stored(&doc, &stored).map_err(|e| damaged(&doc, &e))? {
+                Document::Roster(r) => self.roster = Some(RosterView::new(&r)),
+                _ => return Err(DocSetError::NotFound(doc)),
+            }
+        }
+        self.roster
+            .as_ref()
+            .ok_or_else(|| DocSetError::NotFound(DocId::Roster))
+    }
+
+    /// The change that was refused in this session, if one was.
+    #[must_use]
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_ref()
+    }
+
+    /// Writes everything the session received, its sync states and the media its new entries
+    /// reference, in one transaction; `replaced` are the documents whose copies the session
+    /// replaced on the device after its release from quarantine. Call it once the session has
+    /// converged, before the closing lease.
+    ///
+    /// # Errors
+    /// [`DocStoreError::Store`]; nothing is written then.
+    pub fn publish(&mut self, replaced: &[DocId]) -> Result<(), DocStoreError> {
+        let mut writes = Vec::new();
+        for (doc, l) in &mut self.cache {
+            let mut chunks = std::mem::take(&mut l.pending);
+            let inc = l.doc.save_incremental();
+            if !inc.is_empty() {
+                chunks.push(inc);
+            }
+            if !chunks.is_empty() {
+                l.chunks_in_store += chunks.len();
+                writes.push(DocWrite {
+                    doc: doc.clone(),
+                    chunks,
+                    heads: l.doc.heads(),
+                    base_version: l.version,
+                    media: self
+                        .media
+                        .remove(doc)
+                        .map(|m| m.into_iter().collect())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        let states: Vec<(DocId, Vec<u8>)> = std::mem::take(&mut self.states).into_iter().collect();
+        if writes.is_empty() && states.is_empty() && replaced.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .commit_changes(Some(&self.device), &writes, &states, replaced)?;
+        // Each write counted the stored version up by one. A copy that was behind stays
+        // behind, so its later writes keep recording heads as unknown, as they must.
+        for w in &writes {
+            if let Some(l) = self.cache.get_mut(&w.doc) {
+                l.version += 1;
+                l.base = l.doc.heads();
+            }
+        }
+        // Compaction is housekeeping: the changes are already durable, so a failure here is
+        // logged, not fatal.
+        for w in &writes {
+            if let Some(l) = self.cache.get_mut(&w.doc)
+                && l.chunks_in_store > COMPACT_AFTER_CHUNKS
+            {
+                match compact(self.store.as_ref(), &w.doc) {
+                    Ok(()) => l.chunks_in_store = 0,
+                    Err(e) => tracing::warn!(doc = %w.doc, error = %e, "compaction failed"),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -253,16 +448,68 @@ impl DocSet for DeviceDocs {
         state: &mut SyncState,
         message: &[u8],
     ) -> Result<bool, DocSetError> {
-        let l = self.get(doc)?;
-        let before = l.doc.heads();
-        l.doc.receive_sync_message(state, message)?;
-        Ok(l.doc.heads() != before)
+        if matches!(doc, DocId::Journal(_)) {
+            self.roster()?;
+        }
+        self.load(doc)?;
+        let Some(l) = self.cache.get_mut(doc) else {
+            return Err(DocSetError::NotFound(doc.clone()));
+        };
+        let verdict = match (&mut l.doc, &self.roster) {
+            (Document::Journal(j), Some(roster)) => match j.receive_checked(state, message, roster)
+            {
+                Ok(accepted) => Ok(accepted),
+                Err(ReceiveError::Refused(v)) => Err(v),
+                Err(ReceiveError::Doc(e)) => return Err(e.into()),
+                Err(e) => return Err(store_err(e)),
+            },
+            (Document::Journal(_), None) => return Err(DocSetError::NotFound(DocId::Roster)),
+            // The roster and the setting are the server's: any change to them is refused.
+            (doc, _) => {
+                let before = doc.heads();
+                doc.receive_sync_message(state, message)?;
+                if doc.heads() == before {
+                    return Ok(false);
+                }
+                Err(Violation::ServerDocument {
+                    doc: if matches!(doc, Document::Roster(_)) {
+                        "roster"
+                    } else {
+                        "setting"
+                    },
+                })
+            }
+        };
+        match verdict {
+            Ok(accepted) => {
+                self.media
+                    .entry(doc.clone())
+                    .or_default()
+                    .extend(accepted.media.iter().map(sprig_core::Sha256::to_hex));
+                Ok(accepted.ops > 0)
+            }
+            Err(violation) => {
+                // This copy now holds what the device may not write: it goes, and with it
+                // everything of this session for the document, held for review instead.
+                let held = match self.cache.remove(doc) {
+                    Some(mut l) => l.doc.changes_since(&l.base),
+                    None => Vec::new(),
+                };
+                tracing::warn!(device = %self.device, %doc, rule = violation.rule(), "change refused");
+                self.refusal = Some(Refusal {
+                    doc: doc.clone(),
+                    violation: violation.clone(),
+                    held,
+                });
+                Err(DocSetError::Refused(violation))
+            }
+        }
     }
 
     fn snapshot(&mut self, doc: &DocId) -> Result<Vec<u8>, DocSetError> {
         if let Some(l) = self.cache.get_mut(doc) {
             // Loaded (and maybe changed) in this session: save this copy. `save` moves the
-            // incremental cursor: keep what it would skip for the next commit.
+            // incremental cursor: keep what it would skip for the publish.
             let pending = l.doc.save_incremental();
             if !pending.is_empty() {
                 l.pending.push(pending);
@@ -280,54 +527,20 @@ impl DocSet for DeviceDocs {
     }
 
     fn replace(&mut self, doc: &DocId, _epoch: u64, _snapshot: &[u8]) -> Result<(), DocSetError> {
-        Err(store_err(DocStoreError::Store(StoreError::Corrupt(
-            format!("a device tried to replace {doc} on the server"),
-        ))))
+        Err(DocSetError::Refused(match doc {
+            DocId::Roster => Violation::ServerDocument { doc: "roster" },
+            DocId::Setting => Violation::ServerDocument { doc: "setting" },
+            DocId::Journal(_) => Violation::RootField {
+                key: "epoch".into(),
+            },
+        }))
     }
 
     fn commit(&mut self, sync_states: &[(&DocId, &SyncState)]) -> Result<(), DocSetError> {
-        let mut writes = Vec::new();
-        for (doc, l) in &mut self.cache {
-            let mut chunks = std::mem::take(&mut l.pending);
-            let inc = l.doc.save_incremental();
-            if !inc.is_empty() {
-                chunks.push(inc);
-            }
-            if !chunks.is_empty() {
-                l.chunks_in_store += chunks.len();
-                writes.push(DocWrite {
-                    doc: doc.clone(),
-                    chunks,
-                    heads: l.doc.heads(),
-                    base_version: l.version,
-                });
-            }
-        }
-        let states: Vec<(DocId, Vec<u8>)> = sync_states
-            .iter()
-            .map(|(d, s)| ((*d).clone(), s.encode()))
-            .collect();
-        self.store
-            .commit_changes(Some(&self.device), &writes, &states)
-            .map_err(store_err)?;
-        // Each write counted the stored version up by one. A copy that was behind stays
-        // behind, so its later writes keep recording heads as unknown, as they must.
-        for w in &writes {
-            if let Some(l) = self.cache.get_mut(&w.doc) {
-                l.version += 1;
-            }
-        }
-        // Compaction is housekeeping: the changes are already durable, so a failure here is
-        // logged, not fatal.
-        for w in &writes {
-            if let Some(l) = self.cache.get_mut(&w.doc)
-                && l.chunks_in_store > COMPACT_AFTER_CHUNKS
-            {
-                match compact(self.store.as_ref(), &w.doc) {
-                    Ok(()) => l.chunks_in_store = 0,
-                    Err(e) => tracing::warn!(doc = %w.doc, error = %e, "compaction failed"),
-                }
-            }
+        // Held until the session converges (see `publish`): the device's next message may
+        // still break a rule, and then none of the session may be kept.
+        for (doc, state) in sync_states {
+            self.states.insert((*doc).clone(), state.encode());
         }
         Ok(())
     }
@@ -335,7 +548,7 @@ impl DocSet for DeviceDocs {
 
 #[cfg(test)]
 mod tests {
-    use sprig_core::{Journal, Roster, SettingDoc, Timestamp};
+    use sprig_core::{Journal, SettingDoc, Timestamp};
     use sprig_testkit::Fixture;
 
     use super::*;
@@ -346,9 +559,9 @@ mod tests {
     }
 
     /// A server store holding the roster, the setting and `journal`, as `admin` creates them.
-    fn store_with(journal: &mut Journal) -> Arc<dyn ServerStore> {
+    fn store_with(fx: &Fixture, journal: &mut Journal) -> Arc<dyn ServerStore> {
         let s = SqliteStore::open_in_memory().unwrap();
-        s.create_doc(&DocId::Roster, 0, &Roster::new().save())
+        s.create_doc(&DocId::Roster, 0, &fx.roster.clone().save())
             .unwrap();
         s.create_doc(&DocId::Setting, 0, &SettingDoc::new("Acorns").save())
             .unwrap();
@@ -379,9 +592,10 @@ mod tests {
             }
         }
         docs.commit(&[(doc, &ours)]).unwrap();
+        docs.publish(&[]).unwrap();
     }
 
-    fn listed_heads(docs: &mut DeviceDocs, doc: &DocId) -> sprig_core::Heads {
+    fn listed_heads(docs: &mut DeviceDocs, doc: &DocId) -> Heads {
         docs.list()
             .unwrap()
             .into_iter()
@@ -390,7 +604,7 @@ mod tests {
             .heads
     }
 
-    fn stored_heads(store: &dyn ServerStore, doc: &DocId) -> Option<sprig_core::Heads> {
+    fn stored_heads(store: &dyn ServerStore, doc: &DocId) -> Option<Heads> {
         store
             .list_doc_heads()
             .unwrap()
@@ -405,7 +619,7 @@ mod tests {
         let fx = Fixture::new(1);
         let mut journal = fx.journal(0);
         fx.observe(&mut journal, "Built a tower", t(1));
-        let store = store_with(&mut journal);
+        let store = store_with(&fx, &mut journal);
         let doc = DocId::Journal(journal.child().clone());
         // Just created: heads unknown; the first listing loads each document once and
         // records them.
@@ -440,7 +654,7 @@ mod tests {
         let fx = Fixture::new(1);
         let mut journal = fx.journal(0);
         fx.observe(&mut journal, "first", t(1));
-        let store = store_with(&mut journal);
+        let store = store_with(&fx, &mut journal);
         let doc = DocId::Journal(journal.child().clone());
         // A device adds a change: stored as a chunk after the snapshot.
         let mut device = Journal::load(&journal.save()).unwrap();
@@ -467,7 +681,7 @@ mod tests {
         let fx = Fixture::new(1);
         let mut journal = fx.journal(0);
         fx.observe(&mut journal, "shared", t(1));
-        let store = store_with(&mut journal);
+        let store = store_with(&fx, &mut journal);
         let doc = DocId::Journal(journal.child().clone());
         let mut a = DeviceDocs::new(store.clone(), "tablet-a");
         let mut b = DeviceDocs::new(store.clone(), "tablet-b");
@@ -496,7 +710,7 @@ mod tests {
     fn compaction_records_the_heads_of_the_snapshot() {
         let fx = Fixture::new(1);
         let mut journal = fx.journal(0);
-        let store = store_with(&mut journal);
+        let store = store_with(&fx, &mut journal);
         let doc = DocId::Journal(journal.child().clone());
         let mut device = Journal::load(&journal.save()).unwrap();
         fx.observe(&mut device, "one", t(1));

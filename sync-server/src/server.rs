@@ -36,8 +36,8 @@ use crate::ca::{Ca, CaError, fingerprint};
 use crate::docs::DeviceDocs;
 use crate::policy::Policy;
 use crate::store::{
-    AuditEvent, Contact, Device, DeviceStatus, MediaRecord, NewDevice, PinFailureRecord, Redeemed,
-    ServerStore, StatusChange,
+    AuditEvent, CodeState, Contact, Device, DeviceStatus, MediaRecord, NewDevice, PinFailureRecord,
+    Quarantine, Redeemed, ServerStore, StatusChange,
 };
 
 /// How the server runs.
@@ -394,6 +394,11 @@ async fn authenticate(st: &Arc<AppState>, peer: &Peer, route: Route) -> Result<D
             "device_revoked",
             "This device has been revoked by the setting; ask a manager to enrol it again.",
         )),
+        Some(d) if d.status == DeviceStatus::Quarantined => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_quarantined",
+            QUARANTINED,
+        )),
         Some(d) if d.status == DeviceStatus::WipePending && route == Route::Media => {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -527,6 +532,40 @@ async fn enrol(
             invalid,
         ));
     };
+    // The code first: an unknown, used or expired code costs the server no certificate work
+    // (the CSR is not even parsed).
+    let hash = code_hash(&code);
+    let (store, h) = (st.store.clone(), hash.clone());
+    let state = blocking(move || store.enrol_code_state(&h, now_ms()))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    match state {
+        CodeState::Valid => {}
+        CodeState::Expired => {
+            return Err(refuse(
+                &st,
+                StatusCode::GONE,
+                "enrol_code_expired",
+                "This enrolment code has expired; ask a manager for a new one.",
+            ));
+        }
+        CodeState::Used => {
+            return Err(refuse(
+                &st,
+                StatusCode::GONE,
+                "enrol_code_used",
+                "This enrolment code has already been used; ask a manager for a new one.",
+            ));
+        }
+        _ => {
+            return Err(refuse(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                "enrol_code_invalid",
+                invalid,
+            ));
+        }
+    }
     let device_id = uuid::Uuid::new_v4().hyphenated().to_string();
     let cert = st
         .ca
@@ -544,7 +583,6 @@ async fn enrol(
         app_version: req.app_version,
     };
     let store = st.store.clone();
-    let hash = code_hash(&code);
     let outcome = blocking(move || store.redeem_enrol_code(&hash, now_ms(), &new))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
@@ -611,6 +649,11 @@ const STATUS_POLL: Duration = Duration::from_millis(250);
 const WIPE_ACK_WAIT: Duration = Duration::from_secs(30);
 /// What a revoked device is told.
 const REVOKED_REASON: &str = "This device has been revoked by the setting's manager.";
+/// What a quarantined device is told, at every connection until a manager releases it.
+const QUARANTINED: &str = "This tablet is quarantined: it sent a change it is not allowed to \
+    make, so the server kept nothing of that sync. A manager must review and release it \
+    (sprig-server device release) before it can sync again. Nothing recorded on this tablet \
+    has been deleted.";
 
 /// A session and its documents, moved to a blocking thread for each frame.
 struct SyncRun {
@@ -618,6 +661,8 @@ struct SyncRun {
     docs: DeviceDocs,
     welcomed: bool,
     retire: bool,
+    /// Documents sent whole to replace the device's copies after its release from quarantine.
+    replacing: Vec<sprig_proto::DocId>,
 }
 
 enum Step {
@@ -748,20 +793,9 @@ fn record_hello(store: &dyn ServerStore, device: &str, hello: &Hello) {
 
 fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) -> Step {
     let store = st.store.as_ref();
-    let fail = |e: &ProtoError| {
-        tracing::warn!(device = %device.id, code = e.code(), "sync session failed");
-        audit(
-            store,
-            &format!("device:{}", device.id),
-            Some(&device.id),
-            "sync_failed",
-            format!("code={}", e.code()),
-        );
-        Step::Finish(e.error_frame().into_iter().collect())
-    };
     let mut out = match run.session.receive(&mut run.docs, frame) {
         Ok(out) => out,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(store, device, &run.docs, &e),
     };
     if !run.welcomed
         && let Some(hello) = run.session.hello()
@@ -787,6 +821,9 @@ fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) ->
         };
         match status {
             s if s.is_refused() => return Step::Finish(revoked_frame()),
+            DeviceStatus::Quarantined => {
+                return Step::Finish(error_frame("device_quarantined", QUARANTINED));
+            }
             DeviceStatus::WipePending => {
                 return Step::Wipe {
                     frames: deliver_wipe(store, &device.id, false),
@@ -800,12 +837,41 @@ fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) ->
             _ => {}
         }
         run.welcomed = true;
+        // Released from quarantine: the refused documents go back to the server's copies.
+        match store.pending_replaces(&device.id) {
+            Ok(docs) if !docs.is_empty() => {
+                run.session.set_replace(docs.iter().cloned().collect());
+                run.replacing = docs;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the documents to replace");
+                return Step::Finish(error_frame(
+                    "internal",
+                    "The server failed; try again later and tell the setting's administrator if it persists.",
+                ));
+            }
+        }
         match run.session.welcome(&mut run.docs, now_ms()) {
             Ok(w) => out.extend(w),
-            Err(e) => return fail(&e),
+            Err(e) => return fail(store, device, &run.docs, &e),
         }
     }
     if run.session.is_finished() {
+        // Converged: everything the session received, checked, is written now, at once.
+        let replaced: Vec<sprig_proto::DocId> = run
+            .replacing
+            .iter()
+            .filter(|d| run.session.report().replaced.contains(d))
+            .cloned()
+            .collect();
+        if let Err(e) = run.docs.publish(&replaced) {
+            tracing::error!(error = %e, "could not store the session's changes");
+            return Step::Finish(error_frame(
+                "store",
+                "The server could not store this sync; nothing was lost on the tablet. Try again later and tell the setting's administrator if it persists.",
+            ));
+        }
         let r = run.session.report();
         let hello = run.session.hello();
         let unsynced = hello.map(|h| h.unsynced).unwrap_or_default();
@@ -860,6 +926,40 @@ fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) ->
         return Step::Finish(out);
     }
     Step::Send(out)
+}
+
+/// A failed session: the error goes to the device and the audit log. A refused change
+/// quarantines the device, holding what it sent for the document for a manager to review.
+fn fail(store: &dyn ServerStore, device: &Device, docs: &DeviceDocs, e: &ProtoError) -> Step {
+    if let Some(refusal) = docs.refusal() {
+        let q = Quarantine {
+            device: device.id.clone(),
+            doc: refusal.doc.clone(),
+            rule: refusal.violation.rule().to_owned(),
+            detail: refusal.violation.to_string(),
+            at: now_ms(),
+            held: refusal.held.clone(),
+        };
+        match store.quarantine_device(&q) {
+            Ok(_) => tracing::warn!(
+                device = %device.id,
+                doc = %refusal.doc,
+                rule = refusal.violation.rule(),
+                "device quarantined"
+            ),
+            Err(err) => tracing::error!(error = %err, "could not record the quarantine"),
+        }
+        return Step::Finish(error_frame("device_quarantined", QUARANTINED));
+    }
+    tracing::warn!(device = %device.id, code = e.code(), "sync session failed");
+    audit(
+        store,
+        &format!("device:{}", device.id),
+        Some(&device.id),
+        "sync_failed",
+        format!("code={}", e.code()),
+    );
+    Step::Finish(e.error_frame().into_iter().collect())
 }
 
 /// Sends `frames`; false when the connection is gone.
@@ -922,6 +1022,7 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
         docs: DeviceDocs::new(st.store.clone(), &device.id),
         welcomed: false,
         retire: false,
+        replacing: Vec::new(),
     });
     let device = Arc::new(device);
     let mut poll = tokio::time::interval(STATUS_POLL);
@@ -945,6 +1046,14 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
                         );
                         tracing::info!(device = %device.id, "revoked during a session");
                         let _ = send_all(&mut socket, revoked_frame()).await;
+                        break;
+                    }
+                    Some(DeviceStatus::Quarantined) => {
+                        let _ = send_all(
+                            &mut socket,
+                            error_frame("device_quarantined", QUARANTINED),
+                        )
+                        .await;
                         break;
                     }
                     Some(DeviceStatus::WipePending) if run.as_ref().is_some_and(|r| r.welcomed) => {
@@ -1091,6 +1200,20 @@ async fn media_put(
     };
     if len > max {
         return Err(too_large());
+    }
+    // Only what an observation on the server refers to is taken: a device cannot use the
+    // server as a store for anything else.
+    let (store, s2) = (st.store.clone(), sha.clone());
+    let referenced = blocking(move || store.media_referenced(&s2))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    if !referenced {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "media_unreferenced",
+            "No observation on the server refers to this photo or video, so it was not \
+             accepted; sync the observation first. The tablet keeps its copy.",
+        ));
     }
     let media = st.config.data.media();
     let final_path = media_path(&media, &sha);

@@ -260,7 +260,9 @@ pub fn build(
                 chunks: vec![chunk],
                 heads: journal.heads(),
                 base_version,
+                media: Vec::new(),
             }],
+            &[],
             &[],
         )?;
         compact(&store, &doc)?;

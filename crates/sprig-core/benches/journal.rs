@@ -1,9 +1,10 @@
-//! Size and load time of a child journal with 300 observations and of a 60-child roster.
+//! Size and load time of a child journal with 300 observations and of a 60-child roster, and
+//! what the server's validation of one incoming observation costs beside applying it.
 //!
 //! `cargo bench -p sprig-core --bench journal`; sizes are printed before the timings.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sprig_core::{Journal, Roster, Timestamp};
+use sprig_core::{Journal, Roster, SyncState, Timestamp};
 use sprig_testkit::{Fixture, photo_ref};
 
 const OBS: usize = 300;
@@ -64,6 +65,58 @@ fn bench(c: &mut Criterion) {
         b.iter(|| Roster::load(&roster_bytes).unwrap().children().len());
     });
     g.finish();
+
+    // The server's check of a tablet's change against applying it: one new observation
+    // arrives for a year-sized journal (apply, then `validate_since` over what it added).
+    let mut server = journal;
+    let before = server.heads();
+    let mut device = Journal::load(&journal_bytes).unwrap();
+    fx.observe(
+        &mut device,
+        "Poured water from the jug into three cups, saying 'full' and 'empty'.",
+        Timestamp(1_760_000_000_000),
+    );
+    let change = device.changes_since(&before);
+    println!("one new observation: {} bytes of changes", change.len());
+    // The sync message that carries it to the server, after the usual first exchange.
+    let (mut at_server, mut at_device) = (SyncState::new(), SyncState::new());
+    let first = server.generate_sync_message(&mut at_server).unwrap();
+    device.receive_sync_message(&mut at_device, &first).unwrap();
+    let carrying = device.generate_sync_message(&mut at_device).unwrap();
+    let roster = sprig_core::RosterView::new(&fx.roster);
+    let mut g = c.benchmark_group("validate");
+    g.bench_function(
+        "server receives one observation (300-observation journal)",
+        |b| {
+            b.iter_batched(
+                || (server.clone(), SyncState::new()),
+                |(mut j, mut st)| j.receive_sync_message(&mut st, &carrying).unwrap(),
+                criterion::BatchSize::SmallInput,
+            );
+        },
+    );
+    g.bench_function("server receives and validates one observation", |b| {
+        b.iter_batched(
+            || (server.clone(), SyncState::new()),
+            |(mut j, mut st)| {
+                j.receive_sync_message(&mut st, &carrying).unwrap();
+                j.validate_since(&before, &roster).unwrap()
+            },
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    g.bench_function(
+        "apply one observation's changes (300-observation journal)",
+        |b| {
+            b.iter_batched(
+                || server.clone(),
+                |mut j| j.apply_incremental(&change).unwrap(),
+                criterion::BatchSize::SmallInput,
+            );
+        },
+    );
+    g.finish();
+    let _ = server.heads();
 }
 
 criterion_group!(benches, bench);

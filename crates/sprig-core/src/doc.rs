@@ -32,7 +32,7 @@ pub enum DocError {
     MissingField(&'static str),
     /// Two replicas of different erasure epochs cannot be merged; the older must be replaced.
     #[error(
-        "this copy of the journal is from an older erasure epoch ({ours} vs {theirs}); it must be replaced, not merged"
+        "this copy of the document is from another erasure epoch ({ours} vs {theirs}); it must be replaced, not merged"
     )]
     EpochMismatch {
         /// Our epoch.
@@ -142,6 +142,12 @@ macro_rules! doc_methods {
             self.doc.save_incremental()
         }
 
+        /// Every change this copy holds that a copy at `heads` lacks, as bytes that load on top
+        /// of such a copy (e.g. a device's refused changes, held for review).
+        pub fn changes_since(&mut self, heads: &$crate::Heads) -> Vec<u8> {
+            self.doc.changes_since(heads)
+        }
+
         /// Applies changes from another replica (incremental chunks or a snapshot of the same
         /// document).
         ///
@@ -221,6 +227,10 @@ impl Doc {
         let bytes = self.am.save_after(&self.saved);
         self.saved = self.am.get_heads();
         bytes
+    }
+
+    pub(crate) fn changes_since(&mut self, heads: &Heads) -> Vec<u8> {
+        self.am.save_after(&heads.0)
     }
 
     pub(crate) fn apply_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {

@@ -29,12 +29,13 @@ macro_rules! each {
 }
 
 impl Document {
-    /// The erasure epoch (only journals are ever rebuilt; the others stay at 0).
+    /// The erasure epoch (journals and the roster are rebuilt; the setting stays at 0).
     #[must_use]
     pub fn epoch(&self) -> u64 {
         match self {
             Document::Journal(j) => j.epoch(),
-            Document::Roster(_) | Document::Setting(_) => 0,
+            Document::Roster(r) => r.epoch(),
+            Document::Setting(_) => 0,
         }
     }
 
@@ -51,6 +52,11 @@ impl Document {
     /// Changes since the last save, incremental save or load.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         each!(self, d => d.save_incremental())
+    }
+
+    /// Changes this copy holds that a copy at `heads` lacks.
+    pub fn changes_since(&mut self, heads: &Heads) -> Vec<u8> {
+        each!(self, d => d.changes_since(heads))
     }
 
     /// Applies changes from another replica.

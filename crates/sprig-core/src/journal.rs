@@ -53,7 +53,7 @@ pub struct Changed {
 /// One child's journal. The unit of sync, of authorisation and of erasure.
 #[derive(Debug, Clone)]
 pub struct Journal {
-    doc: Doc,
+    pub(crate) doc: Doc,
     child: ChildId,
     epoch: u64,
 }

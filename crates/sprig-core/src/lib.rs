@@ -41,6 +41,7 @@ mod projection;
 mod roster;
 pub mod rules;
 mod setting;
+mod validate;
 
 pub use doc::{DocError, Heads, SCHEMA_VERSION, SyncState};
 pub use doc_id::{DocId, DocIdError};
@@ -57,6 +58,7 @@ pub use model::{
 pub use projection::{
     GroupMembers, ParentEntry, ParentReply, ParentView, ShownAuthor, parent_view,
 };
-pub use roster::{MAX_NAME_CHARS, NewChild, Roster};
+pub use roster::{MAX_NAME_CHARS, NewChild, Roster, normalise_email};
 pub use rules::{Actor, EntryEdit, EntryPlan, NewEntry, RuleError, plan_entry};
 pub use setting::{Policies, SettingDoc};
+pub use validate::{Accepted, ReceiveError, RosterView, Violation};

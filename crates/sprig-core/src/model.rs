@@ -373,8 +373,6 @@ pub struct Parent {
     pub id: ParentId,
     /// Display name.
     pub name: String,
-    /// Login e-mail address.
-    pub email: String,
     /// The children whose journals they may see, sorted.
     pub children: Vec<ChildId>,
 }

@@ -1,11 +1,17 @@
 //! The roster document: rooms, staff, children (key worker, room, consent, status) and parents
 //! with their links to children.
 //!
-//! Layout (schema 1): `ROOT { kind: "roster", schema, rooms: {id: {name}}, staff: {id: {name,
-//! role, active, pin_hash?}}, children: {id: {name, dob, key_worker, room?, consent, status}},
-//! parents: {id: {name, email, children: {child id: true}}} }`.
+//! Layout (schema 1): `ROOT { kind: "roster", schema, epoch?, rooms: {id: {name}}, staff: {id:
+//! {name, role, active, pin_hash?}}, children: {id: {name, dob, key_worker, room?, consent,
+//! status}}, parents: {id: {name, children: {child id: true}}} }`.
+//!
+//! Tablets hold the roster, so it holds only what staff need: parents appear by display name
+//! (for their replies) and their links, never their e-mail addresses or other contact data,
+//! which the server keeps in its own store. Rosters written before that held `email` under each
+//! parent; [`Roster::rebuild_epoch`] writes a new epoch without them, whose history does not
+//! carry them either.
 
-use automerge::{ObjId, ROOT};
+use automerge::{ObjId, ROOT, ReadDoc};
 
 use crate::doc::{
     AmResult, Doc, DocError, SCHEMA_VERSION, ensure_map, get_bool, get_obj, get_str, keys,
@@ -49,15 +55,85 @@ impl Roster {
     /// An empty roster (identical first change on every replica).
     #[must_use]
     pub fn new() -> Roster {
-        let doc = Doc::genesis(b"sprig-roster", |am| {
+        Self::new_epoch(0)
+    }
+
+    fn new_epoch(epoch: u64) -> Roster {
+        // Epoch 0 keeps the genesis every existing roster started from.
+        let mut actor = b"sprig-roster".to_vec();
+        if epoch > 0 {
+            actor.extend_from_slice(&epoch.to_be_bytes());
+        }
+        let doc = Doc::genesis(&actor, |am| {
             put_str(am, &ROOT, "kind", "roster")?;
             put_i64(am, &ROOT, "schema", SCHEMA_VERSION)?;
+            if epoch > 0 {
+                put_i64(am, &ROOT, "epoch", i64::try_from(epoch).unwrap_or(i64::MAX))?;
+            }
             for m in ["rooms", "staff", "children", "parents"] {
                 put_map(am, &ROOT, m)?;
             }
             Ok(())
         });
         Roster { doc }
+    }
+
+    /// The erasure epoch: 0 at creation, +1 at each [`Self::rebuild_epoch`].
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        crate::doc::get_u64(&self.doc.am, &ROOT, "epoch").unwrap_or(0)
+    }
+
+    /// The roster's current state as a new epoch with no history and without any parent's
+    /// e-mail address: what a server writes once, so that every tablet replaces its copy (and
+    /// the history that still held contact data). Done by one authority, the server.
+    #[must_use]
+    pub fn rebuild_epoch(&self) -> Roster {
+        let mut next = Roster::new_epoch(self.epoch() + 1);
+        let copy = |am: &mut automerge::AutoCommit| -> AmResult {
+            for section in ["rooms", "staff", "children", "parents"] {
+                let Some(src) = get_obj(&self.doc.am, &ROOT, section) else {
+                    continue;
+                };
+                let Ok(automerge::hydrate::Value::Map(items)) = self.doc.am.hydrate(&src, None)
+                else {
+                    continue;
+                };
+                let dst = ensure_map(am, &ROOT, section)?;
+                for (id, item) in items.iter() {
+                    let automerge::hydrate::Value::Map(fields) = &item.value else {
+                        continue;
+                    };
+                    let o = put_map(am, &dst, id)?;
+                    for (key, v) in fields.iter() {
+                        if section == "parents" && key == "email" {
+                            continue;
+                        }
+                        copy_value(am, &o, key, &v.value)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        copy(&mut next.doc.am).expect("writing a fresh document");
+        next.doc.commit(0);
+        next
+    }
+
+    /// E-mail addresses that rosters written before contact data left them still hold, by
+    /// parent: for the server's one-time move of them into its own store.
+    #[must_use]
+    pub fn legacy_parent_emails(&self) -> Vec<(ParentId, String)> {
+        let d = &self.doc.am;
+        let section = self.section("parents");
+        keys(d, &section)
+            .iter()
+            .filter_map(|k| {
+                let id = ParentId::parse(k).ok()?;
+                let o = get_obj(d, &section, k)?;
+                Some((id, get_str(d, &o, "email")?))
+            })
+            .collect()
     }
 
     /// Loads a roster snapshot plus any incremental chunks.
@@ -264,30 +340,18 @@ impl Roster {
 
     // ---- parents ------------------------------------------------------------------------------
 
-    /// Adds a parent or relative (not yet linked to any child).
+    /// Adds a parent or relative (not yet linked to any child), by display name only: their
+    /// e-mail address and other contact data are kept by the server, never in the roster.
     ///
     /// # Errors
-    /// [`RuleError`] for a bad name or e-mail address, or an address already in use.
-    pub fn add_parent(
-        &mut self,
-        name: &str,
-        email: &str,
-        at: Timestamp,
-    ) -> Result<ParentId, RuleError> {
+    /// [`RuleError::InvalidName`] for a bad name.
+    pub fn add_parent(&mut self, name: &str, at: Timestamp) -> Result<ParentId, RuleError> {
         let name = check_name(name)?;
-        let email = email.trim().to_lowercase();
-        if !is_plausible_email(&email) {
-            return Err(RuleError::InvalidEmail);
-        }
-        if self.parents().iter().any(|p| p.email == email) {
-            return Err(RuleError::EmailInUse);
-        }
         let id = ParentId::new_random();
         let parents = self.section_mut("parents")?;
         self.write(at, |am| {
             let o = put_map(am, &parents, id.as_str())?;
             put_str(am, &o, "name", &name)?;
-            put_str(am, &o, "email", &email)?;
             put_map(am, &o, "children")?;
             Ok(())
         })?;
@@ -437,7 +501,6 @@ impl Roster {
         Some(Parent {
             id: id.clone(),
             name: get_str(d, &o, "name")?,
-            email: get_str(d, &o, "email")?,
             children,
         })
     }
@@ -510,6 +573,43 @@ fn check_date(s: &str) -> Result<(), RuleError> {
         return Err(bad());
     }
     Ok(())
+}
+
+/// Writes a hydrated value under `key` of `obj` (a deep copy).
+fn copy_value(
+    am: &mut automerge::AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    v: &automerge::hydrate::Value,
+) -> AmResult {
+    use automerge::hydrate::Value as H;
+    use automerge::transaction::Transactable;
+    match v {
+        H::Scalar(s) => am.put(obj, key, s.clone()),
+        H::Text(t) => am.put(obj, key, String::from(t)),
+        H::Map(m) => {
+            let o = put_map(am, obj, key)?;
+            for (k, inner) in m.iter() {
+                copy_value(am, &o, k, &inner.value)?;
+            }
+            Ok(())
+        }
+        // The roster holds no lists.
+        H::List(_) => Ok(()),
+    }
+}
+
+/// Normalises an e-mail address (trimmed, lower-case) and checks it is plausible.
+///
+/// # Errors
+/// [`RuleError::InvalidEmail`].
+pub fn normalise_email(email: &str) -> Result<String, RuleError> {
+    let email = email.trim().to_lowercase();
+    if is_plausible_email(&email) {
+        Ok(email)
+    } else {
+        Err(RuleError::InvalidEmail)
+    }
 }
 
 fn is_plausible_email(s: &str) -> bool {

@@ -169,6 +169,9 @@ pub struct Status {
     pub unreported_pin_failures: u64,
     /// Why the device refuses to unlock until it syncs, if it does.
     pub locked: Option<crate::lifecycle::LockReason>,
+    /// The server quarantined this device (it refused a change the device sent): nothing new
+    /// is recorded until a manager releases it and a sync completes.
+    pub quarantined: bool,
     /// The device was wiped: nothing of it remains but the marker.
     pub wiped: bool,
     /// When it was wiped (from the marker).
@@ -343,7 +346,7 @@ impl Device {
     /// [`DeviceError::Rule`] (e.g. a group photo with a child lacking consent),
     /// [`DeviceError::Media`], [`DeviceError::ReadFile`], store failures.
     pub fn observe(&mut self, who: &Unlocked, obs: &Observation) -> Result<EntryId> {
-        self.check_live()?;
+        self.check_may_record()?;
         let roster = self.roster()?;
         let actor = Actor::Staff(who.staff.clone());
         let opts = PhotoOptions::default();
@@ -405,6 +408,20 @@ impl Device {
         }
         self.store.save_journals_dirty(&mut journals)?;
         Ok(plan.id)
+    }
+
+    /// Refuses new records on a wiped or quarantined device.
+    pub(crate) fn check_may_record(&self) -> Result<()> {
+        self.check_live()?;
+        if self.store.quarantined_at()?.is_some() {
+            return Err(DeviceError::Quarantined {
+                message: "This tablet is quarantined: the server refused a change it sent. \
+                          Nothing new can be recorded until a manager reviews and releases it \
+                          and the tablet has synced again. Nothing recorded on it has been deleted."
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     fn stream_video(&mut self, v: OpenVideo) -> Result<(Sha256, u64)> {
@@ -532,6 +549,7 @@ impl Device {
             unsynced_docs: self.store.dirty_docs()?.0,
             unreported_pin_failures: self.store.unreported_pin_failures(usize::MAX)?.len() as u64,
             locked: self.lock_reason()?,
+            quarantined: self.store.quarantined_at()?.is_some(),
             wiped: false,
             wiped_at: None,
             last_sync: self.store.last_sync()?.map(Timestamp),

@@ -211,7 +211,7 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
     }
 
     fn replace(&mut self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> Result<(), DocSetError> {
-        if epoch != 0 && !matches!(doc, DocId::Journal(_)) {
+        if epoch != 0 && *doc == DocId::Setting {
             return Err(DocError::EpochMismatch {
                 ours: 0,
                 theirs: epoch,
@@ -251,7 +251,16 @@ impl sprig_proto::DocSet for StoreDocs<'_> {
 /// and materialises a journal's entries for the index.
 fn check_received(doc: &DocId, epoch: u64, bytes: &[u8]) -> Result<Received, DocError> {
     let (mut doc, entries) = match doc {
-        DocId::Roster => (Doc::Roster(Roster::load(bytes)?), Vec::new()),
+        DocId::Roster => {
+            let r = Roster::load(bytes)?;
+            if r.epoch() != epoch {
+                return Err(DocError::EpochMismatch {
+                    ours: epoch,
+                    theirs: r.epoch(),
+                });
+            }
+            (Doc::Roster(r), Vec::new())
+        }
         DocId::Setting => (Doc::Setting(SettingDoc::load(bytes)?), Vec::new()),
         DocId::Journal(child) => {
             let j = Journal::load(bytes)?;

@@ -198,6 +198,14 @@ pub enum DeviceError {
         why: String,
     },
 
+    /// The server quarantined this tablet: it sent a change it may not make. It cannot sync,
+    /// nor record anything new, until a manager reviews and releases it.
+    #[error("{message}")]
+    Quarantined {
+        /// The server's sentence saying what happened and what to do.
+        message: String,
+    },
+
     /// The server refuses to sync from this network (the setting's allow-list).
     #[error(
         "sync refused: this network ({address}) is not on the setting's allowed list; ask the manager"
@@ -244,6 +252,7 @@ impl DeviceError {
             Self::LeaseRefused(_) => "lease_refused".into(),
             Self::RetireFailed { .. } => "retire_failed".into(),
             Self::NetworkNotAllowed { .. } => "network_not_allowed".into(),
+            Self::Quarantined { .. } => "device_quarantined".into(),
         }
     }
 

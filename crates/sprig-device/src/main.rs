@@ -353,6 +353,7 @@ fn status_json(s: &Status) -> Value {
     json!({
         "wiped": false,
         "locked": s.locked.map(sprig_device::LockReason::as_str),
+        "quarantined": s.quarantined,
         "unsynced_docs": s.unsynced_docs,
         "unreported_pin_failures": s.unreported_pin_failures,
         "enrolled": s.enrolled,

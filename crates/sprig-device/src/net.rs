@@ -351,6 +351,9 @@ pub(crate) fn server_error(status: u16, body: &[u8]) -> DeviceError {
     let message = v["message"]
         .as_str()
         .map_or_else(|| format!("HTTP status {status}"), str::to_owned);
+    if code == "device_quarantined" {
+        return DeviceError::Quarantined { message };
+    }
     if code == "network_not_allowed" {
         // The address the server saw: its `address` field, else the one its message names.
         let address = v["address"]

@@ -91,6 +91,19 @@ impl Device {
     /// [`DeviceError::RetireFailed`], [`DeviceError::CertificateRefused`],
     /// [`DeviceError::Network`], [`DeviceError::Sync`], [`DeviceError::Wiped`].
     pub fn sync(&mut self) -> Result<SyncReport> {
+        let result = self.sync_once();
+        if matches!(result, Err(DeviceError::Quarantined { .. })) {
+            // Recording stops until a sync completes again (after a manager's release), so
+            // nothing new lands in documents the server is about to replace.
+            let now = self.now().0;
+            if let Err(e) = self.store.set_quarantined(Some(now)) {
+                tracing::warn!(error = %e, "could not record the quarantine");
+            }
+        }
+        result
+    }
+
+    fn sync_once(&mut self) -> Result<SyncReport> {
         self.check_live()?;
         let identity = self
             .store
@@ -158,7 +171,16 @@ impl Device {
             pin_failures: marks.pin_failures.clone(),
             locked: marks.locked,
         };
-        let session = rt.block_on(self.run_session(addr, cfg.clone(), info))?;
+        let session = rt
+            .block_on(self.run_session(addr, cfg.clone(), info))
+            .map_err(|e| match e {
+                DeviceError::Sync(ProtoError::Peer { code, message })
+                    if code == "device_quarantined" =>
+                {
+                    DeviceError::Quarantined { message }
+                }
+                other => other,
+            })?;
         Ok((session, marks))
     }
 
@@ -196,6 +218,7 @@ impl Device {
                 Err(
                     e @ (DeviceError::CertificateRefused
                     | DeviceError::Revoked { .. }
+                    | DeviceError::Quarantined { .. }
                     | DeviceError::NetworkNotAllowed { .. }),
                 ) => {
                     return Err(e);

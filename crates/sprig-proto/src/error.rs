@@ -93,6 +93,15 @@ pub enum ProtoError {
         /// The per-document round limit.
         limit: u32,
     },
+    /// The session went past one of its bounds (bytes of changes, turns, wrong-PIN records in
+    /// the hello); nothing of it is applied.
+    #[error("this sync session went past its limit of {limit} {what}; nothing of it was applied")]
+    SessionLimit {
+        /// What was counted (e.g. "bytes of changes").
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// The peer reported an error and ended the session.
     #[error("the other side ended the sync: {message} ({code})")]
     Peer {
@@ -145,10 +154,13 @@ impl ProtoError {
             ProtoError::UnknownDoc { .. } => "unknown_doc",
             ProtoError::MissingDoc { .. } => "missing_doc",
             ProtoError::TooManyRounds { .. } => "too_many_rounds",
+            ProtoError::SessionLimit { .. } => "session_limit",
             ProtoError::Peer { .. } => "peer",
             ProtoError::Docs { source, .. } => match source {
                 DocSetError::Rejected(_) => "doc_rejected",
+                DocSetError::Refused(_) => "change_refused",
                 DocSetError::NotFound(_) => "doc_not_found",
+                DocSetError::Damaged(_) => "server_doc_damaged",
                 DocSetError::Store(_) => "store",
             },
             ProtoError::Closed => "closed",
@@ -189,9 +201,17 @@ pub enum DocSetError {
     /// wrong kind, child or epoch, or a newer schema.
     #[error("the other side sent data that does not apply: {0}")]
     Rejected(#[from] DocError),
+    /// The peer's changes break a rule of what it may write (checked by the server before it
+    /// applies anything).
+    #[error("the changes break a rule ({rule}): {violation}", rule = .0.rule(), violation = .0)]
+    Refused(sprig_core::Violation),
     /// The document does not exist here.
     #[error("{0} does not exist here")]
     NotFound(DocId),
+    /// The stored copy here is damaged and does not load; someone must restore it (retrying
+    /// does not help).
+    #[error("{0}")]
+    Damaged(String),
     /// Storage failed (I/O, a locked database); retrying later may succeed.
     #[error("the document store failed: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -202,5 +222,14 @@ impl DocSetError {
     #[must_use]
     pub fn is_permanent(&self) -> bool {
         !matches!(self, DocSetError::Store(_))
+    }
+
+    /// The rule broken, when the peer's changes were refused.
+    #[must_use]
+    pub fn violation(&self) -> Option<&sprig_core::Violation> {
+        match self {
+            DocSetError::Refused(v) => Some(v),
+            _ => None,
+        }
     }
 }

@@ -50,6 +50,12 @@ pub struct Limits {
     pub max_docs: usize,
     /// Most sync messages per document per direction in one session.
     pub max_rounds_per_doc: u32,
+    /// Most bytes of Automerge sync messages one side receives in one session.
+    pub max_session_bytes: u64,
+    /// Most turns one side takes in one session.
+    pub max_turns: u32,
+    /// Most wrong-PIN records one hello may carry.
+    pub max_pin_failures: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +66,10 @@ impl Default for Limits {
             max_listing: 2 << 20,
             max_docs: 4096,
             max_rounds_per_doc: 32,
+            // A year of a whole setting is ≈ 4 MB; a tablet's own changes are far less.
+            max_session_bytes: 256 << 20,
+            max_turns: 256,
+            max_pin_failures: 1000,
         }
     }
 }

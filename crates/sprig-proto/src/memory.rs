@@ -63,7 +63,7 @@ impl MemoryDocs {
         if let Some(r) = &mut self.roster {
             out.push(DocSummary {
                 doc: DocId::Roster,
-                epoch: 0,
+                epoch: r.epoch(),
                 heads: r.heads(),
             });
         }
@@ -182,14 +182,24 @@ impl DocSet for MemoryPeer<'_> {
 
     fn replace(&mut self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> Result<(), DocSetError> {
         match doc {
-            DocId::Roster | DocId::Setting if epoch != 0 => {
+            DocId::Setting if epoch != 0 => {
                 return Err(DocError::EpochMismatch {
                     ours: 0,
                     theirs: epoch,
                 }
                 .into());
             }
-            DocId::Roster => self.docs.roster = Some(Roster::load(snapshot)?),
+            DocId::Roster => {
+                let r = Roster::load(snapshot)?;
+                if r.epoch() != epoch {
+                    return Err(DocError::EpochMismatch {
+                        ours: epoch,
+                        theirs: r.epoch(),
+                    }
+                    .into());
+                }
+                self.docs.roster = Some(r);
+            }
             DocId::Setting => self.docs.setting = Some(SettingDoc::load(snapshot)?),
             DocId::Journal(child) => {
                 let j = Journal::load(snapshot)?;

@@ -90,6 +90,8 @@ struct Engine {
     /// Our last turn carried no sync message (the opening hello counts as busy).
     my_last_turn_empty: bool,
     finished: bool,
+    /// Bytes of sync messages received in this session.
+    bytes_in: u64,
     report: SessionReport,
 }
 
@@ -102,6 +104,7 @@ impl Engine {
             peer_turn_busy: false,
             my_last_turn_empty: false,
             finished: false,
+            bytes_in: 0,
             report: SessionReport::default(),
         }
     }
@@ -151,6 +154,13 @@ impl Engine {
         entry.received += 1;
         if entry.received > limit {
             return Err(ProtoError::TooManyRounds { doc, limit });
+        }
+        self.bytes_in = self.bytes_in.saturating_add(data.len() as u64);
+        if self.bytes_in > self.limits.max_session_bytes {
+            return Err(ProtoError::SessionLimit {
+                what: "bytes of changes",
+                limit: self.limits.max_session_bytes,
+            });
         }
         let state = Self::state(docs, &doc, entry)?;
         let changed = docs
@@ -232,6 +242,12 @@ impl Engine {
         self.my_last_turn_empty = out.is_empty();
         self.finished = self.my_last_turn_empty && peer_empty;
         self.report.turns += 1;
+        if self.report.turns > self.limits.max_turns {
+            return Err(ProtoError::SessionLimit {
+                what: "turns",
+                limit: u64::from(self.limits.max_turns),
+            });
+        }
         out.push(encode_within(&Message::Done, &self.limits)?);
         Ok(out)
     }
@@ -554,6 +570,8 @@ pub struct ServerSession {
     state: ServerState,
     hello: Option<Hello>,
     retire: bool,
+    /// Documents to send whole even when the device holds them at the same epoch.
+    replace: BTreeSet<DocId>,
     engine: Engine,
 }
 
@@ -565,6 +583,7 @@ impl ServerSession {
             state: ServerState::AwaitHello,
             hello: None,
             retire: false,
+            replace: BTreeSet::new(),
             engine: Engine::new(limits),
         }
     }
@@ -579,6 +598,14 @@ impl ServerSession {
     /// before [`Self::welcome`].
     pub fn set_retire(&mut self, retire: bool) {
         self.retire = retire;
+    }
+
+    /// Sends these documents whole in the welcome's turn, replacing the device's copies even
+    /// when it holds them at the same epoch (and with them any changes of its own not yet
+    /// accepted): after a quarantine, the device goes on from the server's copy. Call it
+    /// before [`Self::welcome`].
+    pub fn set_replace(&mut self, docs: BTreeSet<DocId>) {
+        self.replace = docs;
     }
 
     /// Handles one frame from the device; returns the frames to send back (often none).
@@ -628,6 +655,12 @@ impl ServerSession {
         match msg {
             Message::Error { code, message } => Err(ProtoError::Peer { code, message }),
             Message::Hello(h) if self.state == ServerState::AwaitHello => {
+                if h.pin_failures.len() > self.engine.limits.max_pin_failures {
+                    return Err(ProtoError::SessionLimit {
+                        what: "wrong-PIN records in one hello",
+                        limit: self.engine.limits.max_pin_failures as u64,
+                    });
+                }
                 self.hello = Some(h);
                 self.state = ServerState::AwaitWelcome;
                 Ok(Vec::new())
@@ -708,12 +741,14 @@ impl ServerSession {
         let mut to_replace = Vec::new();
         for d in &listed {
             let entry = match theirs.remove(&d.doc) {
-                Some((epoch, heads)) if epoch == d.epoch => DocEntry {
-                    epoch: d.epoch,
-                    held: true,
-                    active: heads != d.heads,
-                    ..DocEntry::default()
-                },
+                Some((epoch, heads)) if epoch == d.epoch && !self.replace.contains(&d.doc) => {
+                    DocEntry {
+                        epoch: d.epoch,
+                        held: true,
+                        active: heads != d.heads,
+                        ..DocEntry::default()
+                    }
+                }
                 _ => {
                     to_replace.push((d.doc.clone(), d.epoch));
                     DocEntry {

@@ -44,7 +44,7 @@ macro_rules! stored_doc {
 }
 
 stored_doc!(Journal, |j: &Journal| j.epoch());
-stored_doc!(Roster, |_: &Roster| 0);
+stored_doc!(Roster, Roster::epoch);
 stored_doc!(SettingDoc, |_: &SettingDoc| 0);
 
 /// How a document write changed the stored bytes.

@@ -160,6 +160,37 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the server quarantined this device at `at_ms` (or clears it with `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] before enrolment; a database failure.
+    pub fn set_quarantined(&mut self, at_ms: Option<i64>) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE device_identity SET quarantined_at = ?1 WHERE id = 1",
+            [at_ms],
+        )?;
+        if n == 0 {
+            return Err(StoreError::not_found("device identity (enrol first)"));
+        }
+        Ok(())
+    }
+
+    /// When the server quarantined this device, if it is quarantined.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn quarantined_at(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT quarantined_at FROM device_identity WHERE id = 1",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// When the last sync completed, ms since the Unix epoch; `None` if never.
     ///
     /// # Errors
@@ -341,6 +372,11 @@ impl Store {
         }
         tx.execute(
             "UPDATE pin_lock SET consecutive = 0, locked_at_ms = NULL WHERE id = 1",
+            [],
+        )?;
+        // A completed session means the server accepted this device again.
+        tx.execute(
+            "UPDATE device_identity SET quarantined_at = NULL WHERE id = 1",
             [],
         )?;
         if let Some(seq) = clean_up_to {

@@ -107,11 +107,7 @@ impl Fixture {
                 )
                 .unwrap();
             let parent = roster
-                .add_parent(
-                    &format!("Parent of {}", name(i)),
-                    &format!("parent{i}@example.org"),
-                    t,
-                )
+                .add_parent(&format!("Parent of {}", name(i)), t)
                 .unwrap();
             roster.link_parent(&parent, &child, t).unwrap();
             children.push(child);

@@ -96,6 +96,9 @@ pub struct DocWrite {
     /// load, plus one per commit since); when the stored version differs, `heads` do not
     /// cover every stored change and are recorded as unknown.
     pub base_version: u64,
+    /// Hex SHA-256 of the photos and videos that entries added by these chunks reference: the
+    /// only media a device may upload.
+    pub media: Vec<String>,
 }
 
 impl fmt::Debug for DocWrite {
@@ -105,6 +108,7 @@ impl fmt::Debug for DocWrite {
             .field("chunks", &self.chunks.len())
             .field("heads", &self.heads)
             .field("base_version", &self.base_version)
+            .field("media", &self.media.len())
             .finish()
     }
 }
@@ -126,6 +130,9 @@ pub enum DeviceStatus {
     RetirePending,
     /// Synced everything, then wiped (acknowledged); refused like a revoked device.
     Retired,
+    /// Sent a change it may not make; refused with its own error until a manager releases or
+    /// wipes it.
+    Quarantined,
 }
 
 impl DeviceStatus {
@@ -139,6 +146,7 @@ impl DeviceStatus {
             DeviceStatus::Wiped => "wiped",
             DeviceStatus::RetirePending => "retire-pending",
             DeviceStatus::Retired => "retired",
+            DeviceStatus::Quarantined => "quarantined",
         }
     }
 
@@ -152,6 +160,7 @@ impl DeviceStatus {
             "wiped" => DeviceStatus::Wiped,
             "retire-pending" => DeviceStatus::RetirePending,
             "retired" => DeviceStatus::Retired,
+            "quarantined" => DeviceStatus::Quarantined,
             _ => return None,
         })
     }
@@ -290,6 +299,63 @@ pub enum Redeemed {
     Used,
 }
 
+/// Where an enrolment code stands, read without using it up.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeState {
+    /// It can be redeemed now.
+    Valid,
+    /// No such code.
+    Unknown,
+    /// It has expired.
+    Expired,
+    /// It was already used.
+    Used,
+}
+
+/// A refused change that quarantined a device: what it broke, and the device's changes to the
+/// document, held for a manager to review (never applied).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    /// The device.
+    pub device: String,
+    /// The document the refused change was for.
+    pub doc: DocId,
+    /// The rule broken (`sprig_core::Violation::rule`).
+    pub rule: String,
+    /// What broke it, in ids (never observation text).
+    pub detail: String,
+    /// When (ms).
+    pub at: i64,
+    /// Every change the device sent for the document in that session (Automerge changes,
+    /// loadable on top of the server's copy), kept so honest work among them is not lost.
+    pub held: Vec<u8>,
+}
+
+impl fmt::Debug for Quarantine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Quarantine")
+            .field("device", &self.device)
+            .field("doc", &self.doc)
+            .field("rule", &self.rule)
+            .field("detail", &self.detail)
+            .field("at", &self.at)
+            .field("held", &format_args!("<{} bytes>", self.held.len()))
+            .finish()
+    }
+}
+
+/// A stored [`Quarantine`] with where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    /// What was refused.
+    pub quarantine: Quarantine,
+    /// When a manager released the device (ms).
+    pub released_at: Option<i64>,
+    /// When the device's copy of the document was replaced by the server's after release (ms).
+    pub replaced_at: Option<i64>,
+}
+
 /// A stored media file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaRecord {
@@ -402,8 +468,10 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::AlreadyExists`] when it exists.
     fn create_doc(&self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> StoreResult<()>;
 
-    /// Appends change chunks to documents, with their new heads and versions, and saves
-    /// `device`'s sync states, all in one transaction.
+    /// Appends change chunks to documents, with their new heads and versions and the media
+    /// their new entries reference, saves `device`'s sync states, and marks the documents in
+    /// `replaced` as replaced on `device` after its release from quarantine, all in one
+    /// transaction.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for a document that does not exist (nothing is written).
@@ -412,7 +480,16 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
         device: Option<&str>,
         writes: &[DocWrite],
         sync_states: &[(DocId, Vec<u8>)],
+        replaced: &[DocId],
     ) -> StoreResult<()>;
+
+    /// Replaces a document wholesale with `snapshot` at erasure epoch `epoch` (a new epoch
+    /// the server rebuilt): its chunks and every device's sync state for it go, its heads
+    /// become unknown and its version counts up.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    fn replace_doc(&self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> StoreResult<()>;
 
     /// Replaces a document's snapshot with `snapshot`, which must include every chunk up to
     /// `upto_seq`; those chunks are deleted, later ones kept. `heads` are those of the copy
@@ -455,6 +532,13 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
         now: i64,
         device: &NewDevice,
     ) -> StoreResult<Redeemed>;
+
+    /// Where a code stands at `now`, without counting an attempt or using it: enrolment checks
+    /// the code before it does any certificate work.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn enrol_code_state(&self, code_hash: &str, now: i64) -> StoreResult<CodeState>;
 
     /// How many times a code was tried after it was made (valid or not), or `None`.
     ///
@@ -502,6 +586,36 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
         at: i64,
     ) -> StoreResult<StatusChange>;
 
+    /// Quarantines a device for a refused change: if it is active (or retire-pending), its
+    /// status becomes [`DeviceStatus::Quarantined`]; the refusal is kept with the held changes
+    /// and written to the audit log; all in one transaction. Returns the status change (a
+    /// device that was already quarantined keeps its status and gains the record).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    fn quarantine_device(&self, q: &Quarantine) -> StoreResult<StatusChange>;
+
+    /// The refusals recorded for `device`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Corrupt`].
+    fn quarantines(&self, device: &str) -> StoreResult<Vec<QuarantineRecord>>;
+
+    /// Releases a quarantined device: it becomes active, its open refusals are marked
+    /// released at `at`, and their documents are to be replaced on the device at its next
+    /// sync ([`ServerStore::pending_replaces`]).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    fn release_device(&self, device: &str, at: i64) -> StoreResult<StatusChange>;
+
+    /// Documents to send whole to `device` at its next sync, replacing its copies: those of
+    /// refusals released but not yet replaced.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`], [`StoreError::Corrupt`].
+    fn pending_replaces(&self, device: &str) -> StoreResult<Vec<DocId>>;
+
     /// Records that the wipe command was sent to the device at `at`.
     ///
     /// # Errors
@@ -544,6 +658,19 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Database`].
     fn note_media_acked(&self, device: &str) -> StoreResult<()>;
 
+    /// Records that documents reference media (hex SHA-256, document), e.g. when building the
+    /// index for documents stored before it existed. Idempotent.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn add_media_refs(&self, refs: &[(String, DocId)]) -> StoreResult<()>;
+
+    /// Whether an entry in a stored document references this media (hex SHA-256).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn media_referenced(&self, sha256: &str) -> StoreResult<bool>;
+
     /// A media record by hex SHA-256.
     ///
     /// # Errors
@@ -563,6 +690,26 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn password(&self, principal: &str) -> StoreResult<Option<String>>;
+
+    // ---- parents' contact details (server only; tablets never hold them) ----
+
+    /// Sets a parent's login e-mail address (stored lower-case).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when another parent has it.
+    fn set_parent_email(&self, parent: &str, email: &str, at: i64) -> StoreResult<()>;
+
+    /// A parent's login e-mail address.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn parent_email(&self, parent: &str) -> StoreResult<Option<String>>;
+
+    /// The parent whose login e-mail address this is (any case).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn parent_by_email(&self, email: &str) -> StoreResult<Option<String>>;
 
     // ---- audit ----
 

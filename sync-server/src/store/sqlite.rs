@@ -11,9 +11,9 @@ use sprig_core::Heads;
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode, MediaRecord,
-    NewDevice, PinFailureRecord, Redeemed, ServerStore, StatusChange, StoreError, StoreResult,
-    StoredDoc,
+    AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode,
+    MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord, Redeemed, ServerStore,
+    StatusChange, StoreError, StoreResult, StoredDoc,
 };
 
 const SCHEMA: &str = r"
@@ -80,7 +80,35 @@ ALTER TABLE docs ADD COLUMN heads BLOB;
 
 /// Schema steps in order: step `n` (1-based) brings `user_version` from `n - 1` to `n`, in the
 /// same transaction. Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA, DOCS_HEADS, DEVICE_LIFECYCLE];
+const MIGRATIONS: &[&str] = &[SCHEMA, DOCS_HEADS, DEVICE_LIFECYCLE, SERVER_AUTHORITY];
+
+/// Schema version 4: the server's authority over what tablets write. Which media entries
+/// reference (uploads of anything else are refused), refused changes held with the device
+/// they quarantined, and parents' e-mail addresses, which leave the replicated roster.
+const SERVER_AUTHORITY: &str = "
+CREATE TABLE media_refs (
+    sha256 TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (sha256, doc)
+);
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    held BLOB NOT NULL,
+    released_at INTEGER,
+    replaced_at INTEGER
+);
+CREATE INDEX quarantine_by_device ON quarantine (device, id);
+CREATE TABLE parent_contacts (
+    parent_id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    updated_at INTEGER NOT NULL
+);
+";
 
 /// Schema version 3: the device lifecycle (locked as reported, wipe and retire times, reported
 /// wrong-PIN attempts) and the hyphenated status names of the register.
@@ -352,6 +380,7 @@ impl ServerStore for SqliteStore {
         device: Option<&str>,
         writes: &[DocWrite],
         sync_states: &[(DocId, Vec<u8>)],
+        replaced: &[DocId],
     ) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -371,6 +400,12 @@ impl ServerStore for SqliteStore {
                 tx.prepare_cached("INSERT INTO doc_chunks (doc, data) VALUES (?1, ?2)")?
                     .execute(params![key, chunk])?;
             }
+            for sha in &w.media {
+                tx.prepare_cached(
+                    "INSERT INTO media_refs (sha256, doc) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![sha, key])?;
+            }
         }
         if let Some(device) = device {
             for (doc, state) in sync_states {
@@ -380,7 +415,33 @@ impl ServerStore for SqliteStore {
                     params![device, doc.to_string(), state],
                 )?;
             }
+            for doc in replaced {
+                tx.execute(
+                    "UPDATE quarantine SET replaced_at = ?3
+                     WHERE device = ?1 AND doc = ?2 AND released_at IS NOT NULL
+                       AND replaced_at IS NULL",
+                    params![device, doc.to_string(), crate::admin::now_ms()],
+                )?;
+            }
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn replace_doc(&self, doc: &DocId, epoch: u64, snapshot: &[u8]) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let key = doc.to_string();
+        let n = tx.execute(
+            "UPDATE docs SET epoch = ?2, snapshot = ?3, heads = NULL, version = version + 1
+             WHERE doc = ?1",
+            params![key, i64_of(epoch), snapshot],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(key));
+        }
+        tx.execute("DELETE FROM doc_chunks WHERE doc = ?1", [&key])?;
+        tx.execute("DELETE FROM sync_states WHERE doc = ?1", [&key])?;
         tx.commit()?;
         Ok(())
     }
@@ -515,6 +576,23 @@ impl ServerStore for SqliteStore {
         Ok(outcome)
     }
 
+    fn enrol_code_state(&self, code_hash: &str, now: i64) -> StoreResult<CodeState> {
+        let row: Option<(i64, Option<i64>)> = self
+            .conn()
+            .query_row(
+                "SELECT expires_at, used_at FROM enrol_codes WHERE code_hash = ?1",
+                [code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => CodeState::Unknown,
+            Some((_, Some(_))) => CodeState::Used,
+            Some((expires, None)) if now >= expires => CodeState::Expired,
+            Some(_) => CodeState::Valid,
+        })
+    }
+
     fn enrol_code_attempts(&self, code_hash: &str) -> StoreResult<Option<u64>> {
         Ok(self
             .conn()
@@ -617,6 +695,126 @@ impl ServerStore for SqliteStore {
         Ok(StatusChange::Changed { from: current })
     }
 
+    fn quarantine_device(&self, q: &Quarantine) -> StoreResult<StatusChange> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT status FROM devices WHERE id = ?1",
+                [&q.device],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(format!("device {}", q.device)));
+        };
+        let current = DeviceStatus::parse(&current)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown device status '{current}'")))?;
+        let change = if matches!(current, DeviceStatus::Active | DeviceStatus::RetirePending) {
+            tx.execute(
+                "UPDATE devices SET status = 'quarantined' WHERE id = ?1",
+                [&q.device],
+            )?;
+            StatusChange::Changed { from: current }
+        } else {
+            StatusChange::Refused { current }
+        };
+        tx.execute(
+            "INSERT INTO quarantine (device, doc, rule, detail, at, held)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![q.device, q.doc.to_string(), q.rule, q.detail, q.at, q.held],
+        )?;
+        tx.execute(
+            "INSERT INTO audit (at, actor, device, action, detail)
+             VALUES (?1, 'server', ?2, 'quarantine', ?3)",
+            params![
+                q.at,
+                q.device,
+                format!("doc={} rule={} {}", q.doc, q.rule, q.detail)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(change)
+    }
+
+    fn quarantines(&self, device: &str) -> StoreResult<Vec<QuarantineRecord>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT doc, rule, detail, at, held, released_at, replaced_at FROM quarantine
+             WHERE device = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([device], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, rule, detail, at, held, released_at, replaced_at) = row?;
+            out.push(QuarantineRecord {
+                quarantine: Quarantine {
+                    device: device.to_owned(),
+                    doc: parse_doc(&doc)?,
+                    rule,
+                    detail,
+                    at,
+                    held,
+                },
+                released_at,
+                replaced_at,
+            });
+        }
+        Ok(out)
+    }
+
+    fn release_device(&self, device: &str, at: i64) -> StoreResult<StatusChange> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row("SELECT status FROM devices WHERE id = ?1", [device], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(format!("device {device}")));
+        };
+        let current = DeviceStatus::parse(&current)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown device status '{current}'")))?;
+        if current != DeviceStatus::Quarantined {
+            return Ok(StatusChange::Refused { current });
+        }
+        tx.execute(
+            "UPDATE devices SET status = 'active' WHERE id = ?1",
+            [device],
+        )?;
+        tx.execute(
+            "UPDATE quarantine SET released_at = ?2 WHERE device = ?1 AND released_at IS NULL",
+            params![device, at],
+        )?;
+        tx.commit()?;
+        Ok(StatusChange::Changed { from: current })
+    }
+
+    fn pending_replaces(&self, device: &str) -> StoreResult<Vec<DocId>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT DISTINCT doc FROM quarantine
+             WHERE device = ?1 AND released_at IS NOT NULL AND replaced_at IS NULL ORDER BY doc",
+        )?;
+        let rows = st.query_map([device], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(parse_doc(&row?)?);
+        }
+        Ok(out)
+    }
+
     fn record_wipe_delivered(&self, id: &str, at: i64) -> StoreResult<()> {
         let n = self.conn().execute(
             "UPDATE devices SET wipe_delivered_at = ?2 WHERE id = ?1",
@@ -700,6 +898,31 @@ impl ServerStore for SqliteStore {
         Ok(())
     }
 
+    fn add_media_refs(&self, refs: &[(String, DocId)]) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (sha, doc) in refs {
+            tx.prepare_cached(
+                "INSERT INTO media_refs (sha256, doc) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![sha, doc.to_string()])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn media_referenced(&self, sha256: &str) -> StoreResult<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM media_refs WHERE sha256 = ?1 LIMIT 1",
+                [sha256],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     fn media(&self, sha256: &str) -> StoreResult<Option<MediaRecord>> {
         Ok(self
             .conn()
@@ -734,6 +957,41 @@ impl ServerStore for SqliteStore {
             .query_row(
                 "SELECT phc FROM passwords WHERE principal = ?1",
                 [principal],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_parent_email(&self, parent: &str, email: &str, at: i64) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO parent_contacts (parent_id, email, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (parent_id) DO UPDATE SET email = excluded.email,
+                 updated_at = excluded.updated_at",
+            params![parent, email.trim().to_lowercase(), at],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("e-mail address".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn parent_email(&self, parent: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT email FROM parent_contacts WHERE parent_id = ?1",
+                [parent],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn parent_by_email(&self, email: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT parent_id FROM parent_contacts WHERE email = ?1",
+                [email.trim().to_lowercase()],
                 |r| r.get(0),
             )
             .optional()?)

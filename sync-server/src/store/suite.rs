@@ -5,8 +5,8 @@ use sprig_core::{ChildId, Heads};
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
-    PinFailureRecord, Redeemed, ServerStore, StatusChange, StoreError,
+    AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
+    PinFailureRecord, Quarantine, Redeemed, ServerStore, StatusChange, StoreError,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -29,7 +29,12 @@ macro_rules! server_store_tests {
             passwords_and_meta,
             audit_log_is_newest_first,
             device_lifecycle_changes_are_conditional_and_stamped,
-            pin_failures_are_recorded_and_audited_once
+            pin_failures_are_recorded_and_audited_once,
+            enrol_code_state_is_read_without_using_the_code,
+            quarantine_holds_the_refusal_until_release_and_replace,
+            media_refs_come_with_the_commit_that_adds_them,
+            parent_emails_are_unique_in_any_case,
+            a_replaced_document_drops_its_chunks_and_sync_states
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -82,8 +87,10 @@ pub fn docs_append_load_and_compact(s: &dyn ServerStore) {
         chunks: c.iter().map(|x| x.to_vec()).collect(),
         heads: heads(1),
         base_version,
+        media: Vec::new(),
     };
-    s.commit_changes(None, &[w(&[b"a", b"b"], 0)], &[]).unwrap();
+    s.commit_changes(None, &[w(&[b"a", b"b"], 0)], &[], &[])
+        .unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
     assert_eq!(d.epoch, 2);
     assert_eq!(d.snapshot, b"snap");
@@ -91,7 +98,7 @@ pub fn docs_append_load_and_compact(s: &dyn ServerStore) {
     assert_eq!(d.clone().into_bytes(), b"snapab");
     let upto = d.last_seq;
     // A chunk appended after the compacting reader looked must survive compaction.
-    s.commit_changes(None, &[w(&[b"c"], 1)], &[]).unwrap();
+    s.commit_changes(None, &[w(&[b"c"], 1)], &[], &[]).unwrap();
     s.compact_doc(&j, b"snap+a+b", upto, d.version, &heads(9))
         .unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
@@ -130,14 +137,15 @@ pub fn doc_heads_are_kept_beside_documents(s: &dyn ServerStore) {
         chunks: vec![vec![h]],
         heads: heads(h),
         base_version,
+        media: Vec::new(),
     };
     // Written with the commit that appends the chunk.
-    s.commit_changes(None, &[write(1, 0)], &[]).unwrap();
+    s.commit_changes(None, &[write(1, 0)], &[], &[]).unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
     assert_eq!((d.version, d.heads), (1, Some(heads(1))));
     // Two sessions loaded version 1; the first commits, the second's heads miss its change.
-    s.commit_changes(None, &[write(2, 1)], &[]).unwrap();
-    s.commit_changes(None, &[write(3, 1)], &[]).unwrap();
+    s.commit_changes(None, &[write(2, 1)], &[], &[]).unwrap();
+    s.commit_changes(None, &[write(3, 1)], &[], &[]).unwrap();
     let listed = s.list_doc_heads().unwrap();
     assert_eq!(listed[0].heads, Some(heads(7)));
     assert_eq!((listed[1].version, listed[1].heads.clone()), (3, None));
@@ -151,7 +159,7 @@ pub fn doc_heads_are_kept_beside_documents(s: &dyn ServerStore) {
     s.compact_doc(&j, b"all", d.last_seq, d.version, &heads(5))
         .unwrap();
     assert_eq!(s.load_doc(&j).unwrap().unwrap().heads, Some(heads(5)));
-    s.commit_changes(None, &[write(6, 3)], &[]).unwrap();
+    s.commit_changes(None, &[write(6, 3)], &[], &[]).unwrap();
     s.compact_doc(&j, b"all", d.last_seq, d.version, &heads(8))
         .unwrap();
     let d = s.load_doc(&j).unwrap().unwrap();
@@ -167,8 +175,10 @@ pub fn doc_heads_are_kept_beside_documents(s: &dyn ServerStore) {
                     chunks: vec![b"x".to_vec()],
                     heads: heads(9),
                     base_version: 0,
+                    media: Vec::new(),
                 },
             ],
+            &[],
             &[],
         )
         .is_err()
@@ -190,15 +200,18 @@ pub fn commit_is_all_or_nothing(s: &dyn ServerStore) {
                     chunks: vec![b"x".to_vec()],
                     heads: heads(1),
                     base_version: 0,
+                    media: Vec::new(),
                 },
                 DocWrite {
                     doc: missing,
                     chunks: vec![b"y".to_vec()],
                     heads: heads(2),
                     base_version: 0,
+                    media: Vec::new(),
                 },
             ],
             &[(DocId::Roster, b"state".to_vec())],
+            &[],
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
@@ -216,9 +229,9 @@ pub fn commit_is_all_or_nothing(s: &dyn ServerStore) {
 pub fn sync_states_are_per_device(s: &dyn ServerStore) {
     s.create_doc(&DocId::Setting, 0, b"s").unwrap();
     let st = |b: &[u8]| vec![(DocId::Setting, b.to_vec())];
-    s.commit_changes(Some("a"), &[], &st(b"1")).unwrap();
-    s.commit_changes(Some("b"), &[], &st(b"2")).unwrap();
-    s.commit_changes(Some("a"), &[], &st(b"3")).unwrap();
+    s.commit_changes(Some("a"), &[], &st(b"1"), &[]).unwrap();
+    s.commit_changes(Some("b"), &[], &st(b"2"), &[]).unwrap();
+    s.commit_changes(Some("a"), &[], &st(b"3"), &[]).unwrap();
     assert_eq!(
         s.sync_state("a", &DocId::Setting).unwrap().as_deref(),
         Some(&b"3"[..])
@@ -493,4 +506,195 @@ pub fn pin_failures_are_recorded_and_audited_once(s: &dyn ServerStore) {
     assert_eq!(pins.len(), 3);
     assert!(pins.iter().all(|e| e.device.as_deref() == Some("d1")));
     assert!(pins[0].detail.contains("staff=s1") && pins[0].at == 102);
+}
+
+/// Checking a code neither counts an attempt nor uses it.
+pub fn enrol_code_state_is_read_without_using_the_code(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("fresh", 1_000)).unwrap();
+    assert_eq!(s.enrol_code_state("fresh", 10).unwrap(), CodeState::Valid);
+    assert_eq!(
+        s.enrol_code_state("fresh", 1_000).unwrap(),
+        CodeState::Expired
+    );
+    assert_eq!(s.enrol_code_state("nope", 10).unwrap(), CodeState::Unknown);
+    assert_eq!(s.enrol_code_attempts("fresh").unwrap(), Some(0));
+    s.redeem_enrol_code("fresh", 10, &new_device("d1")).unwrap();
+    assert_eq!(s.enrol_code_state("fresh", 10).unwrap(), CodeState::Used);
+}
+
+fn enrolled(s: &dyn ServerStore, id: &str) {
+    let hash = format!("code-{id}");
+    s.insert_enrol_code(&code(&hash, i64::MAX)).unwrap();
+    s.redeem_enrol_code(&hash, 0, &new_device(id)).unwrap();
+}
+
+/// A refusal quarantines an active device with its held changes and an audit row; release
+/// makes it active and queues its refused documents for replacement until a commit says so.
+pub fn quarantine_holds_the_refusal_until_release_and_replace(s: &dyn ServerStore) {
+    enrolled(s, "d1");
+    let j = DocId::Journal(ChildId::new_random());
+    s.create_doc(&j, 0, b"snap").unwrap();
+    let q = Quarantine {
+        device: "d1".into(),
+        doc: j.clone(),
+        rule: "root_field".into(),
+        detail: "key epoch".into(),
+        at: 5,
+        held: b"held changes".to_vec(),
+    };
+    assert_eq!(
+        s.quarantine_device(&q).unwrap(),
+        StatusChange::Changed {
+            from: DeviceStatus::Active
+        }
+    );
+    assert_eq!(
+        s.device("d1").unwrap().unwrap().status,
+        DeviceStatus::Quarantined
+    );
+    // A second refusal while quarantined is kept too.
+    assert!(matches!(
+        s.quarantine_device(&q).unwrap(),
+        StatusChange::Refused {
+            current: DeviceStatus::Quarantined
+        }
+    ));
+    let records = s.quarantines("d1").unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].quarantine, q);
+    assert_eq!(
+        (records[0].released_at, records[0].replaced_at),
+        (None, None)
+    );
+    assert!(s.pending_replaces("d1").unwrap().is_empty());
+    let audit = s.audit_log(10).unwrap();
+    assert!(audit.iter().any(|e| e.action == "quarantine"
+        && e.device.as_deref() == Some("d1")
+        && e.detail.contains("root_field")));
+
+    assert_eq!(
+        s.release_device("d1", 9).unwrap(),
+        StatusChange::Changed {
+            from: DeviceStatus::Quarantined
+        }
+    );
+    assert_eq!(
+        s.device("d1").unwrap().unwrap().status,
+        DeviceStatus::Active
+    );
+    assert!(matches!(
+        s.release_device("d1", 10).unwrap(),
+        StatusChange::Refused {
+            current: DeviceStatus::Active
+        }
+    ));
+    assert_eq!(s.pending_replaces("d1").unwrap(), vec![j.clone()]);
+    assert!(s.pending_replaces("other").unwrap().is_empty());
+    // Another device's commit does not mark it replaced; this device's does.
+    s.commit_changes(Some("other"), &[], &[], std::slice::from_ref(&j))
+        .unwrap();
+    assert_eq!(s.pending_replaces("d1").unwrap(), vec![j.clone()]);
+    s.commit_changes(Some("d1"), &[], &[], std::slice::from_ref(&j))
+        .unwrap();
+    assert!(s.pending_replaces("d1").unwrap().is_empty());
+    let records = s.quarantines("d1").unwrap();
+    assert_eq!(records[0].released_at, Some(9));
+    assert!(records[0].replaced_at.is_some());
+    assert!(matches!(
+        s.quarantine_device(&Quarantine {
+            device: "ghost".into(),
+            ..q
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Media references arrive with the commit of the entries that make them, all or nothing.
+pub fn media_refs_come_with_the_commit_that_adds_them(s: &dyn ServerStore) {
+    let j = DocId::Journal(ChildId::new_random());
+    s.create_doc(&j, 0, b"snap").unwrap();
+    let sha = "ab".repeat(32);
+    assert!(!s.media_referenced(&sha).unwrap());
+    let write = |doc: &DocId| DocWrite {
+        doc: doc.clone(),
+        chunks: vec![b"c".to_vec()],
+        heads: heads(1),
+        base_version: 0,
+        media: vec![sha.clone()],
+    };
+    // A failed commit records no reference.
+    assert!(
+        s.commit_changes(
+            None,
+            &[write(&j), write(&DocId::Journal(ChildId::new_random()))],
+            &[],
+            &[]
+        )
+        .is_err()
+    );
+    assert!(!s.media_referenced(&sha).unwrap());
+    s.commit_changes(None, &[write(&j)], &[], &[]).unwrap();
+    assert!(s.media_referenced(&sha).unwrap());
+    let other = "cd".repeat(32);
+    s.add_media_refs(&[(other.clone(), j.clone()), (other.clone(), j)])
+        .unwrap();
+    assert!(s.media_referenced(&other).unwrap());
+}
+
+/// Parents' e-mail addresses live on the server, one parent each, found in any case.
+pub fn parent_emails_are_unique_in_any_case(s: &dyn ServerStore) {
+    s.set_parent_email("p1", " Parent.One@Example.org ", 1)
+        .unwrap();
+    assert_eq!(
+        s.parent_email("p1").unwrap().as_deref(),
+        Some("parent.one@example.org")
+    );
+    assert_eq!(
+        s.parent_by_email("PARENT.ONE@example.org")
+            .unwrap()
+            .as_deref(),
+        Some("p1")
+    );
+    assert!(matches!(
+        s.set_parent_email("p2", "parent.one@example.org", 2),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // A parent may change their own address.
+    s.set_parent_email("p1", "new@example.org", 3).unwrap();
+    assert!(
+        s.parent_by_email("parent.one@example.org")
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.parent_email("p2").unwrap().is_none());
+}
+
+/// Replacing a document (a new epoch) drops its chunks and every device's sync state for it.
+pub fn a_replaced_document_drops_its_chunks_and_sync_states(s: &dyn ServerStore) {
+    s.create_doc(&DocId::Roster, 0, b"old").unwrap();
+    s.commit_changes(
+        Some("dev"),
+        &[DocWrite {
+            doc: DocId::Roster,
+            chunks: vec![b"c".to_vec()],
+            heads: heads(1),
+            base_version: 0,
+            media: Vec::new(),
+        }],
+        &[(DocId::Roster, b"state".to_vec())],
+        &[],
+    )
+    .unwrap();
+    s.replace_doc(&DocId::Roster, 1, b"new").unwrap();
+    let d = s.load_doc(&DocId::Roster).unwrap().unwrap();
+    assert_eq!(
+        (d.epoch, d.snapshot.as_slice(), d.chunks.len()),
+        (1, &b"new"[..], 0)
+    );
+    assert_eq!((d.version, d.heads), (2, None));
+    assert!(s.sync_state("dev", &DocId::Roster).unwrap().is_none());
+    assert!(matches!(
+        s.replace_doc(&DocId::Setting, 1, b"x"),
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -442,3 +442,62 @@ fn device_retire_revoke_and_wipe_print_the_new_status() {
         assert!(actions.iter().any(|y| y == x), "{x}: {actions:?}");
     }
 }
+
+#[test]
+fn child_dob_is_stored_and_release_and_held_refuse_what_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let d = d.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    let staff = ok_json(&[
+        "staff",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Amara Okafor",
+        "--role",
+        "practitioner",
+        "--pin",
+        "1234",
+    ]);
+    let child = ok_json(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Test Child",
+        "--key-worker",
+        staff["id"].as_str().unwrap(),
+        "--dob",
+        "2022-04-01",
+    ]);
+    let store = DataDir::new(d).open_store().unwrap();
+    let AnyDoc::Roster(roster) = load_doc(&store, &DocId::Roster).unwrap() else {
+        panic!()
+    };
+    let id = ChildId::parse(child["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        roster.child(&id).unwrap().date_of_birth.as_deref(),
+        Some("2022-04-01")
+    );
+    let err = fails(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Other",
+        "--key-worker",
+        staff["id"].as_str().unwrap(),
+        "--dob",
+        "2022-02-30",
+    ]);
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+
+    let err = fails(&["device", "release", "--data", d, "no-such-device"]);
+    assert!(err.contains("no device no-such-device"), "{err}");
+    let err = fails(&["device", "held", "--data", d, "no-such-device"]);
+    assert!(err.contains("no device no-such-device"), "{err}");
+}

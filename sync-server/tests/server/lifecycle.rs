@@ -71,7 +71,10 @@ fn audit_actions(server: &TestServer, device: &str) -> Vec<String> {
     v
 }
 
-async fn sync_refused(server: &TestServer, id: &Identity) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn sync_refused(
+    server: &TestServer,
+    id: &Identity,
+) -> (StatusCode, serde_json::Value) {
     let tls = crate::support::tls_connect(server.addr, client_config(&server.ca_pem, Some(id)))
         .await
         .unwrap();
@@ -701,7 +704,8 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
     // Turn it back into a schema-2 database with a wipe queued under the old status name.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE pin_failures;
+        "DROP TABLE media_refs; DROP TABLE quarantine; DROP TABLE parent_contacts;
+         DROP TABLE pin_failures;
          ALTER TABLE devices DROP COLUMN locked;
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;

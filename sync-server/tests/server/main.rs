@@ -1,6 +1,7 @@
 //! The server's integration tests: a real server on loopback (`serve` on port 0), real TLS,
 //! real clients; the admin CLI as a real process; the store suite on SQLite.
 
+mod authority;
 mod cli;
 mod enrol;
 mod lifecycle;

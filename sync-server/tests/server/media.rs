@@ -8,6 +8,17 @@ use sprig_server::ServerStore;
 use crate::support::{Identity, Reply, TestServer, client_config, enrol, request};
 
 async fn put(server: &TestServer, id: &Identity, sha: &str, kind: &str, body: &[u8]) -> Reply {
+    server.reference_media(sha);
+    put_unreferenced(server, id, sha, kind, body).await
+}
+
+async fn put_unreferenced(
+    server: &TestServer,
+    id: &Identity,
+    sha: &str,
+    kind: &str,
+    body: &[u8],
+) -> Reply {
     request(
         server.addr,
         client_config(&server.ca_pem, Some(id)),
@@ -186,6 +197,7 @@ async fn a_large_upload_streams_and_an_interrupted_one_leaves_nothing() {
         crate::support::tls_connect(server.addr, client_config(&server.ca_pem, Some(&device)))
             .await
             .unwrap();
+    server.reference_media(&sha);
     let head = format!(
         "PUT /v1/media/{sha} HTTP/1.1\r\nhost: localhost\r\nx-sprig-media-kind: photo\r\ncontent-length: 100\r\n\r\n"
     );
@@ -213,5 +225,30 @@ async fn a_large_upload_streams_and_an_interrupted_one_leaves_nothing() {
             .next()
             .is_none()
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_no_entry_references_is_refused_and_nothing_is_kept() {
+    let server = TestServer::start().await;
+    let device = enrol(&server, "tablet").await;
+    let body = b"bytes nobody asked for".to_vec();
+    let sha = hex::encode(Sha256::digest(&body));
+    let r = put_unreferenced(&server, &device, &sha, "photo", &body).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "media_unreferenced")
+    );
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("keeps its copy")
+    );
+    assert!(server.store().media(&sha).unwrap().is_none());
+    assert!(files_under(&server.data.media()).is_empty());
+    // Once an observation refers to it, the same upload is taken.
+    let r = put(&server, &device, &sha, "photo", &body).await;
+    assert_eq!(r.status, StatusCode::OK);
     server.stop().await;
 }

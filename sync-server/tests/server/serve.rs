@@ -33,7 +33,15 @@ async fn serve_process_takes_admin_changes_without_restart() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sprig-server"))
-        .args(["serve", "--data", d, "--listen", &listen])
+        .args([
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            &listen,
+            "--public-url",
+            "https://sprig.acorns.example:9443/",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -61,6 +69,14 @@ async fn serve_process_takes_admin_changes_without_restart() {
 
     // A code made by the CLI while the server runs works at once.
     let code = cli(&["enrol-code", "--data", d, "--device-name", "Room 1"]);
+    // The address `serve` was told it is reached at, not the one `init` guessed.
+    assert_eq!(code["url"], "https://sprig.acorns.example:9443");
+    assert!(
+        code["qr"]
+            .as_str()
+            .unwrap()
+            .starts_with("sprig://enrol?url=https%3A%2F%2Fsprig.acorns.example%3A9443&")
+    );
     let (_key, csr) = key_and_csr();
     let body = serde_json::json!({"code": code["code"], "device_name": "x", "csr_pem": csr, "app_version": "1"});
     let r = request(
@@ -90,5 +106,24 @@ async fn serve_process_takes_admin_changes_without_restart() {
     assert!(
         status.success(),
         "serve should stop cleanly on SIGINT: {status}"
+    );
+    // A public URL that is not one is refused before anything is served.
+    let out = Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args([
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            &listen,
+            "--public-url",
+            "http://x/y",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--public-url must look like https://host"),
+        "{err}"
     );
 }

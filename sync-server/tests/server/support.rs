@@ -60,6 +60,15 @@ impl TestServer {
         self.data.open_store().unwrap()
     }
 
+    /// Records that an entry references media `sha` (hex), as a synced observation would:
+    /// only such media may be uploaded.
+    pub fn reference_media(&self, sha: &str) {
+        let child = ChildId::new_random();
+        self.store()
+            .add_media_refs(&[(sha.to_owned(), sprig_proto::DocId::Journal(child))])
+            .unwrap();
+    }
+
     pub fn enrol_code(&self, name: &str) -> String {
         admin::enrol_code(&self.data, &self.store(), name, admin::DEFAULT_CODE_TTL)
             .unwrap()

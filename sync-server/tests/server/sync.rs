@@ -94,7 +94,7 @@ pub async fn sync_once(
         .unwrap()
 }
 
-fn record(docs: &mut MemoryDocs, staff: &StaffId, child: &ChildId, text: &str) {
+pub(crate) fn record(docs: &mut MemoryDocs, staff: &StaffId, child: &ChildId, text: &str) {
     let roster = docs.roster.as_ref().expect("the device holds the roster");
     let plan = plan_entry(
         roster,
@@ -195,7 +195,7 @@ async fn two_devices_and_the_server_converge() {
 }
 
 /// Reads frames until the server closes; returns the error code it sent.
-async fn error_code(ws: &mut Socket) -> String {
+pub(crate) async fn error_code(ws: &mut Socket) -> String {
     let mut code = None;
     while let Some(Ok(msg)) = ws.next().await {
         if let Ws::Binary(f) = msg

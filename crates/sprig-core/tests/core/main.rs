@@ -5,6 +5,7 @@ mod journal;
 mod projection;
 mod props;
 mod rules;
+mod validate;
 
 use sprig_core::Timestamp;
 

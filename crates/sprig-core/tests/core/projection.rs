@@ -10,10 +10,7 @@ use crate::at;
 fn parent_sees_published_entries_and_own_contributions_only() {
     let mut fx = Fixture::new(2);
     // A second parent of child 0.
-    let other_parent = fx
-        .roster
-        .add_parent("Second Carer", "second@example.org", at(0))
-        .unwrap();
+    let other_parent = fx.roster.add_parent("Second Carer", at(0)).unwrap();
     fx.roster
         .link_parent(&other_parent, &fx.children[0], at(0))
         .unwrap();

@@ -309,10 +309,7 @@ fn parents_cannot_be_linked_before_consent_is_answered() {
             at(0),
         )
         .unwrap();
-    let p = fx
-        .roster
-        .add_parent("Parent Quinn", "quinn.parent@example.org", at(0))
-        .unwrap();
+    let p = fx.roster.add_parent("Parent Quinn", at(0)).unwrap();
     assert!(matches!(
         fx.roster.link_parent(&p, &child, at(1)),
         Err(RuleError::ConsentNotAnswered(_))

@@ -5,5 +5,6 @@ mod cli;
 mod e2e;
 mod lifecycle;
 mod observe;
+mod rogue;
 mod support;
 mod unlock;
