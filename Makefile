@@ -19,13 +19,19 @@ export CARGO_TERM_COLOR ?= never
 # inspect test images by hand.
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
-	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates
+	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
+.PHONY: setup system-packages rust node test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
 
-setup: system-packages rust
+setup: system-packages rust node
+
+# Node and npm (the sync benchmark's anchor; the UI later) come with the machine; a machine
+# without them gets Debian's.
+node:
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm (Debian)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -41,7 +47,7 @@ rust:
 	@command -v cargo >/dev/null || { echo "cargo not on PATH: run 'source ~/.cargo/env' and retry"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
-test: setup lint unit
+test: setup lint unit bench-smoke
 
 lint: setup
 	cargo fmt --all -- --check
@@ -67,6 +73,20 @@ demo: setup
 	scripts/with-keystore.sh scripts/demo.sh
 
 bench: bench-journal bench-store bench-photo bench-sync
+
+# Every benchmark once, at a tiny size and on the debug build, so that one that can no longer
+# start fails CI instead of rotting: criterion benches in test mode (one pass each), the photo
+# anchor once, and the sync script with two children of three observations. Nothing here looks
+# at a timing.
+BENCH_SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sprig-bench-smoke
+.PHONY: bench-smoke
+bench-smoke: setup
+	cargo test --workspace --all-features --benches
+	rm -rf $(BENCH_SMOKE_DIR) && mkdir -p $(BENCH_SMOKE_DIR)
+	PROFILE=dev RUNS=1 benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
+	PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \
+		benches/sync.sh $(BENCH_SMOKE_DIR)/sync
+	rm -rf $(BENCH_SMOKE_DIR)
 
 bench-journal: setup
 	cargo bench -p sprig-core --bench journal

@@ -9,6 +9,8 @@
 # Knobs (environment): RUNS=5 ITERS=100 LAT_MAX_SECS=300 CHILDREN=60 PER_CHILD=300
 #   LOAD_DEVICES=10 LOAD_PER_CHILD=PER_CHILD LOAD_ROUNDS=1 SKIP=first,latency,load (any of them)
 #   (the load comparison serves the same year-sized journals as the first sync by default)
+#   PROFILE=dev builds the debug profile instead of release: `make test` runs the script once
+#   that way at a tiny size, to check that it still starts and finishes (timings mean nothing then)
 # Needs: cargo, node + npm (Node 20), the keystore tools of scripts/with-keystore.sh.
 set -euo pipefail
 
@@ -31,10 +33,12 @@ summary="$work/summary.txt"
 
 skip() { [[ ",$SKIP," == *",$1,"* ]]; }
 
-echo "== building (release)" >&2
-(cd "$root" && cargo build --release -p sprig-bench-sync -p sprig-server)
-bench="$target/release/sprig-bench-sync"
-server_bin="$target/release/sprig-server"
+PROFILE="${PROFILE:-release}"
+echo "== building ($PROFILE)" >&2
+(cd "$root" && cargo build --profile "$PROFILE" -p sprig-bench-sync -p sprig-server)
+out="$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+bench="$out/sprig-bench-sync"
+server_bin="$out/sprig-server"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$summary"
 

@@ -12,7 +12,10 @@ use crate::error::DocSetError;
 /// Durability contract: changes applied by [`DocSet::receive`] and [`DocSet::replace`] need
 /// only be durable once [`DocSet::commit`] returns; the session calls `commit` before it sends
 /// anything that acknowledges them (its next sync messages carry its new heads). So a store
-/// can write a whole turn in one transaction.
+/// can write a whole turn in one transaction. A store may also hold everything, sync states
+/// included, until the session has converged and write it then (the server does, so that a
+/// session with a refused change leaves nothing of itself); what it must never do is persist a
+/// sync state that claims changes it has not stored.
 pub trait DocSet {
     /// The documents shared with this peer. On a device: every document it holds. On the
     /// server: every document this device must hold (all journals of its setting, the roster

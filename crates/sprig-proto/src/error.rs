@@ -84,8 +84,8 @@ pub enum ProtoError {
         /// The document.
         doc: DocId,
     },
-    /// A document needed more rounds than allowed; the peer is looping. Progress so far is
-    /// committed, so a later session resumes from it.
+    /// A document needed more rounds than allowed; the peer is looping. On the device,
+    /// progress so far is committed, so a later session resumes from it.
     #[error("{doc} did not converge within {limit} rounds; try syncing again")]
     TooManyRounds {
         /// The document.
