@@ -16,10 +16,12 @@ export CARGO_TERM_COLOR ?= never
 # Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
 # (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
-# inspect test images by hand.
+# inspect test images by hand; PostgreSQL's server binaries for the throw-away cluster of
+# scripts/with-postgres.sh (its system service is never used).
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
-	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates
+	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates \
+	postgresql
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -48,9 +50,11 @@ lint: setup
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Tests run inside a private kernel keyring session and D-Bus session with an unlocked
-# gnome-keyring, so the store's integration tests use a real OS keystore.
+# gnome-keyring, so the store's integration tests use a real OS keystore, and beside a
+# throw-away PostgreSQL cluster (scripts/with-postgres.sh: its own directory, port and
+# unprivileged user, stopped and removed afterwards) for the Postgres backend's tests.
 unit: setup
-	scripts/with-keystore.sh cargo test --workspace --all-features
+	scripts/with-postgres.sh scripts/with-keystore.sh cargo test --workspace --all-features
 
 # The cross-process fault schedules of tests/e2e/faults.rs, 1,000 of them from a fresh first seed
 # (SOAK_SCHEDULES and SOAK_FIRST_SEED override), with the build `make test` uses. Prints

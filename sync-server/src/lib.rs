@@ -33,4 +33,4 @@ pub mod store;
 pub use admin::{AdminError, DataDir};
 pub use policy::{Policy, PolicyError};
 pub use server::{ServeConfig, ServeError, serve};
-pub use store::{ServerStore, SqliteStore, StoreError};
+pub use store::{PgPool, PgStore, ServerStore, SqliteStore, StoreError};
