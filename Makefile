@@ -25,7 +25,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
+.PHONY: setup system-packages rust s3s-fs test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
 
 setup: system-packages rust
 
@@ -43,6 +43,19 @@ rust:
 	@command -v cargo >/dev/null || { echo "cargo not on PATH: run 'source ~/.cargo/env' and retry"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
+# The S3-compatible server the media tests start, one per test (s3s-fs from crates.io, over a
+# folder; docs/HOSTING.md says why and what it costs). Built once, in release, into a cache
+# outside the clone (SPRIG_TOOLS); skipped when that version is already there. Its build
+# directory is a temporary one, removed afterwards.
+SPRIG_TOOLS ?= $(HOME)/.cache/sprig-tools
+S3S_FS_VERSION := 0.14.1
+export SPRIG_S3S_FS := $(SPRIG_TOOLS)/bin/s3s-fs
+s3s-fs: rust
+	@"$(SPRIG_S3S_FS)" --version 2>/dev/null | grep -qx 's3s-fs $(S3S_FS_VERSION)' || { \
+		echo "Building s3s-fs $(S3S_FS_VERSION) into $(SPRIG_TOOLS) (once; about 5 minutes on 2 cores)"; \
+		env -u CARGO_TARGET_DIR cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary \
+			--locked --root "$(SPRIG_TOOLS)"; }
+
 test: setup lint unit
 
 lint: setup
@@ -53,7 +66,7 @@ lint: setup
 # gnome-keyring, so the store's integration tests use a real OS keystore, and beside a
 # throw-away PostgreSQL cluster (scripts/with-postgres.sh: its own directory, port and
 # unprivileged user, stopped and removed afterwards) for the Postgres backend's tests.
-unit: setup
+unit: setup s3s-fs
 	scripts/with-postgres.sh scripts/with-keystore.sh cargo test --workspace --all-features
 
 # The cross-process fault schedules of tests/e2e/faults.rs, 1,000 of them from a fresh first seed
