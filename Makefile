@@ -16,14 +16,16 @@ export CARGO_TERM_COLOR ?= never
 # Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
 # (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
-# inspect test images by hand.
+# inspect test images by hand; PostgreSQL's server binaries for the throw-away cluster of
+# scripts/with-postgres.sh (its system service is never used).
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
-	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3
+	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3 \
+	postgresql
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust node test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
+.PHONY: setup system-packages rust node s3s-fs test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
 
 setup: system-packages rust node
 
@@ -47,6 +49,19 @@ rust:
 	@command -v cargo >/dev/null || { echo "cargo not on PATH: run 'source ~/.cargo/env' and retry"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
+# The S3-compatible server the media tests start, one per test (s3s-fs from crates.io, over a
+# folder; docs/HOSTING.md says why and what it costs). Built once, in release, into a cache
+# outside the clone (SPRIG_TOOLS); skipped when that version is already there. Its build
+# directory is a temporary one, removed afterwards.
+SPRIG_TOOLS ?= $(HOME)/.cache/sprig-tools
+S3S_FS_VERSION := 0.14.1
+export SPRIG_S3S_FS := $(SPRIG_TOOLS)/bin/s3s-fs
+s3s-fs: rust
+	@"$(SPRIG_S3S_FS)" --version 2>/dev/null | grep -qx 's3s-fs $(S3S_FS_VERSION)' || { \
+		echo "Building s3s-fs $(S3S_FS_VERSION) into $(SPRIG_TOOLS) (once; about 5 minutes on 2 cores)"; \
+		env -u CARGO_TARGET_DIR cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary \
+			--locked --root "$(SPRIG_TOOLS)"; }
+
 test: setup lint unit bench-smoke
 
 lint: setup
@@ -54,9 +69,11 @@ lint: setup
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Tests run inside a private kernel keyring session and D-Bus session with an unlocked
-# gnome-keyring, so the store's integration tests use a real OS keystore.
-unit: setup
-	scripts/with-keystore.sh cargo test --workspace --all-features
+# gnome-keyring, so the store's integration tests use a real OS keystore, and beside a
+# throw-away PostgreSQL cluster (scripts/with-postgres.sh: its own directory, port and
+# unprivileged user, stopped and removed afterwards) for the Postgres backend's tests.
+unit: setup s3s-fs
+	scripts/with-postgres.sh scripts/with-keystore.sh cargo test --workspace --all-features
 
 # The cross-process fault schedules of tests/e2e/faults.rs, 1,000 of them from a fresh first seed
 # (SOAK_SCHEDULES and SOAK_FIRST_SEED override), with the build `make test` uses. Prints
@@ -81,7 +98,7 @@ bench: bench-journal bench-store bench-photo bench-sync
 BENCH_SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sprig-bench-smoke
 .PHONY: bench-smoke
 bench-smoke: setup
-	cargo test --workspace --all-features --benches
+	cargo test --workspace --all-features --bench '*'
 	rm -rf $(BENCH_SMOKE_DIR) && mkdir -p $(BENCH_SMOKE_DIR)
 	PROFILE=dev RUNS=1 benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
 	PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \

@@ -1,6 +1,7 @@
 //! Sprig's sync server: the setting CA and device enrolment ([`ca`]), mutual-TLS WebSocket
-//! sync and media over HTTPS ([`serve`]), storage behind [`ServerStore`] ([`SqliteStore`]),
-//! and the admin operations behind the `sprig-server` CLI ([`admin`]).
+//! sync and media over HTTPS ([`serve`]), storage behind [`ServerStore`] ([`SqliteStore`],
+//! [`PgStore`]) and media behind [`media_store::MediaStore`] (a folder or an S3 bucket), and
+//! the admin operations behind the `sprig-server` CLI ([`admin`]).
 //!
 //! The HTTP contract is `docs/PROTOCOL-HTTP.md`. Tests run a real server on port 0:
 //!
@@ -26,6 +27,7 @@
 pub mod admin;
 pub mod ca;
 pub mod docs;
+pub mod media_store;
 pub mod policy;
 mod server;
 pub mod store;
@@ -33,4 +35,4 @@ pub mod store;
 pub use admin::{AdminError, DataDir};
 pub use policy::{Policy, PolicyError};
 pub use server::{ServeConfig, ServeError, serve};
-pub use store::{ServerStore, SqliteStore, StoreError};
+pub use store::{PgPool, PgStore, ServerStore, SqliteStore, StoreError};

@@ -5,9 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,15 +23,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sprig_proto::{Hello, Lease, Limits, Message, ProtoError, ServerSession};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::admin::{AdminError, DataDir, code_hash, normalise_code, now_ms};
 use crate::ca::{Ca, CaError, fingerprint};
 use crate::docs::DeviceDocs;
+use crate::media_store::{FsMediaStore, MediaStore, MediaStoreError};
 use crate::policy::Policy;
 use crate::store::{
     AuditEvent, CodeState, Contact, Device, DeviceStatus, MediaRecord, NewDevice, PinFailureRecord,
@@ -54,6 +51,8 @@ pub struct ServeConfig {
     pub enrol_failures_per_ip: usize,
     /// Refused enrolment attempts allowed in total per minute.
     pub enrol_failures_global: usize,
+    /// Where media is kept; `None` (the default) is the data directory's `media/` folder.
+    pub media: Option<Arc<dyn MediaStore>>,
 }
 
 impl ServeConfig {
@@ -66,6 +65,7 @@ impl ServeConfig {
             max_media_bytes: 512 * 1024 * 1024,
             enrol_failures_per_ip: 5,
             enrol_failures_global: 50,
+            media: None,
         }
     }
 }
@@ -86,6 +86,9 @@ pub enum ServeError {
     /// A file operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The media store could not be made ready.
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
 }
 
 /// The peer of a connection, attached to every request on it.
@@ -98,6 +101,7 @@ struct Peer {
 
 struct AppState {
     store: Arc<dyn ServerStore>,
+    media: Arc<dyn MediaStore>,
     ca: Ca,
     config: ServeConfig,
     throttle: Mutex<Throttle>,
@@ -244,9 +248,14 @@ pub async fn serve(
     let store: Arc<dyn ServerStore> = Arc::new(data.open_store()?);
     let ca = Ca::from_pem(&data.read(&data.ca_cert())?, &data.read(&data.ca_key())?)?;
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&data)?));
-    prepare_media_dirs(&data.media()).await?;
+    let media = config
+        .media
+        .clone()
+        .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
+    media.prepare().await?;
     let state = Arc::new(AppState {
         store,
+        media,
         ca,
         config,
         throttle: Mutex::new(Throttle::default()),
@@ -324,18 +333,6 @@ async fn connection(
     {
         tracing::debug!(%addr, error = %e, "connection ended with an error");
     }
-}
-
-async fn prepare_media_dirs(media: &Path) -> std::io::Result<()> {
-    let tmp = media.join("tmp");
-    tokio::fs::create_dir_all(&tmp).await?;
-    tokio::fs::create_dir_all(media.join("thumbs")).await?;
-    // Uploads interrupted by a crash: their devices kept the originals and will upload again.
-    let mut rd = tokio::fs::read_dir(&tmp).await?;
-    while let Some(e) = rd.next_entry().await? {
-        let _ = tokio::fs::remove_file(e.path()).await;
-    }
-    Ok(())
 }
 
 // ---- authentication ------------------------------------------------------------------------
@@ -1131,18 +1128,14 @@ fn parse_sha(s: &str) -> Result<String, ApiError> {
     }
 }
 
-fn media_path(media: &Path, sha: &str) -> PathBuf {
-    media.join(&sha[..2]).join(sha)
-}
-
 #[derive(Serialize)]
 struct MediaAckBody {
     sha256: String,
     size: u64,
 }
 
-fn io_error(e: &std::io::Error) -> ApiError {
-    if e.kind() == ErrorKind::StorageFull {
+fn media_error(e: &MediaStoreError) -> ApiError {
+    if e.is_storage_full() {
         tracing::error!("media store is full");
         return ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
@@ -1151,13 +1144,6 @@ fn io_error(e: &std::io::Error) -> ApiError {
         );
     }
     ApiError::internal(e)
-}
-
-async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    let d = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&d)?.sync_all())
-        .await
-        .map_err(std::io::Error::other)?
 }
 
 async fn media_put(
@@ -1215,15 +1201,13 @@ async fn media_put(
              accepted; sync the observation first. The tablet keeps its copy.",
         ));
     }
-    let media = st.config.data.media();
-    let final_path = media_path(&media, &sha);
     let store = st.store.clone();
     let s2 = sha.clone();
     let known = blocking(move || store.media(&s2))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     if let Some(m) = known
-        && tokio::fs::try_exists(&final_path).await.unwrap_or(false)
+        && st.media.contains(&sha).await.unwrap_or(false)
     {
         // Read the body (discarding it) before answering: a device still sending it would see
         // the connection closed instead of this acknowledgement, and keep the copy forever.
@@ -1243,49 +1227,36 @@ async fn media_put(
         }));
     }
 
-    let tmp = media
-        .join("tmp")
-        .join(uuid::Uuid::new_v4().simple().to_string());
-    let result = receive_upload(&tmp, body, len).await;
-    let (size, digest) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(match e {
-                Upload::TooLarge => too_large(),
-                Upload::Short(got) => ApiError::bad_request(format!(
-                    "The upload ended after {got} of {len} bytes; upload it again."
-                )),
-                Upload::Io(e) => io_error(&e),
-            });
+    // The store answers only once the file is durably stored under its name with its SHA-256
+    // and size checked (media_store::MediaStore::put): only then may the device purge it.
+    let stream = body
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other))
+        .boxed();
+    let size = match st.media.put(&sha, len, stream).await {
+        Ok(size) => size,
+        Err(MediaStoreError::TooLarge { .. }) => return Err(too_large()),
+        Err(MediaStoreError::Short { got, .. }) => {
+            return Err(ApiError::bad_request(format!(
+                "The upload ended after {got} of {len} bytes; upload it again."
+            )));
         }
+        Err(MediaStoreError::HashMismatch) => {
+            audit(
+                st.store.as_ref(),
+                &format!("device:{}", device.id),
+                Some(&device.id),
+                "media_refused",
+                format!("sha256={sha} reason=hash_mismatch"),
+            );
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "hash_mismatch",
+                "The file's SHA-256 does not match its address; keep the original and upload it again.",
+            ));
+        }
+        Err(e) => return Err(media_error(&e)),
     };
-    if digest != sha {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        audit(
-            st.store.as_ref(),
-            &format!("device:{}", device.id),
-            Some(&device.id),
-            "media_refused",
-            format!("sha256={sha} reason=hash_mismatch"),
-        );
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "hash_mismatch",
-            "The file's SHA-256 does not match its address; keep the original and upload it again.",
-        ));
-    }
-    let place = async {
-        let dir = final_path.parent().unwrap_or(&media).to_owned();
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::rename(&tmp, &final_path).await?;
-        fsync_dir(&dir).await?;
-        fsync_dir(&media).await
-    };
-    if let Err(e) = place.await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(io_error(&e));
-    }
     let rec = MediaRecord {
         sha256: sha.clone(),
         size,
@@ -1308,37 +1279,6 @@ async fn media_put(
     Ok(Json(MediaAckBody { sha256: sha, size }))
 }
 
-enum Upload {
-    TooLarge,
-    Short(u64),
-    Io(std::io::Error),
-}
-
-/// Streams the body into `tmp`, hashing as it goes; fsyncs the file.
-async fn receive_upload(tmp: &Path, body: Body, len: u64) -> Result<(u64, String), Upload> {
-    let mut file = tokio::fs::File::create(tmp).await.map_err(Upload::Io)?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            return Err(Upload::Short(size));
-        };
-        size += chunk.len() as u64;
-        if size > len {
-            return Err(Upload::TooLarge);
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(Upload::Io)?;
-    }
-    if size != len {
-        return Err(Upload::Short(size));
-    }
-    file.flush().await.map_err(Upload::Io)?;
-    file.sync_all().await.map_err(Upload::Io)?;
-    Ok((size, hex::encode(hasher.finalize())))
-}
-
 /// The device will purge what the server just acknowledged: count it off its pending media.
 async fn note_acked(st: &AppState, device: &str) -> Result<(), ApiError> {
     let store = st.store.clone();
@@ -1348,21 +1288,15 @@ async fn note_acked(st: &AppState, device: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::internal(&e))
 }
 
-async fn stored_media(
-    st: &Arc<AppState>,
-    peer: &Peer,
-    sha: &str,
-) -> Result<(MediaRecord, PathBuf), ApiError> {
+async fn stored_media(st: &Arc<AppState>, peer: &Peer, sha: &str) -> Result<MediaRecord, ApiError> {
     check_network(st, peer).await?;
     authenticate(st, peer, Route::Media).await?;
     let sha = parse_sha(sha)?;
     let store = st.store.clone();
-    let s2 = sha.clone();
-    let rec = blocking(move || store.media(&s2))
+    blocking(move || store.media(&sha))
         .await?
         .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(ApiError::not_found)?;
-    Ok((rec, media_path(&st.config.data.media(), &sha)))
+        .ok_or_else(ApiError::not_found)
 }
 
 fn bytes_response(body: Body, content_type: &'static str) -> Response {
@@ -1381,23 +1315,17 @@ async fn media_get(
     Extension(peer): Extension<Peer>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let (rec, path) = stored_media(&st, &peer, &sha).await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        if e.kind() == ErrorKind::NotFound {
-            ApiError::not_found()
-        } else {
-            io_error(&e)
-        }
+    let rec = stored_media(&st, &peer, &sha).await?;
+    let stream = st.media.get(&rec.sha256).await.map_err(|e| match e {
+        MediaStoreError::NotFound => ApiError::not_found(),
+        other => media_error(&other),
     })?;
     let ct = if rec.kind == "photo" {
         "image/jpeg"
     } else {
         "application/octet-stream"
     };
-    Ok(bytes_response(
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-        ct,
-    ))
+    Ok(bytes_response(Body::from_stream(stream), ct))
 }
 
 async fn media_thumbnail(
@@ -1405,34 +1333,27 @@ async fn media_thumbnail(
     Extension(peer): Extension<Peer>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let (rec, path) = stored_media(&st, &peer, &sha).await?;
+    let rec = stored_media(&st, &peer, &sha).await?;
     if rec.kind != "photo" {
         return Err(ApiError::not_found());
     }
-    let thumb = st
-        .config
-        .data
-        .media()
-        .join("thumbs")
-        .join(format!("{}.jpg", rec.sha256));
-    if let Ok(bytes) = tokio::fs::read(&thumb).await {
+    if let Ok(Some(bytes)) = st.media.thumbnail(&rec.sha256).await {
         return Ok(bytes_response(Body::from(bytes), "image/jpeg"));
     }
-    let photo = tokio::fs::read(&path).await.map_err(|e| io_error(&e))?;
+    let photo = crate::media_store::read_all(st.media.as_ref(), &rec.sha256)
+        .await
+        .map_err(|e| media_error(&e))?;
     let made =
         blocking(move || sprig_media::process_photo(&photo, &sprig_media::PhotoOptions::default()))
             .await?;
     let bytes = match made {
-        Ok(p) => p.thumbnail.bytes,
+        Ok(p) => Bytes::from(p.thumbnail.bytes),
         Err(e) => {
             tracing::warn!(code = e.code(), "no thumbnail for a stored photo");
             return Err(ApiError::not_found());
         }
     };
-    // A cache: written via a temporary name so a reader never sees half a file.
-    let tmp = thumb.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    if tokio::fs::write(&tmp, &bytes).await.is_ok() {
-        let _ = tokio::fs::rename(&tmp, &thumb).await;
-    }
+    // A cache: a failure to keep it only costs the next request a new thumbnail.
+    let _ = st.media.put_thumbnail(&rec.sha256, bytes.clone()).await;
     Ok(bytes_response(Body::from(bytes), "image/jpeg"))
 }

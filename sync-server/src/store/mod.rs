@@ -1,5 +1,7 @@
-//! The server's storage: the [`ServerStore`] trait, its value types, and the SQLite backend
-//! ([`SqliteStore`]). Every backend must pass [`crate::server_store_tests!`].
+//! The server's storage: the [`ServerStore`] trait, its value types, and its backends: SQLite
+//! ([`SqliteStore`], one setting per data directory, the default) and Postgres ([`PgPool`] of
+//! many settings, each seen through a [`PgStore`]). Every backend must pass
+//! [`crate::server_store_tests!`].
 //!
 //! Documents are stored as bytes (a snapshot plus appended change chunks); the store never
 //! parses Automerge. Compaction is done by the caller, which loads, merges and saves a
@@ -12,6 +14,7 @@
 //! records the heads as unknown instead, and the next listing loads that one document once
 //! and fills them in ([`ServerStore::set_doc_heads`]).
 
+mod postgres;
 mod sqlite;
 #[doc(hidden)]
 pub mod suite;
@@ -21,6 +24,9 @@ use std::fmt;
 use sprig_core::Heads;
 use sprig_proto::DocId;
 
+#[doc(hidden)]
+pub use postgres::testing as pg_testing;
+pub use postgres::{NewSetting, PgOptions, PgPool, PgStore, SettingRecord, SettingTls};
 pub use sqlite::SqliteStore;
 
 /// A document as stored: a snapshot and the change chunks appended since.
@@ -400,16 +406,94 @@ pub enum StoreError {
     /// The stored data is not what this version expects.
     #[error("the server database holds damaged data ({0}); restore it from a backup")]
     Corrupt(String),
-    /// The database failed (I/O, locked for too long, disk full). Retrying may help.
-    #[error("the server database failed: {0}; check the disk and try again")]
-    Database(#[from] rusqlite::Error),
+    /// The database failed (I/O, locked for too long, disk full, connection lost, a
+    /// transaction that kept conflicting). Retrying may help unless
+    /// [`DatabaseError::is_retryable`] says otherwise.
+    #[error("the server database failed: {0}")]
+    Database(DatabaseError),
+    /// The database's schema is older than this server: run the migrations first.
+    #[error(
+        "the database schema is at version {found} but this server needs {needed}; run `sprig-server migrate` first"
+    )]
+    NeedsMigration {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this server knows.
+        needed: i64,
+    },
 }
 
 impl StoreError {
     /// Whether retrying cannot help.
     #[must_use]
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, StoreError::Database(_))
+        match self {
+            StoreError::Database(e) => !e.is_retryable(),
+            _ => true,
+        }
+    }
+}
+
+/// A failure of the database itself, from whichever backend: the driver's error, kept as the
+/// [`std::error::Error::source`], with what the operator should check.
+pub struct DatabaseError {
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    hint: &'static str,
+    retryable: bool,
+}
+
+impl DatabaseError {
+    /// Wraps a driver error. `hint` finishes the message ("check the disk and try again");
+    /// `retryable` says whether the same call may succeed later.
+    pub fn new(
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        hint: &'static str,
+        retryable: bool,
+    ) -> DatabaseError {
+        DatabaseError {
+            source: source.into(),
+            hint,
+            retryable,
+        }
+    }
+
+    /// Whether the same call may succeed if tried again (a lost connection, a busy or
+    /// conflicting database), as opposed to a failure that needs someone to act (a wrong
+    /// password, a schema this server does not understand).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.source, self.hint)
+    }
+}
+
+impl fmt::Debug for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Driver errors name tables and constraints, never parameter values, so the source
+        // is safe to show.
+        f.debug_struct("DatabaseError")
+            .field("source", &self.source)
+            .field("retryable", &self.retryable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Every SQLite failure counts as retryable, as it always has: the file was busy, the disk
+    /// full or failing.
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database(DatabaseError::new(e, "check the disk and try again", true))
     }
 }
 

@@ -179,7 +179,7 @@ pub fn doc_heads_are_kept_beside_documents(s: &dyn ServerStore) {
                 },
             ],
             &[],
-            &[],
+            &[]
         )
         .is_err()
     );
@@ -697,4 +697,275 @@ pub fn a_replaced_document_drops_its_chunks_and_sync_states(s: &dyn ServerStore)
         s.replace_doc(&DocId::Setting, 1, b"x"),
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Two settings of one multi-tenant backend: `a` and `b` are stores of different settings in
+/// the same database. They use the same keys (document ids, device ids and fingerprints, code
+/// hashes, principals, media hashes), and no trait method of one reads, changes or collides
+/// with a row of the other.
+pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
+    let j = DocId::Journal(ChildId::new_random());
+    // Everything written to A.
+    a.set_meta("public_url", "https://a").unwrap();
+    a.create_doc(&j, 1, b"a-snap").unwrap();
+    a.create_doc(&DocId::Roster, 0, b"a-roster").unwrap();
+    a.commit_changes(
+        Some("d1"),
+        &[DocWrite {
+            doc: j.clone(),
+            chunks: vec![b"a1".to_vec()],
+            heads: heads(1),
+            base_version: 0,
+            media: Vec::new(),
+        }],
+        &[(j.clone(), b"a-state".to_vec())],
+        &[],
+    )
+    .unwrap();
+    a.insert_enrol_code(&code("h1", 10_000)).unwrap();
+    a.insert_enrol_code(&code("h2", 10_000)).unwrap();
+    assert!(matches!(
+        a.redeem_enrol_code("h1", 5, &new_device("d1")).unwrap(),
+        Redeemed::Enrolled(_)
+    ));
+    a.record_contact(
+        "d1",
+        &Contact {
+            at: 7,
+            app_version: "0.2.0".into(),
+            unsynced_media: 2,
+            unsynced_docs: 1,
+            synced: true,
+            locked: false,
+        },
+    )
+    .unwrap();
+    a.record_pin_failures(
+        "d1",
+        &[PinFailureRecord {
+            staff_id: "s1".into(),
+            at: 100,
+        }],
+        200,
+    )
+    .unwrap();
+    let m = MediaRecord {
+        sha256: "ab".repeat(32),
+        size: 10,
+        kind: "photo".into(),
+        device: "d1".into(),
+        stored_at: 5,
+    };
+    assert!(a.insert_media(&m).unwrap());
+    a.set_password("parent:x", "$argon2id$a", 1).unwrap();
+    a.set_parent_email("p1", "parent@example.org", 1).unwrap();
+    a.add_media_refs(&[(m.sha256.clone(), j.clone())]).unwrap();
+    a.audit(&AuditEvent {
+        at: 1,
+        actor: "admin".into(),
+        device: None,
+        action: "a_only".into(),
+        detail: String::new(),
+    })
+    .unwrap();
+    let q = Quarantine {
+        device: "d1".into(),
+        doc: j.clone(),
+        rule: "root_field".into(),
+        detail: String::new(),
+        at: 8,
+        held: b"held".to_vec(),
+    };
+    a.quarantine_device(&q).unwrap();
+    a.release_device("d1", 9).unwrap();
+
+    // B reads none of it.
+    assert!(b.meta("public_url").unwrap().is_none());
+    assert!(b.list_docs().unwrap().is_empty());
+    assert!(b.list_doc_heads().unwrap().is_empty());
+    assert!(b.load_doc(&j).unwrap().is_none());
+    assert!(b.sync_state("d1", &j).unwrap().is_none());
+    assert_eq!(b.enrol_code_attempts("h1").unwrap(), None);
+    assert!(b.device("d1").unwrap().is_none());
+    assert!(b.device_by_fingerprint("sha256:d1").unwrap().is_none());
+    assert!(b.list_devices().unwrap().is_empty());
+    assert!(b.media(&m.sha256).unwrap().is_none());
+    assert!(b.password("parent:x").unwrap().is_none());
+    assert!(b.audit_log(100).unwrap().is_empty());
+    assert_eq!(b.enrol_code_state("h2", 5).unwrap(), CodeState::Unknown);
+    assert!(b.parent_email("p1").unwrap().is_none());
+    assert!(b.parent_by_email("parent@example.org").unwrap().is_none());
+    assert!(!b.media_referenced(&m.sha256).unwrap());
+    assert!(b.quarantines("d1").unwrap().is_empty());
+    assert!(b.pending_replaces("d1").unwrap().is_empty());
+
+    // B changes none of it: each write aimed at A's rows finds nothing.
+    assert!(!b.set_doc_heads(&j, 1, &heads(9)).unwrap());
+    assert!(matches!(
+        b.commit_changes(
+            None,
+            &[DocWrite {
+                doc: j.clone(),
+                chunks: vec![b"b!".to_vec()],
+                heads: heads(9),
+                base_version: 1,
+                media: Vec::new(),
+            }],
+            &[],
+            &[],
+        ),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.compact_doc(&j, b"b!", 99, 1, &heads(9)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        b.redeem_enrol_code("h2", 5, &new_device("d2")).unwrap(),
+        Redeemed::Unknown
+    );
+    assert!(matches!(
+        b.set_device_status("d1", DeviceStatus::Revoked),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.change_device_status("d1", &[DeviceStatus::Active], DeviceStatus::Revoked, 9),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.record_wipe_delivered("d1", 9),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.record_contact(
+            "d1",
+            &Contact {
+                at: 9,
+                app_version: "9".into(),
+                unsynced_media: 0,
+                unsynced_docs: 0,
+                synced: true,
+                locked: true,
+            }
+        ),
+        Err(StoreError::NotFound(_))
+    ));
+    b.note_media_acked("d1").unwrap();
+    assert!(matches!(
+        b.replace_doc(&j, 5, b"b!"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.quarantine_device(&q),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.release_device("d1", 9),
+        Err(StoreError::NotFound(_))
+    ));
+    // A commit of B marking "replaced" touches none of A's quarantine rows.
+    b.commit_changes(Some("d1"), &[], &[], std::slice::from_ref(&j))
+        .unwrap();
+
+    // B's own rows under the same keys: no collision with A's.
+    b.set_meta("public_url", "https://b").unwrap();
+    b.create_doc(&j, 3, b"b-snap").unwrap();
+    b.commit_changes(Some("d1"), &[], &[(j.clone(), b"b-state".to_vec())], &[])
+        .unwrap();
+    b.insert_enrol_code(&code("h1", 10_000)).unwrap();
+    assert!(matches!(
+        b.redeem_enrol_code("h1", 5, &new_device("d1")).unwrap(),
+        Redeemed::Enrolled(_)
+    ));
+    assert_eq!(
+        b.record_pin_failures(
+            "d1",
+            &[PinFailureRecord {
+                staff_id: "s1".into(),
+                at: 100,
+            }],
+            300,
+        )
+        .unwrap(),
+        1
+    );
+    assert!(
+        b.insert_media(&MediaRecord {
+            device: "d1".into(),
+            ..m.clone()
+        })
+        .unwrap()
+    );
+    b.set_password("parent:x", "$argon2id$b", 2).unwrap();
+    b.set_parent_email("p1", "parent@example.org", 2).unwrap();
+    b.set_device_status("d1", DeviceStatus::Revoked).unwrap();
+
+    // A is exactly as it was left.
+    assert_eq!(a.meta("public_url").unwrap().as_deref(), Some("https://a"));
+    assert_eq!(
+        a.list_docs().unwrap(),
+        vec![(DocId::Roster, 0), (j.clone(), 1)]
+    );
+    let d = a.load_doc(&j).unwrap().unwrap();
+    assert_eq!(
+        (d.snapshot.as_slice(), d.chunks, d.version, d.heads),
+        (&b"a-snap"[..], vec![b"a1".to_vec()], 1, Some(heads(1)))
+    );
+    assert_eq!(
+        a.sync_state("d1", &j).unwrap().as_deref(),
+        Some(&b"a-state"[..])
+    );
+    assert_eq!(a.enrol_code_attempts("h1").unwrap(), Some(1));
+    assert_eq!(a.enrol_code_attempts("h2").unwrap(), Some(0));
+    let dev = a.device_by_fingerprint("sha256:d1").unwrap().unwrap();
+    assert_eq!(
+        (
+            dev.status,
+            dev.last_seen,
+            dev.unsynced_media,
+            dev.pin_failures,
+            dev.locked
+        ),
+        (DeviceStatus::Active, Some(7), 2, 1, false)
+    );
+    assert_eq!(a.list_devices().unwrap().len(), 1);
+    assert_eq!(a.media(&m.sha256).unwrap().unwrap(), m);
+    assert!(a.media_referenced(&m.sha256).unwrap());
+    assert_eq!(
+        a.parent_by_email("parent@example.org").unwrap().as_deref(),
+        Some("p1")
+    );
+    assert_eq!(a.pending_replaces("d1").unwrap(), vec![j.clone()]);
+    assert_eq!(a.quarantines("d1").unwrap().len(), 1);
+    assert_eq!(
+        a.password("parent:x").unwrap().as_deref(),
+        Some("$argon2id$a")
+    );
+    let log: Vec<String> = a
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(log, ["quarantine", "a_only", "pin_failure"]);
+
+    // And B holds only its own.
+    assert_eq!(b.list_docs().unwrap(), vec![(j.clone(), 3)]);
+    assert!(b.load_doc(&j).unwrap().unwrap().chunks.is_empty());
+    assert_eq!(
+        b.sync_state("d1", &j).unwrap().as_deref(),
+        Some(&b"b-state"[..])
+    );
+    assert_eq!(
+        b.device("d1").unwrap().unwrap().status,
+        DeviceStatus::Revoked
+    );
+    assert_eq!(b.media(&m.sha256).unwrap().unwrap().device, "d1");
+    let log: Vec<String> = b
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(log, ["pin_failure"]);
 }

@@ -1,12 +1,16 @@
 //! The server's integration tests: a real server on loopback (`serve` on port 0), real TLS,
-//! real clients; the admin CLI as a real process; the store suite on SQLite.
+//! real clients; the admin CLI as a real process; the store suite on SQLite and on Postgres;
+//! the media-store suite on a folder and on a real S3-compatible server (s3s-fs).
 
 mod authority;
 mod cli;
 mod enrol;
 mod lifecycle;
 mod media;
+mod media_store;
+mod pg;
 mod refusals;
+mod s3;
 mod serve;
 mod store;
 mod support;

@@ -1,5 +1,5 @@
 //! Media upload: acknowledged only once stored and verified, idempotent, a hash mismatch keeps
-//! nothing; download and thumbnail.
+//! nothing; download and thumbnail; the same over an S3 bucket.
 
 use hyper::StatusCode;
 use sha2::{Digest, Sha256};
@@ -250,5 +250,100 @@ async fn media_no_entry_references_is_refused_and_nothing_is_kept() {
     // Once an observation refers to it, the same upload is taken.
     let r = put(&server, &device, &sha, "photo", &body).await;
     assert_eq!(r.status, StatusCode::OK);
+    server.stop().await;
+}
+
+/// The same HTTP contract with media in an S3 bucket (s3s-fs): the acknowledgement comes
+/// once the bucket holds the file under its name; a repeat gets the same one; download and
+/// thumbnail read from the bucket; a hash mismatch and a dropped connection leave nothing in
+/// it; with the bucket unreachable nothing is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_to_an_s3_bucket_are_acknowledged_only_once_stored() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let s3 = crate::s3::S3Server::start();
+    let media =
+        sprig_server::media_store::S3MediaStore::new(&s3.config("settings/acorns")).unwrap();
+    let server = TestServer::start_with(|c| c.media = Some(Arc::new(media))).await;
+    let device = enrol(&server, "tablet").await;
+    let photo = sprig_testkit::images::jpeg_with_exif(
+        640,
+        480,
+        1,
+        sprig_testkit::images::ByteOrder::Little,
+    );
+    let sha = hex::encode(Sha256::digest(&photo));
+    let r = put(&server, &device, &sha, "photo", &photo).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            StatusCode::OK,
+            serde_json::json!({"sha256": sha, "size": photo.len()})
+        ),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let key = format!("settings/acorns/media/{sha}");
+    assert_eq!(s3.everything().await, vec![key.clone()]);
+    assert!(
+        server.data.media().join(&sha[..2]).read_dir().is_err(),
+        "nothing on disk"
+    );
+    let again = put(&server, &device, &sha, "photo", &photo).await;
+    assert_eq!((again.status, again.json()), (r.status, r.json()));
+
+    let back = get(&server, &device, &format!("/v1/media/{sha}")).await;
+    assert_eq!(
+        (back.status, back.body.as_slice()),
+        (StatusCode::OK, photo.as_slice())
+    );
+    assert_eq!(back.headers["cache-control"], "no-store");
+    let thumb = get(&server, &device, &format!("/v1/media/{sha}/thumbnail")).await;
+    assert_eq!(thumb.status, StatusCode::OK);
+    assert!(thumb.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    let thumb_key = format!("settings/acorns/thumbs/{sha}.jpg");
+    assert_eq!(s3.everything().await, vec![key.clone(), thumb_key.clone()]);
+
+    let wrong = hex::encode(Sha256::digest(b"other bytes"));
+    let r = put(&server, &device, &wrong, "photo", b"the real bytes").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch")
+    );
+    assert!(server.store().media(&wrong).unwrap().is_none());
+    assert_eq!(s3.everything().await, vec![key.clone(), thumb_key.clone()]);
+
+    // The connection drops after 10 of 100 bytes.
+    let body = [1u8; 100];
+    let cut = hex::encode(Sha256::digest(body));
+    let mut tls =
+        crate::support::tls_connect(server.addr, client_config(&server.ca_pem, Some(&device)))
+            .await
+            .unwrap();
+    server.reference_media(&cut);
+    let head = format!(
+        "PUT /v1/media/{cut} HTTP/1.1\r\nhost: localhost\r\nx-sprig-media-kind: photo\r\ncontent-length: 100\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body[..10]).await.unwrap();
+    tls.flush().await.unwrap();
+    tls.shutdown().await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tls.read_to_end(&mut sink).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(server.store().media(&cut).unwrap().is_none());
+    assert_eq!(s3.everything().await, vec![key, thumb_key]);
+
+    // The bucket goes away: an upload is refused, not acknowledged, and nothing is recorded.
+    drop(s3);
+    let video = sprig_server::media_store::suite::bytes_of(4096, 9);
+    let vsha = hex::encode(Sha256::digest(&video));
+    let r = put(&server, &device, &vsha, "video", &video).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    );
+    assert!(server.store().media(&vsha).unwrap().is_none());
     server.stop().await;
 }
