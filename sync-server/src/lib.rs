@@ -27,12 +27,12 @@
 pub mod admin;
 pub mod ca;
 pub mod docs;
+mod http;
 pub mod media_store;
 pub mod policy;
-mod server;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
+pub use http::{ServeConfig, ServeError, serve};
 pub use policy::{Policy, PolicyError};
-pub use server::{ServeConfig, ServeError, serve};
 pub use store::{PgPool, PgStore, ServerStore, SqliteStore, StoreError};

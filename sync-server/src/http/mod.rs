@@ -1,0 +1,213 @@
+//! The HTTPS server (docs/PROTOCOL-HTTP.md): one rustls listener (`tls`) that requests a
+//! client certificate on every connection, hyper driving each connection with the peer's
+//! certificate fingerprint attached to every request, and axum routes by surface: the device
+//! routes (`device`: enrolment, the WebSocket sync, media) and health. Errors are the
+//! `{code, message}` JSON of `error`.
+
+mod device;
+mod error;
+mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Request;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use sprig_proto::Limits;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::admin::{AdminError, DataDir};
+use crate::ca::{Ca, CaError, fingerprint};
+use crate::media_store::{FsMediaStore, MediaStore, MediaStoreError};
+use crate::store::ServerStore;
+
+pub(crate) use error::{ApiError, audit, blocking};
+pub(crate) use tls::Peer;
+
+/// How the server runs.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The data directory made by `init`.
+    pub data: DataDir,
+    /// Sync frame limits.
+    pub limits: Limits,
+    /// Largest media upload accepted, in bytes.
+    pub max_media_bytes: u64,
+    /// Refused enrolment attempts allowed per source address per minute.
+    pub enrol_failures_per_ip: usize,
+    /// Refused enrolment attempts allowed in total per minute.
+    pub enrol_failures_global: usize,
+    /// Where media is kept; `None` (the default) is the data directory's `media/` folder.
+    pub media: Option<Arc<dyn MediaStore>>,
+}
+
+impl ServeConfig {
+    /// Defaults for the data directory `data`.
+    #[must_use]
+    pub fn new(data: DataDir) -> ServeConfig {
+        ServeConfig {
+            data,
+            limits: Limits::default(),
+            max_media_bytes: 512 * 1024 * 1024,
+            enrol_failures_per_ip: 5,
+            enrol_failures_global: 50,
+            media: None,
+        }
+    }
+}
+
+/// The server could not start.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory is missing or unreadable.
+    #[error(transparent)]
+    Data(#[from] AdminError),
+    /// The CA could not be loaded.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// The TLS configuration could not be built from the stored certificates.
+    #[error("the TLS setup failed: {0}; check server.pem and server.key in the data directory")]
+    Tls(String),
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The media store could not be made ready.
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
+}
+
+/// What every handler shares: the setting's store, media, CA and the server's configuration.
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn ServerStore>,
+    pub(crate) media: Arc<dyn MediaStore>,
+    pub(crate) ca: Ca,
+    pub(crate) config: ServeConfig,
+    pub(crate) throttle: Mutex<device::Throttle>,
+}
+
+/// Serves the data directory's setting on `listener` until `shutdown` completes.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sprig_server::ServeError> {
+/// use sprig_server::{DataDir, ServeConfig, serve};
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// serve(listener, ServeConfig::new(DataDir::new("/srv/sprig")), std::future::pending()).await
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ServeError`] when the data directory, CA or TLS setup cannot be loaded. Errors on single
+/// connections are logged, never fatal.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let data = config.data.clone();
+    let store: Arc<dyn ServerStore> = Arc::new(data.open_store()?);
+    let ca = Ca::from_pem(&data.read(&data.ca_cert())?, &data.read(&data.ca_key())?)?;
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(tls::tls_config(&data)?));
+    let media = config
+        .media
+        .clone()
+        .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
+    media.prepare().await?;
+    let state = Arc::new(AppState {
+        store,
+        media,
+        ca,
+        config,
+        throttle: Mutex::new(device::Throttle::default()),
+    });
+    let app = Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/enrol", post(device::enrol::enrol))
+        .route("/v1/sync", get(device::sync::sync))
+        .route(
+            "/v1/media/{sha}",
+            put(device::media::media_put).get(device::media::media_get),
+        )
+        .route(
+            "/v1/media/{sha}/thumbnail",
+            get(device::media::media_thumbnail),
+        )
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state);
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving");
+
+    tokio::pin!(shutdown);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    conns.spawn(connection(tls.clone(), app.clone(), tcp, addr));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn connection(
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    tcp: tokio::net::TcpStream,
+    addr: SocketAddr,
+) {
+    let stream = match tokio::time::timeout(Duration::from_secs(15), tls.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let peer = Peer {
+        addr,
+        cert: stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| fingerprint(c)),
+    };
+    let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(peer.clone());
+        app.clone().oneshot(req)
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        // A client that never finishes its request headers does not hold a task forever.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ok": true}))
+}
