@@ -84,13 +84,56 @@ pub enum ServeError {
     Media(#[from] MediaStoreError),
 }
 
-/// What every handler shares: the setting's store, media, CA and the server's configuration.
+/// One setting (tenant) being served: its store, media, CA, enrolment throttle, and the
+/// server's configuration. Handlers get the one a request belongs to from [`Settings`].
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn ServerStore>,
     pub(crate) media: Arc<dyn MediaStore>,
     pub(crate) ca: Ca,
     pub(crate) config: ServeConfig,
     pub(crate) throttle: Mutex<device::Throttle>,
+}
+
+/// The settings this server serves, and how a request finds its own: a device request by the
+/// CA that issued its client certificate, a browser request by the host name it was sent to.
+/// A single-setting server (a data directory) answers every request with its one setting.
+pub(crate) struct Settings {
+    only: Arc<AppState>,
+}
+
+impl Settings {
+    /// The setting of a device request (by its certificate's issuer), if it is one of ours.
+    pub(crate) fn for_device(&self, _peer: &Peer) -> Option<Arc<AppState>> {
+        Some(self.only.clone())
+    }
+
+    /// The setting of a request sent to `host` (the `Host` header, without its port).
+    #[allow(dead_code)]
+    pub(crate) fn for_host(&self, _host: Option<&str>) -> Option<Arc<AppState>> {
+        Some(self.only.clone())
+    }
+}
+
+/// The setting a device request belongs to: an extractor over [`Settings`]. A request whose
+/// setting is not served here is answered as if nothing were there.
+pub(crate) struct DeviceSetting(pub(crate) Arc<AppState>);
+
+impl axum::extract::FromRequestParts<Arc<Settings>> for DeviceSetting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        settings: &Arc<Settings>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<Peer>()
+            .ok_or_else(ApiError::not_found)?;
+        settings
+            .for_device(peer)
+            .map(DeviceSetting)
+            .ok_or_else(ApiError::not_found)
+    }
 }
 
 /// Serves the data directory's setting on `listener` until `shutdown` completes.
@@ -120,12 +163,14 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
     media.prepare().await?;
-    let state = Arc::new(AppState {
-        store,
-        media,
-        ca,
-        config,
-        throttle: Mutex::new(device::Throttle::default()),
+    let state = Arc::new(Settings {
+        only: Arc::new(AppState {
+            store,
+            media,
+            ca,
+            config,
+            throttle: Mutex::new(device::Throttle::default()),
+        }),
     });
     let app = Router::new()
         .route("/v1/health", get(health))

@@ -3,18 +3,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::Extension;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{code_hash, normalise_code, now_ms};
 use crate::ca::CaError;
-use crate::http::{ApiError, AppState, Peer, audit, blocking};
+use crate::http::{ApiError, AppState, DeviceSetting, Peer, audit, blocking};
 use crate::store::{CodeState, NewDevice, Redeemed};
 
 /// Refused enrolment attempts in the last minute, per source address and in total.
@@ -76,7 +75,7 @@ pub(crate) struct EnrolResponse {
 }
 
 pub(crate) async fn enrol(
-    State(st): State<Arc<AppState>>,
+    DeviceSetting(st): DeviceSetting,
     Extension(peer): Extension<Peer>,
     body: Bytes,
 ) -> Result<Json<EnrolResponse>, ApiError> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path as UrlPath, State};
+use axum::extract::{Extension, Path as UrlPath};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Route, authenticate, check_network};
 use crate::admin::now_ms;
-use crate::http::{ApiError, AppState, Peer, audit, blocking};
+use crate::http::{ApiError, AppState, DeviceSetting, Peer, audit, blocking};
 use crate::media_store::MediaStoreError;
 use crate::store::MediaRecord;
 
@@ -47,7 +47,7 @@ fn media_error(e: &MediaStoreError) -> ApiError {
 }
 
 pub(crate) async fn media_put(
-    State(st): State<Arc<AppState>>,
+    DeviceSetting(st): DeviceSetting,
     Extension(peer): Extension<Peer>,
     UrlPath(sha): UrlPath<String>,
     headers: HeaderMap,
@@ -211,7 +211,7 @@ fn bytes_response(body: Body, content_type: &'static str) -> Response {
 }
 
 pub(crate) async fn media_get(
-    State(st): State<Arc<AppState>>,
+    DeviceSetting(st): DeviceSetting,
     Extension(peer): Extension<Peer>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Response, ApiError> {
@@ -229,7 +229,7 @@ pub(crate) async fn media_get(
 }
 
 pub(crate) async fn media_thumbnail(
-    State(st): State<Arc<AppState>>,
+    DeviceSetting(st): DeviceSetting,
     Extension(peer): Extension<Peer>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Response, ApiError> {

@@ -5,22 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Extension;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
 use axum::response::Response;
 use sprig_proto::{Hello, Lease, Message, ProtoError, ServerSession};
 
 use super::{Route, authenticate, check_network};
 use crate::admin::now_ms;
 use crate::docs::DeviceDocs;
-use crate::http::{ApiError, AppState, Peer, audit};
+use crate::http::{ApiError, AppState, DeviceSetting, Peer, audit};
 use crate::policy::Policy;
 use crate::store::{
     Contact, Device, DeviceStatus, PinFailureRecord, Quarantine, ServerStore, StatusChange,
 };
 
 pub(crate) async fn sync(
-    State(st): State<Arc<AppState>>,
+    DeviceSetting(st): DeviceSetting,
     Extension(peer): Extension<Peer>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
