@@ -39,6 +39,7 @@ mod error;
 mod lifecycle;
 mod net;
 mod sync;
+mod watch;
 
 pub use device::{
     Device, JournalItem, MediaItem, MediaStatus, Observation, Status, Unlocked, rfc3339,
@@ -51,3 +52,4 @@ pub use lifecycle::{
     Clock, LockReason, PIN_BACKOFF_AFTER, PIN_BACKOFF_SECS, SystemClock, verify_lease,
 };
 pub use sync::{MediaFailure, SyncReport};
+pub use watch::Watch;

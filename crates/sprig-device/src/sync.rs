@@ -462,7 +462,7 @@ async fn drive(
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| ws_error(addr, e))`
-fn ws_error(addr: &ServerAddr, e: tungstenite::Error) -> DeviceError {
+pub(crate) fn ws_error(addr: &ServerAddr, e: tungstenite::Error) -> DeviceError {
     match e {
         tungstenite::Error::Http(res) => {
             let status = res.status().as_u16();

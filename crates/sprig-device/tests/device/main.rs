@@ -8,3 +8,4 @@ mod observe;
 mod rogue;
 mod support;
 mod unlock;
+mod watch;
