@@ -76,9 +76,8 @@ impl Watch {
         rt.block_on(async {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
-                let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
-                    Err(_) => return Ok(None),
-                    Ok(m) => m,
+                let Ok(msg) = tokio::time::timeout_at(deadline, ws.next()).await else {
+                    return Ok(None);
                 };
                 match msg {
                     Some(Ok(Ws::Binary(frame))) => {
