@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("schema_v4.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("schema_v5.sql"),
+    },
 ];
 
 /// The newest schema this build knows.
