@@ -140,7 +140,7 @@ fn main() -> Result<()> {
                 "{}",
                 serde_json::json!({
                     "staff": built.staff.to_string(),
-                    "pin": setting::PIN,
+                    "pin": PIN,
                     "children": built.children.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "entries": built.entries,
                 })

@@ -53,10 +53,11 @@ pub struct ObservationStats {
     /// Per child with a journal: the newest staff observation ever (any time), and how many
     /// were made since the moment asked for. Children without one are absent.
     pub per_child: Vec<(ChildId, Option<Timestamp>, u64)>,
-    /// Per author (a member of staff's id): observations since the moment.
+    /// Per author (a member of staff's id): observations since the moment (a group
+    /// observation counts once).
     pub per_author: Vec<(String, u64)>,
     /// Per area of learning: observations since the moment (an entry with two areas counts
-    /// for both). A group observation counts once per child, as it is in each journal.
+    /// for both; a group observation counts once).
     pub per_area: Vec<(Area, u64)>,
 }
 
@@ -528,7 +529,8 @@ impl Store {
     pub fn observation_stats(&self, since: Timestamp) -> Result<ObservationStats> {
         let mut out = ObservationStats::default();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT child_id, max(created_at), count(CASE WHEN created_at >= ?1 THEN 1 END)              FROM entries WHERE kind = 'observation' GROUP BY child_id ORDER BY child_id",
+            "SELECT child_id, max(created_at), count(CASE WHEN created_at >= ?1 THEN 1 END) \
+             FROM entries WHERE kind = 'observation' GROUP BY child_id ORDER BY child_id",
         )?;
         for row in stmt.query_map([since.0], |r| {
             Ok((
@@ -540,7 +542,8 @@ impl Store {
             out.per_child.push(row?);
         }
         let mut stmt = self.conn.prepare_cached(
-            "SELECT author_id, count(*) FROM entries WHERE kind = 'observation'              AND author_kind = 'staff' AND created_at >= ?1 GROUP BY author_id ORDER BY author_id",
+            "SELECT author_id, count(DISTINCT entry_id) FROM entries WHERE kind = 'observation' \
+             AND author_kind = 'staff' AND created_at >= ?1 GROUP BY author_id ORDER BY author_id",
         )?;
         for row in stmt.query_map([since.0], |r| {
             Ok((
@@ -551,7 +554,9 @@ impl Store {
             out.per_author.push(row?);
         }
         let mut stmt = self.conn.prepare_cached(
-            "SELECT a.area, count(*) FROM entry_areas a JOIN entries e              ON e.child_id = a.child_id AND e.entry_id = a.entry_id              WHERE e.kind = 'observation' AND a.created_at >= ?1 GROUP BY a.area",
+            "SELECT a.area, count(DISTINCT a.entry_id) FROM entry_areas a JOIN entries e \
+             ON e.child_id = a.child_id AND e.entry_id = a.entry_id \
+             WHERE e.kind = 'observation' AND a.created_at >= ?1 GROUP BY a.area",
         )?;
         for row in stmt.query_map([since.0], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

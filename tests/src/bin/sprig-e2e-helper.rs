@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use sprig_core::{Actor, Document, NewEntry, Timestamp, plan_entry};
 use sprig_proto::DocId;
+use sprig_server::ServerStore;
 use sprig_server::docs::load_stored;
 use sprig_server::store::DocWrite;
 

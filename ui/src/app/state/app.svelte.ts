@@ -1,6 +1,6 @@
 // The app's state that outlives a screen: where we are, who is unlocked, sync progress, the
 // inactivity lock and the background sync timer. Screens read it and call its methods.
-import type { AppStatus, ChildDto, SyncStatus } from '../generated/bindings';
+import type { AppStatus, ChildDto, DoneReport, SyncStatus } from '../generated/bindings';
 import { type Backend, BackendError, errorCode } from '../backend/backend';
 
 export type View =
@@ -17,6 +17,7 @@ export class AppState {
   toast = $state<{ message: string; tone: 'ok' | 'danger' | 'info' } | null>(null);
   children = $state<ChildDto[]>([]);
   pendingCount = $state(0);
+  doneReport = $state<DoneReport | null>(null);
   browserOnline = $state(true);
 
   private lastActivity = Date.now();
@@ -33,6 +34,9 @@ export class AppState {
   async refresh() {
     this.status = await this.backend.status();
     if (this.status.phase === 'unlocked') await this.loadChildren();
+    if ((this.status.phase === 'locked' || this.status.phase === 'unlocked') && this.sync === null) {
+      this.sync = await this.backend.syncStatus().catch(() => null);
+    }
     return this.status;
   }
 
