@@ -2,6 +2,9 @@
 //! the answer to a DTO. Long operations (enrolment, sync, saving a photo) run on their own
 //! thread so the window never waits on them.
 
+// Tauri hands every command its arguments and `State` by value; that is its calling convention.
+#![allow(clippy::needless_pass_by_value)]
+
 use sprig_core::{AgeBand, Area, Characteristic, ChildId, EntryId, Sha256, StaffId};
 use sprig_device::{Device, Edit, Enrolment, Observation};
 use tauri::State;

@@ -23,7 +23,6 @@ pub use shell::Shell;
 macro_rules! app_commands {
     ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty ; )*) => {
         /// The invoke handler with every command.
-        #[must_use]
         pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
             tauri::generate_handler![$(commands::$name),*]
         }

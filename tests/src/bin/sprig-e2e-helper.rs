@@ -41,17 +41,14 @@ fn edit(
 ) -> Result<(), String> {
     let dir = sprig_server::DataDir::new(data);
     let store = dir.open_store().map_err(|e| e.to_string())?;
-    let roster = match load_stored(
-        &DocId::Roster,
-        &store
-            .load_doc(&DocId::Roster)
-            .map_err(|e| e.to_string())?
-            .ok_or("no roster")?,
-    )
-    .map_err(|e| e.to_string())?
-    {
-        Document::Roster(r) => r,
-        _ => return Err("not a roster".into()),
+    let stored_roster = store
+        .load_doc(&DocId::Roster)
+        .map_err(|e| e.to_string())?
+        .ok_or("no roster")?;
+    let Document::Roster(roster) =
+        load_stored(&DocId::Roster, &stored_roster).map_err(|e| e.to_string())?
+    else {
+        return Err("not a roster".into());
     };
     let stored = store
         .load_doc(doc)

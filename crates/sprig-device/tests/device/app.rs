@@ -324,7 +324,7 @@ fn a_photo_from_memory_is_processed_and_read_back_from_the_vault() {
         )
         .unwrap();
     let item = &device.journal(&who, &s.child(0)).unwrap()[0];
-    let sha = item.media[0].media.sha256.clone();
+    let sha = item.media[0].media.sha256;
     let bytes = device.media_bytes(&who, &sha).unwrap();
     assert_ne!(bytes, jpeg, "the stored photo is the processed one");
     assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
