@@ -289,42 +289,65 @@ test('a key worker’s day in the real window', { timeout: 600_000 }, async () =
   await wd.clickText('button', 'New observation for Ada');
   await wd.wait('[data-screen="capture"]');
   await shot('13-capture-portrait');
+  // The in-app camera (getUserMedia with WebKit's mock capture device under Xvfb).
+  await wd.clickText('button', 'Take photo');
+  const end = Date.now() + 15000;
+  while (!(await wd.exec('const v = document.querySelector("[role=dialog] video"); return !!v && v.videoWidth > 0'))) {
+    if (Date.now() > end) throw new Error('the camera gave no frames');
+    await sleep(200);
+  }
+  await shot('14-camera');
+  await wd.click('[data-testid="shutter"]');
+  await wd.wait('.media img');
   await wd.click('button[aria-label="Cancel"]');
   await wd.rect(1280, 800);
 
   // "Done" locks; a manager then sees coverage.
   await wd.click('[data-testid="done"]');
   await wd.wait('[role="dialog"]', { text: 'Everything is on the server' });
-  await shot('14-done');
+  await shot('15-done');
   await wd.clickText('[role="dialog"] button', 'OK');
   await wd.wait('[data-screen="lock"]');
   await unlockAs('Morgan Hale', '1357');
   await wd.clickText('nav button', 'Coverage');
   await wd.wait('[data-testid="not-observed"]', { text: 'Esme Greyholt' });
-  await shot('15-coverage');
+  await shot('16-coverage');
 
   // Step 7: auto-lock fires (the setting's inactivity_lock_secs, shortened on the server).
   helper('set-policies', srv, '--inactivity-lock-secs', '4');
   await syncInApp();
   await wd.wait('[data-screen="lock"]', { timeout: 20000 });
-  await shot('16-auto-locked');
+  await shot('17-auto-locked');
   helper('set-policies', srv, '--inactivity-lock-secs', '120');
 
   // Lease expired: a lease of seconds, then a sync lifts it.
   server('policy', 'set', '--data', srv, '--lock-after', '3s', '--wipe-after', '1d');
   await syncInApp();
   await wd.wait('[data-screen="blocked-lease_expired"]', { timeout: 20000 });
-  await shot('17-lease-expired');
-  server('policy', 'set', '--data', srv, '--lock-after', '12h', '--wipe-after', '90d');
+  await shot('18-lease-expired');
+  server('policy', 'set', '--data', srv, '--lock-after', '12h', '--wipe-after', '90d', '--max-pin-failures', '3');
   await wd.clickText('button', 'Sync now');
   await wd.wait('[data-screen="lock"]', { timeout: 20000 });
+
+  // Too many wrong PINs: locked until this tablet syncs, with a Sync button that lifts it.
+  await wd.clickText('button.tile', 'Ben Ashdown');
+  for (let i = 0; i < 3; i++) {
+    await wd.wait('[data-screen="pin"], #locked-title');
+    if ((await wd.findAll('#locked-title')).length) break;
+    await pin('1111');
+    await sleep(400);
+  }
+  await wd.wait('#locked-title', { text: 'Locked until this tablet syncs' });
+  await shot('19-locked-until-sync');
+  await wd.clickText('button', 'Sync now');
+  await wd.wait('.tiles', { text: 'Ben Ashdown', timeout: 20000 });
 
   // Step 8: a revoke made on the server shows its screen.
   const status = device('status', '--data', appData);
   server('device', 'revoke', '--data', srv, status.device_id);
   await syncInApp({ leaves: true });
   await wd.wait('[data-screen="blocked-revoked"]', { timeout: 20000 });
-  await shot('18-revoked');
+  await shot('20-revoked');
   await stopApp(driver);
 
   // Wiped: the second tablet's twin in a window, wiped by a manager.
@@ -340,6 +363,6 @@ test('a key worker’s day in the real window', { timeout: 600_000 }, async () =
   server('device', 'wipe', '--data', srv, device('status', '--data', wipeData).device_id);
   await syncInApp({ leaves: true });
   await wd.wait('[data-screen="blocked-wiped"]', { timeout: 20000 });
-  await shot('19-wiped');
+  await shot('21-wiped');
   await stopApp(driver2);
 });

@@ -32,6 +32,18 @@ describe('lock screen', () => {
     expect(await screen.findByRole('heading', { name: 'Hello, Amara' })).toBeTruthy();
   });
 
+  it('counts down during the PIN back-off', async () => {
+    const { state, backend } = makeState();
+    backend.throttled = true;
+    render(App, { app: state });
+    await fireEvent.click(await screen.findByRole('button', { name: /Amara Okafor/ }));
+    for (const d of '1234') await fireEvent.click(screen.getByRole('button', { name: `Digit ${d}` }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Unlock' }));
+    expect((await screen.findByTestId('pin-wait')).textContent).toContain('Try again in 60 s');
+    expect((screen.getByRole('button', { name: 'Digit 1' }) as HTMLButtonElement).disabled).toBe(true);
+    await expectAccessible();
+  });
+
   it('says "locked until this tablet syncs" with a Sync button', async () => {
     const { state, backend } = makeState({ maxPinFailures: 2 });
     backend.failures = 2;

@@ -38,6 +38,7 @@ export class MemoryBackend implements Backend {
   seed: MemorySeed;
   session: SessionInfo | null = null;
   failures = 0;
+  throttled = false;
   blocked: AppStatus['blocked'] = null;
   syncState: SyncStatus = {
     syncing: false,
@@ -103,9 +104,8 @@ export class MemoryBackend implements Backend {
 
   async unlock(staff: string, pin: string): Promise<SessionInfo> {
     if (this.failures >= this.seed.maxPinFailures) throw new BackendError('pin_locked', 'locked until a sync');
-    if (this.failures >= 5 && pin !== '') {
-      // The device's back-off (PIN_BACKOFF_AFTER = 5).
-    }
+    // The device's back-off: from the 5th wrong PIN in a row, each attempt waits 60 s.
+    if (this.throttled) throw new BackendError('pin_throttled', 'too many wrong PINs', 60);
     const s = this.seed.staff.find((x) => x.id === staff);
     if (!s) throw new BackendError('unknown_staff', 'unknown');
     if (s.pin !== pin) {
