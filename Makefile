@@ -16,6 +16,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export CARGO_TERM_COLOR ?= never
 
+# The tablet app (src-tauri, ui/): WebKitGTK and its headers for Tauri; Xvfb, xauth and
+# WebKitWebDriver for the window tests; GStreamer's base and good plugins for WebKit's media
+# stream (the mock camera); fonts for the screenshots. Node 20 and npm come with the machine.
+APP_APT_PACKAGES := libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
+	xvfb xauth webkit2gtk-driver gstreamer1.0-plugins-base gstreamer1.0-plugins-good fonts-dejavu-core
+
 # Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
 # (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
@@ -25,11 +31,6 @@ APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates \
 	$(APP_APT_PACKAGES)
 
-# The tablet app (src-tauri, ui/): WebKitGTK and its headers for Tauri; Xvfb, xauth and
-# WebKitWebDriver for the window tests; GStreamer's base and good plugins for WebKit's media
-# stream (the mock camera); fonts for the screenshots. Node 20 and npm come with the machine.
-APP_APT_PACKAGES := libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
-	xvfb xauth webkit2gtk-driver gstreamer1.0-plugins-base gstreamer1.0-plugins-good fonts-dejavu-core
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

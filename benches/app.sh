@@ -21,7 +21,7 @@ tools="${TOOLS_DIR:-$HOME/.cache/sprig-tools}"
 mkdir -p "$work"
 
 echo "== building (release)" >&2
-(cd "$root" && cargo build --release -p sprig-bench-sync -p sprig-server -p sprig-device)
+(cd "$root" && cargo build --release -p sprig-app --features custom-protocol -p sprig-bench-sync -p sprig-server -p sprig-device)
 app="$target/release/sprig-app"
 [ -x "$app" ] || { echo "build the app first: make app" >&2; exit 1; }
 srv_bin="$target/release/sprig-server"

@@ -280,7 +280,12 @@ pub async fn observe(shell: State<'_, Shell>, observation: NewObservation) -> Re
     let result = off_thread(move || {
         // `who` came from this store's unlock; it is valid for any connection to it.
         let mut d = Device::open_with_clock(&dir, clock)?;
-        d.observe(&who, &obs)
+        let out = d.observe(&who, &obs);
+        // The originals (with their EXIF and GPS) do not outlive the save.
+        for b in obs.photo_bytes.iter_mut().chain(obs.video_bytes.iter_mut()) {
+            zeroize::Zeroize::zeroize(b);
+        }
+        out
     })
     .await?;
     let id = result.map_err(|e| shell.note(e))?;

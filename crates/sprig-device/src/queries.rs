@@ -178,12 +178,7 @@ impl Device {
             .into_iter()
             .map(|(c, t, _)| (c, t))
             .collect();
-        let pending: BTreeMap<ChildId, u64> = self
-            .store
-            .counts_per_child()?
-            .into_iter()
-            .map(|c| (c.child, c.pending))
-            .collect();
+        let pending: BTreeMap<ChildId, u64> = stats.pending_per_child.into_iter().collect();
         let rooms: BTreeMap<_, _> = roster.rooms().into_iter().map(|r| (r.id, r.name)).collect();
         let staff: BTreeMap<_, _> = roster
             .all_staff()

@@ -59,6 +59,8 @@ pub struct ObservationStats {
     /// Per area of learning: observations since the moment (an entry with two areas counts
     /// for both; a group observation counts once).
     pub per_area: Vec<(Area, u64)>,
+    /// Per child with any: parent contributions awaiting review (any time).
+    pub pending_per_child: Vec<(ChildId, u64)>,
 }
 
 /// Deletes every index row of `child`.
@@ -567,6 +569,18 @@ impl Store {
             }
         }
         out.per_area.sort();
+        // Through the status index: no entry row (with its text) is decrypted for this.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT child_id, count(*) FROM entries WHERE status = 'pending' GROUP BY child_id",
+        )?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                parse_id(&r.get::<_, String>(0)?, ChildId::parse)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })? {
+            out.pending_per_child.push(row?);
+        }
         Ok(out)
     }
 
