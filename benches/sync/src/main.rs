@@ -78,6 +78,16 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         devices: usize,
     },
+    /// Builds a year-sized setting in a server data directory and prints the staff and
+    /// children ids as JSON (the tablet app benchmark, benches/app.sh).
+    SetupSetting {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        children: usize,
+        #[arg(long, default_value_t = 300)]
+        per_child: usize,
+    },
     /// D clients pull every journal from a running server, concurrently, `rounds` times.
     Load {
         #[arg(long)]
@@ -120,6 +130,23 @@ fn main() -> Result<()> {
             devices,
             rounds,
         } => load(port, &creds, devices, rounds),
+        Cmd::SetupSetting {
+            data,
+            children,
+            per_child,
+        } => {
+            let built = setting::build(&DataDir::new(&data), children, per_child, None)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "staff": built.staff.to_string(),
+                    "pin": PIN,
+                    "children": built.children.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "entries": built.entries,
+                })
+            );
+            Ok(())
+        }
     }
 }
 
