@@ -118,7 +118,11 @@ tauri-driver:
 
 # The real app binary (a debug build with the UI inside, sharing `make test`'s build) in a
 # window under Xvfb, driven over WebDriver against a real sprig-server: the issue's eight
-# steps, and the screenshots in docs/screenshots/.
+# steps, with screenshots in a temporary folder (`make app-screenshots` refreshes the ones in
+# docs/screenshots/).
+.PHONY: app-screenshots
+app-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
+app-screenshots: app-e2e
 app-e2e: setup ui tauri-driver
 	cargo build --workspace --all-features --bins
 	SPRIG_APP_BIN=$(TARGET_DIR)/debug/sprig-app SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server \

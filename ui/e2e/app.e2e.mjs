@@ -1,6 +1,8 @@
 // The end-to-end run of the real Sprig app binary in a real WebKitGTK window under Xvfb,
 // driven over WebDriver (tauri-driver + WebKitWebDriver), against a real sprig-server on
-// loopback, with a second, headless tablet (sprig-device). It writes docs/screenshots/.
+// loopback, with a second, headless tablet (sprig-device). It writes its screenshots to
+// SPRIG_SCREENSHOTS (`make app-screenshots` points it at docs/screenshots/), else to a
+// temporary folder, so that a test run leaves the checkout as it was.
 //
 // Run by `make app-e2e` (inside scripts/with-keystore.sh and xvfb-run); the binaries come from
 // SPRIG_APP_BIN, SPRIG_SERVER_BIN, SPRIG_DEVICE_BIN, SPRIG_HELPER_BIN; tauri-driver from
@@ -17,7 +19,9 @@ import { WebDriver, sleep } from './webdriver.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const shots = process.env.SPRIG_SCREENSHOTS ?? join(repo, 'docs/screenshots');
+const shots = process.env.SPRIG_SCREENSHOTS
+  ? resolve(repo, process.env.SPRIG_SCREENSHOTS)
+  : join(tmpdir(), 'sprig-app-screenshots');
 const need = (name) => {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set (run through make app-e2e)`);
