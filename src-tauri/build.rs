@@ -38,6 +38,7 @@ fn main() {
             "media",
             "sync_status",
             "sync_now",
+            "wait_for_changes",
             "done",
         ]),
     ))

@@ -33,5 +33,8 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['tests/**/*.test.ts'],
     setupFiles: ['tests/setup.ts'],
+    // A guard against a hung test, not a speed check: a screen test with axe takes under a
+    // second on a quiet machine and several on a busy 2-core one (the default 5 s failed there).
+    testTimeout: 60_000,
   },
 });

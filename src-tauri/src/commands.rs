@@ -499,6 +499,41 @@ pub async fn sync_now(shell: State<'_, Shell>) -> Res<SyncStatus> {
     Ok(sync_status(shell))
 }
 
+/// Waits up to `timeout_secs` (1–60) for the server to say that the setting's documents
+/// changed (another tablet synced, a manager changed the roster, a wipe is waiting): `true`
+/// means "sync now". The UI calls it in a loop while the tablet is enrolled and online, so
+/// what another key worker records shows up within a second or so instead of at the next
+/// minute's sync. The watch connection stays open between calls; a network error ends it
+/// (the UI waits a little and calls again, which opens a new one).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn wait_for_changes(shell: State<'_, Shell>, timeout_secs: u32) -> Res<bool> {
+    let timeout = std::time::Duration::from_secs(u64::from(timeout_secs.clamp(1, 60)));
+    let watch = shell.take_watch();
+    let dir = shell.data_dir.clone();
+    let clock = shell.clock.clone();
+    // Off the window's threads, with a store connection of its own for the moment it opens:
+    // the wait holds nothing the other commands need.
+    let (watch, outcome) = off_thread(move || {
+        let mut watch = match watch {
+            Some(w) => w,
+            None => match Device::open_with_clock(&dir, clock).and_then(|d| d.watch()) {
+                Ok(w) => w,
+                Err(e) => return (None, Err(e)),
+            },
+        };
+        let outcome = watch.next(timeout);
+        (outcome.is_ok().then_some(watch), outcome)
+    })
+    .await?;
+    if let Some(w) = watch {
+        shell.keep_watch(w);
+    }
+    match outcome {
+        Ok(changed) => Ok(changed.is_some()),
+        Err(e) => Err(shell.note(e)),
+    }
+}
+
 /// "Done": syncs first when something is waiting and the network is there, then locks; says
 /// what is still only on this tablet.
 #[tauri::command(rename_all = "snake_case")]

@@ -107,6 +107,7 @@ app_commands! {
     media(sha256: String) -> Bytes;
     sync_status() -> dto::SyncStatus;
     sync_now() -> dto::SyncStatus;
+    wait_for_changes(timeout_secs: u32) -> bool;
     done() -> dto::DoneReport;
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use sprig_device::{Clock, Device, DeviceError, LockReason, SystemClock, Unlocked};
+use sprig_device::{Clock, Device, DeviceError, LockReason, SystemClock, Unlocked, Watch};
 use zeroize::Zeroizing;
 
 use crate::dto::{AppStatus, Blocked, Phase, SessionInfo, SyncStatus, UiPolicies};
@@ -42,6 +42,8 @@ pub struct Shell {
     pub(crate) enrol_link: Mutex<Option<crate::dto::EnrolLink>>,
     /// Tests shorten the inactivity lock; 0 means "the setting's policy".
     inactivity_override_ms: AtomicU64,
+    /// The open watch connection between two `wait_for_changes` calls.
+    watch: Mutex<Option<Watch>>,
 }
 
 impl std::fmt::Debug for Shell {
@@ -78,6 +80,7 @@ impl Shell {
             blocked: Mutex::new(None),
             inactivity_override_ms: AtomicU64::new(0),
             enrol_link: Mutex::new(None),
+            watch: Mutex::new(None),
         }
     }
 
@@ -115,8 +118,19 @@ impl Shell {
         out.map_err(|e| self.note(e))
     }
 
+    /// Takes the open watch connection, if any (one waiter holds it at a time).
+    pub(crate) fn take_watch(&self) -> Option<Watch> {
+        lock(&self.watch).take()
+    }
+
+    /// Keeps the watch connection for the next wait.
+    pub(crate) fn keep_watch(&self, w: Watch) {
+        *lock(&self.watch) = Some(w);
+    }
+
     /// Closes the device (after a wipe, or so a sync's own connection sees a fresh one).
     pub(crate) fn close_device(&self) {
+        *lock(&self.watch) = None;
         *lock(&self.device) = None;
     }
 

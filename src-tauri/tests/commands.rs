@@ -320,6 +320,42 @@ fn a_day_on_the_tablet_over_ipc() {
     assert_eq!(app.err("children", json!({}))["code"], "auto_locked");
     assert_eq!(app.ok("app_status", json!({}))["phase"], "locked");
 
+    // The watch: nothing changed, so a short wait says so; a manager's change on the server
+    // (a new child) ends the next wait with "sync now", and the sync brings it.
+    assert_eq!(
+        app.ok("wait_for_changes", json!({"timeout_secs": 1})),
+        false
+    );
+    let esme = admin::child_add(
+        &store,
+        "Esme Greyholt",
+        amara.as_str(),
+        None,
+        Consent::Yes,
+        None,
+    )
+    .unwrap();
+    let mut heard = false;
+    for _ in 0..6 {
+        if app.ok("wait_for_changes", json!({"timeout_secs": 10})) == true {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the server's notice of the new child never came");
+    assert_eq!(app.ok("sync_now", json!({}))["last_error"], Value::Null);
+    app.ok("unlock", json!({"staff": amara.to_string(), "pin": "2468"}));
+    let children = app.ok("children", json!({}));
+    assert!(
+        children
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == esme.to_string()),
+        "{children}"
+    );
+    app.ok("lock", json!({}));
+
     // A revoke made on the server becomes the full-screen state at the next sync.
     let device_id = app.ok("app_status", json!({}))["device_id"]
         .as_str()

@@ -258,6 +258,12 @@ test('a key worker’s day in the real window', { timeout: 600_000 }, async () =
   await wd.wait('[data-screen="journal"]');
   await wd.wait(`button[data-entry="${entry.id}"]`);
   await shot('07-journal');
+  // Live: the second tablet records an observation of Ada and syncs; the server's watch notice
+  // makes this window sync and show it, with nobody tapping Sync.
+  const live = device('observe', '--data', tablet2, '--staff', ids.ben, '--pin', '3579', '--child', ids['Ada Birchley'],
+    '--text', 'Ada sorted the shells by size, smallest first.', '--area', 'M').id;
+  device('sync', '--data', tablet2);
+  await wd.wait(`button[data-entry="${live}"]`, { timeout: 30000 });
   await wd.click(`button[data-entry="${entry.id}"]`);
   await wd.wait('[data-testid="entry-detail"]');
   await wd.type('#reply-text', 'Lovely counting, Ada!');
@@ -327,7 +333,9 @@ test('a key worker’s day in the real window', { timeout: 600_000 }, async () =
   // Lease expired: a lease of seconds, then a sync lifts it.
   server('policy', 'set', '--data', srv, '--lock-after', '3s', '--wipe-after', '1d');
   await syncInApp();
-  await wd.wait('[data-screen="blocked-lease_expired"]', { timeout: 20000 });
+  // Every sync renews the lease, and the server's watch notice of the policy change starts
+  // one or two more: the lease runs out 3 s after the last of them.
+  await wd.wait('[data-screen="blocked-lease_expired"]', { timeout: 45000 });
   await shot('18-lease-expired');
   server('policy', 'set', '--data', srv, '--lock-after', '12h', '--wipe-after', '90d', '--max-pin-failures', '3');
   await wd.clickText('button', 'Sync now');

@@ -126,6 +126,19 @@ describe('journal', () => {
     await expectAccessible();
   });
 
+  it('shows what another tablet recorded as soon as the server says so, without a tap', async () => {
+    const { state, backend } = await unlocked();
+    await state.loadChildren();
+    state.go({ name: 'journal', child: state.children.find((c) => c.id === 'c-ada')! });
+    render(App, { app: state });
+    const list = await screen.findByRole('list', { name: 'Ada Birchley’s journal' });
+    expect(within(list).getAllByRole('listitem').length).toBe(2);
+    await waitFor(() => expect(backend.watchers).toBe(1));
+    backend.arrive({ ...backend.seed.entries[0]!, id: 'e-new', text: 'Built a tower of ten blocks.', created_at: backend.now() });
+    expect(await within(list).findByText('Built a tower of ten blocks.')).toBeTruthy();
+    expect(backend.calls.filter((c) => c === 'sync').length).toBe(1);
+  });
+
   it('renders only the visible rows of a year', async () => {
     const { state, backend } = await unlocked();
     for (let i = 0; i < 300; i++) {

@@ -183,6 +183,16 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Wait for the server to say that the setting's documents changed (another tablet
+    /// synced, a manager changed something), as the app does while it is open; then run
+    /// `sync`. Prints the changed documents, or `null` when nothing came within the timeout.
+    Watch {
+        #[arg(long)]
+        data: PathBuf,
+        /// How long to wait, in seconds (1 to 3600).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
     /// Show enrolment, pending media and the last sync.
     Status {
         #[arg(long)]
@@ -457,6 +467,29 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
                 c.pending_uploads
             );
             (coverage_json(&c), text)
+        }
+        Command::Watch { data, timeout } => {
+            let device = Device::open(&data)?;
+            let mut watch = device.watch()?;
+            drop(device);
+            match watch.next(std::time::Duration::from_secs(timeout))? {
+                Some(docs) => {
+                    let names: Vec<String> = docs.iter().map(ToString::to_string).collect();
+                    let text = if names.is_empty() {
+                        "the server says something changed: run `sprig-device sync`".to_owned()
+                    } else {
+                        format!(
+                            "changed on the server: {}; run `sprig-device sync`",
+                            names.join(", ")
+                        )
+                    };
+                    (json!({ "changed": names }), text)
+                }
+                None => (
+                    json!({ "changed": null }),
+                    format!("nothing changed on the server within {timeout} s"),
+                ),
+            }
         }
         Command::Sync { data } => {
             // A wiped tablet (by a manager, or by itself just now for being offline past the

@@ -60,3 +60,73 @@ fn a_tablet_watching_hears_of_another_tablets_observation_and_syncs_it() {
             .any(|i| i.entry.id == id)
     );
 }
+
+/// `sprig-device watch --json`: `{"changed": null}` when nothing came within the timeout,
+/// the changed documents (the roster among them) once a manager adds a child.
+#[test]
+fn the_watch_command_prints_what_changed_or_null() {
+    let server = Server::start();
+    let store = server.data.open_store().unwrap();
+    let staff = admin::staff_add(&store, "Amara Okafor", Role::Practitioner, "2468", None).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    Device::enrol(&dir, &server.enrolment(server.code())).unwrap();
+    Device::open(&dir).unwrap().sync().unwrap();
+    let watch = |timeout: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sprig-device"))
+            .args([
+                "watch",
+                "--data",
+                dir.to_str().unwrap(),
+                "--timeout",
+                timeout,
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let quiet = watch("1").wait_with_output().unwrap();
+    assert!(
+        quiet.status.success(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"changed": null}));
+
+    let mut waiting = watch("60");
+    // A change made before the server has registered the watch is missed by this call (the
+    // next sync still brings it), so a manager adds a child every 2 s until the watch answers.
+    let mut n = 0;
+    while waiting.try_wait().unwrap().is_none() && n < 25 {
+        std::thread::sleep(Duration::from_millis(if n == 0 { 300 } else { 2000 }));
+        n += 1;
+        admin::child_add(
+            &store,
+            &format!("Test Child {n}"),
+            staff.as_str(),
+            None,
+            Consent::Yes,
+            None,
+        )
+        .unwrap();
+    }
+    let out = waiting.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The roster changed, and the new child's journal was made.
+    let changed = v["changed"].as_array().expect("a list of documents");
+    assert!(changed.iter().any(|d| d == "roster"), "{v}");
+    assert!(
+        changed
+            .iter()
+            .all(|d| d == "roster" || d.as_str().is_some_and(|d| d.starts_with("journal:"))),
+        "{v}"
+    );
+}

@@ -41,6 +41,8 @@ export interface Backend {
   media(sha256: string): Promise<ArrayBuffer>;
   syncStatus(): Promise<SyncStatus>;
   syncNow(): Promise<SyncStatus>;
+  /** Waits up to `timeoutSecs` for the server to say that something changed: `true` means sync. */
+  waitForChanges(timeoutSecs: number): Promise<boolean>;
   done(): Promise<DoneReport>;
 }
 

@@ -290,8 +290,42 @@ export class MemoryBackend implements Backend {
     return { ...this.syncState };
   }
 
+  private waiters: ((changed: boolean) => void)[] = [];
+
+  /** What the server's watch notice does: another tablet wrote `entries`; waiting callers hear. */
+  arrive(...entries: EntryDto[]) {
+    this.incoming.push(...entries);
+    const waiting = this.waiters;
+    this.waiters = [];
+    waiting.forEach((w) => w(true));
+  }
+
+  /** How many callers wait for the server's notice now. */
+  get watchers() {
+    return this.waiters.length;
+  }
+
+  /** Entries another tablet stored on the server, fetched by the next sync. */
+  private incoming: EntryDto[] = [];
+
+  waitForChanges(timeoutSecs: number): Promise<boolean> {
+    if (!this.syncState.online) return Promise.reject(new BackendError('network', 'The server cannot be reached.'));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutSecs * 1000);
+      const done = (changed: boolean) => {
+        clearTimeout(timer);
+        resolve(changed);
+      };
+      this.waiters.push(done);
+    });
+  }
+
   async syncNow(): Promise<SyncStatus> {
     this.calls.push('sync');
+    if (this.syncState.online) this.seed.entries.push(...this.incoming.splice(0));
     if (this.syncState.online) {
       this.syncState.pending_media = 0;
       this.syncState.last_sync = this.now();

@@ -57,5 +57,6 @@ export class TauriBackend implements Backend {
   media = (sha256: string) => call('media', { sha256 });
   syncStatus = () => call('sync_status', none);
   syncNow = () => call('sync_now', none);
+  waitForChanges = (timeoutSecs: number) => call('wait_for_changes', { timeout_secs: timeoutSecs });
   done = () => call('done', none);
 }

@@ -557,5 +557,6 @@ export type Commands = {
   media: { args: { sha256: string }; returns: ArrayBuffer };
   sync_status: { args: Record<string, never>; returns: SyncStatus };
   sync_now: { args: Record<string, never>; returns: SyncStatus };
+  wait_for_changes: { args: { timeout_secs: number }; returns: boolean };
   done: { args: Record<string, never>; returns: DoneReport };
 };

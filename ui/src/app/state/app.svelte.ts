@@ -9,6 +9,11 @@ export type View =
   | { name: 'capture'; preset: string[] };
 
 const SYNC_EVERY_MS = 60_000;
+/** How long one wait for the server's notice lasts, and the pause after a failed one. */
+const WATCH_WAIT_SECS = 25;
+const WATCH_RETRY_MS = 15_000;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class AppState {
   status = $state<AppStatus | null>(null);
@@ -19,11 +24,14 @@ export class AppState {
   pendingCount = $state(0);
   doneReport = $state<DoneReport | null>(null);
   browserOnline = $state(true);
+  /** Counts syncs that the server's watch notice started: open screens reload when it moves. */
+  revision = $state(0);
 
   private lastActivity = Date.now();
   private timers: ReturnType<typeof setInterval>[] = [];
   private toastTimer: ReturnType<typeof setTimeout> | undefined;
   private touchSent = 0;
+  private watching = false;
 
   constructor(readonly backend: Backend) {}
 
@@ -130,12 +138,42 @@ export class AppState {
         }
       }, 5000),
     );
+    void this.watch();
     window.addEventListener('online', () => {
       this.browserOnline = true;
       tick();
     });
     window.addEventListener('offline', () => (this.browserOnline = false));
     this.browserOnline = navigator.onLine;
+  }
+
+  /**
+   * While the app runs, keeps a watch on the server: when another tablet syncs or a manager
+   * changes something, the server says so and this tablet syncs at once. Offline or refused,
+   * it waits a little and tries again; the minute's sync covers the gap.
+   */
+  private async watch() {
+    if (this.watching) return;
+    this.watching = true;
+    try {
+      while (this.timers.length > 0) {
+        if ((this.phase !== 'locked' && this.phase !== 'unlocked') || !this.browserOnline) {
+          await pause(WATCH_RETRY_MS);
+          continue;
+        }
+        try {
+          if (await this.backend.waitForChanges(WATCH_WAIT_SECS)) {
+            await this.syncNow();
+            this.revision++;
+          }
+        } catch (e) {
+          await this.handle(e);
+          await pause(WATCH_RETRY_MS);
+        }
+      }
+    } finally {
+      this.watching = false;
+    }
   }
 
   stop() {
