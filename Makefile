@@ -5,6 +5,9 @@
 #   make bench   the benchmarks recorded in docs/BENCHMARKS.md
 #   make soak    1,000 seeded fault schedules (proxy faults, kill -9 of server and devices)
 #   make fuzz    the fuzz targets, FUZZ_SECONDS (60) each, on nightly (docs/FUZZING.md)
+#   make app     the tablet app: the UI (ui/, entry app) and the release binary sprig-app
+#   make app-e2e the real app window under Xvfb over WebDriver; writes docs/screenshots/
+#   make bench-app the tablet app's figures with a year of a 60-child setting
 #
 # The cargo target directory is CARGO_TARGET_DIR when set (CI keeps it outside the clone so
 # repeated runs reuse the build), else ./target.
@@ -12,6 +15,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export CARGO_TERM_COLOR ?= never
+
+# The tablet app (src-tauri, ui/): WebKitGTK and its headers for Tauri; Xvfb, xauth and
+# WebKitWebDriver for the window tests; GStreamer's base and good plugins for WebKit's media
+# stream (the mock camera); fonts for the screenshots. Node 20 and npm come with the machine.
+APP_APT_PACKAGES := libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
+	xvfb xauth webkit2gtk-driver gstreamer1.0-plugins-base gstreamer1.0-plugins-good fonts-dejavu-core
 
 # Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
@@ -21,7 +30,7 @@ export CARGO_TERM_COLOR ?= never
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
 	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3 \
-	postgresql
+	postgresql $(APP_APT_PACKAGES)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -29,11 +38,6 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system-packages rust node
 
-# Node and npm (the sync benchmark's anchor; the UI later) come with the machine; a machine
-# without them gets Debian's.
-node:
-	@command -v npm >/dev/null || { echo "Installing Node.js and npm (Debian)"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -62,9 +66,9 @@ s3s-fs: rust
 		env -u CARGO_TARGET_DIR cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary \
 			--locked --root "$(SPRIG_TOOLS)"; }
 
-test: setup lint unit bench-smoke
+test: setup lint unit ui-test app-e2e bench-smoke
 
-lint: setup
+lint: setup ui
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
@@ -72,8 +76,62 @@ lint: setup
 # gnome-keyring, so the store's integration tests use a real OS keystore, and beside a
 # throw-away PostgreSQL cluster (scripts/with-postgres.sh: its own directory, port and
 # unprivileged user, stopped and removed afterwards) for the Postgres backend's tests.
-unit: setup s3s-fs
+unit: setup s3s-fs ui
 	scripts/with-postgres.sh scripts/with-keystore.sh cargo test --workspace --all-features
+
+# ---- The tablet app ------------------------------------------------------------------------
+# Node 20 (>= 20.19) with npm ships with the machine; the UI installs from package-lock.json.
+TARGET_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
+TOOLS_DIR ?= $(HOME)/.cache/sprig-tools
+TAURI_DRIVER := $(TOOLS_DIR)/bin/tauri-driver
+.PHONY: node ui-deps ui ui-test app app-e2e tauri-driver bench-app
+
+# Node and npm (the UI, the sync benchmark's anchor) come with the machine; a machine without
+# them gets Debian's (which must then be new enough).
+node:
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm (Debian)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@command -v node >/dev/null || { echo "Node.js 20.19 or later is needed for the UI (ui/)"; exit 1; }
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 19)) { console.error("Node " + process.version + " is too old: the UI needs 20.19 or later"); process.exit(1) }'
+
+# `npm ci` only when package-lock.json changed since the last install.
+ui-deps: node
+	@if [ ! -f ui/node_modules/.sprig-installed ] || [ ui/package-lock.json -nt ui/node_modules/.sprig-installed ]; then \
+		(cd ui && npm ci --no-audit --no-fund) && touch ui/node_modules/.sprig-installed; fi
+
+ui: ui-deps
+	cd ui && npm run build
+
+# The UI's type check (svelte-check, TypeScript strict), lint (eslint) and component tests
+# (Vitest over the in-memory backend, with axe). The generated bindings are checked by
+# `cargo test -p sprig-app` (bindings_are_fresh).
+ui-test: ui-deps
+	cd ui && npm run check && npm run lint && npm test
+
+# The release app binary with the UI inside (custom-protocol: served from the binary).
+app: setup ui
+	cargo build --release -p sprig-app --features custom-protocol
+	@echo "Built $(TARGET_DIR)/release/sprig-app; run it with SPRIG_APP_DATA=DIR $(TARGET_DIR)/release/sprig-app"
+
+tauri-driver:
+	@[ -x $(TAURI_DRIVER) ] || cargo install tauri-driver --locked --root $(TOOLS_DIR)
+
+# The real app binary (a debug build with the UI inside, sharing `make test`'s build) in a
+# window under Xvfb, driven over WebDriver against a real sprig-server: the issue's eight
+# steps, with screenshots in a temporary folder (`make app-screenshots` refreshes the ones in
+# docs/screenshots/).
+.PHONY: app-screenshots
+app-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
+app-screenshots: app-e2e
+app-e2e: setup ui tauri-driver
+	cargo build --workspace --all-features --bins
+	SPRIG_APP_BIN=$(TARGET_DIR)/debug/sprig-app SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server \
+	SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device SPRIG_HELPER_BIN=$(TARGET_DIR)/debug/sprig-e2e-helper \
+	TAURI_DRIVER=$(TAURI_DRIVER) \
+		scripts/with-keystore.sh xvfb-run -a -s "-screen 0 1280x1280x24" node --test ui/e2e/app.e2e.mjs
+
+bench-app: setup app
+	scripts/with-keystore.sh benches/app.sh
 
 # The cross-process fault schedules of tests/e2e/faults.rs, 1,000 of them from a fresh first seed
 # (SOAK_SCHEDULES and SOAK_FIRST_SEED override), with the build `make test` uses. Prints
@@ -86,7 +144,7 @@ soak: setup
 
 # The whole system on localhost: server, seeded setting, one enrolled tablet, observations with
 # photos, sync, purge. Keeps serving until Ctrl-C.
-demo: setup
+demo: setup ui
 	scripts/with-keystore.sh scripts/demo.sh
 
 bench: bench-journal bench-store bench-photo bench-sync

@@ -20,10 +20,12 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   exit 1
 fi
 
-say "Building sprig-server and sprig-device"
+say "Building sprig-server, sprig-device and the tablet app (sprig-app, UI inside)"
 cargo build --quiet --manifest-path "$repo/Cargo.toml" -p sprig-server -p sprig-device --bins
+cargo build --quiet --manifest-path "$repo/Cargo.toml" -p sprig-app --features custom-protocol
 server="$target/debug/sprig-server"
 device="$target/debug/sprig-device"
+app="$target/debug/sprig-app"
 
 rm -rf "$demo"
 mkdir -p "$demo/photos"
@@ -108,6 +110,27 @@ echo "Ada's journal on the tablet:"
 "$device" journal --data "$tab" --staff "$amara" --pin 2468 --child "${children[0]}" --json \
   | jq -r '.[] | "  \(.created_at)  \(.text)" + (if (.media | length) > 0 then "  [photo: \([.media[].state] | join(", "))]" else "" end)'
 "$server" device list --data "$srv" --json | jq -c '.[] | {name, status, last_sync, unsynced_media}'
+
+say "The tablet app"
+# The app's own tablet, enrolled with its own code and synced, so it opens on the lock screen.
+code_app=$("$server" enrol-code --data "$srv" --device-name "Oaks room tablet (app)" --json)
+"$device" enrol --data "$demo/app-tablet" --server "https://localhost:$port" \
+  --code "$(jq -r .code <<<"$code_app")" --ca-fingerprint "$fp" --json >/dev/null
+"$device" sync --data "$demo/app-tablet" --json >/dev/null
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  SPRIG_APP_DATA="$demo/app-tablet" "$app" 2>"$demo/app.log" &
+  app_pid=$!
+  trap 'kill $app_pid $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+  echo "The tablet app is open on your display (data in $demo/app-tablet). Unlock as Amara (PIN 2468),"
+  echo "Ben (3579), Cleo (4680) or the manager Morgan (1357, who also sees Coverage)."
+else
+  echo "No display here, so the app window is not opened. To see it:"
+  echo "  - on a desktop:   SPRIG_APP_DATA=$demo/app-tablet $app"
+  echo "  - headless:       xvfb-run -a -s '-screen 0 1280x800x24' env SPRIG_APP_DATA=$demo/app-tablet $app"
+  echo "                    (then 'import -window root shot.png' under the same display)"
+  echo "  - or look at docs/screenshots/, which 'make app-e2e' writes from the real window."
+  echo "  PINs: Amara 2468, Ben 3579, Cleo 4680, Morgan (manager) 1357."
+fi
 
 cat <<EOF
 

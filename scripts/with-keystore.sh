@@ -27,17 +27,39 @@ done
 keystore_home="$(mktemp -d "${TMPDIR:-/tmp}/sprig-keystore.XXXXXX")"
 trap 'rm -rf "$keystore_home"' EXIT
 
+# Without XDG_RUNTIME_DIR gnome-keyring puts its control socket under ~/.cache; keep it private.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -w "${XDG_RUNTIME_DIR}" ]; then
+    export XDG_RUNTIME_DIR="$keystore_home/run"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
+export XDG_DATA_HOME="$keystore_home/data"
+
+# The Secret Service is started by D-Bus activation from a service file of our own, which
+# takes precedence over the system's (XDG_DATA_HOME comes first in the session bus's search
+# path): the system's starts gnome-keyring-daemon with a locked login keyring, which then asks
+# a graphical prompter for the password and fails without a display. Ours unlocks it with the
+# throw-away password, on first use and again if the daemon ever exits mid-run (it did once
+# under CI load), so every client finds an unlocked keystore holding the same files.
+services="$XDG_DATA_HOME/dbus-1/services"
+mkdir -p "$services"
+cat >"$keystore_home/secrets-daemon" <<'DAEMON'
+#!/bin/sh
+echo "started $(date +%s)" >>"$SPRIG_KEYSTORE_HOME/daemon.log"
+printf %s sprig-test-keystore |
+    exec gnome-keyring-daemon --unlock --foreground --components=secrets
+DAEMON
+chmod +x "$keystore_home/secrets-daemon"
+for name in org.freedesktop.secrets org.gnome.keyring; do
+    printf '[D-BUS Service]\nName=%s\nExec=%s\n' "$name" "$keystore_home/secrets-daemon" \
+        >"$services/$name.service"
+done
+export SPRIG_KEYSTORE_HOME="$keystore_home"
+
+status=0
 # Not exec: the trap must run to remove the temporary keyring files.
-XDG_DATA_HOME="$keystore_home/data" XDG_RUNTIME_DIR_FALLBACK="$keystore_home" \
-keyctl session - dbus-run-session -- bash -c '
-    set -e
-    mkdir -p "$XDG_DATA_HOME"
-    # Without XDG_RUNTIME_DIR gnome-keyring puts its control socket under ~/.cache; keep it private.
-    if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -w "${XDG_RUNTIME_DIR}" ]; then
-        export XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR_FALLBACK/run"
-        mkdir -p -m 700 "$XDG_RUNTIME_DIR"
-    fi
-    unset XDG_RUNTIME_DIR_FALLBACK
-    echo -n "sprig-test-keystore" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    exec "$@"
-' with-keystore "$@"
+keyctl session - dbus-run-session -- "$@" || status=$?
+starts="$(grep -c started "$keystore_home/daemon.log" 2>/dev/null || true)"
+if [ "${starts:-0}" -gt 1 ]; then
+    echo "$0: note: the Secret Service daemon exited and was restarted $((starts - 1)) time(s)" >&2
+fi
+exit "$status"

@@ -341,11 +341,11 @@ impl DeviceDocs {
     /// Writes everything the session received, its sync states and the media its new entries
     /// reference, in one transaction; `replaced` are the documents whose copies the session
     /// replaced on the device after its release from quarantine. Call it once the session has
-    /// converged, before the closing lease.
+    /// converged, before the closing lease. Returns the documents that changed.
     ///
     /// # Errors
     /// [`DocStoreError::Store`]; nothing is written then.
-    pub fn publish(&mut self, replaced: &[DocId]) -> Result<(), DocStoreError> {
+    pub fn publish(&mut self, replaced: &[DocId]) -> Result<Vec<DocId>, DocStoreError> {
         let mut writes = Vec::new();
         for (doc, l) in &mut self.cache {
             let mut chunks = std::mem::take(&mut l.pending);
@@ -370,7 +370,7 @@ impl DeviceDocs {
         }
         let states: Vec<(DocId, Vec<u8>)> = std::mem::take(&mut self.states).into_iter().collect();
         if writes.is_empty() && states.is_empty() && replaced.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.store
             .commit_changes(Some(&self.device), &writes, &states, replaced)?;
@@ -394,7 +394,7 @@ impl DeviceDocs {
                 }
             }
         }
-        Ok(())
+        Ok(writes.into_iter().map(|w| w.doc).collect())
     }
 }
 

@@ -78,6 +78,16 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         devices: usize,
     },
+    /// Builds a year-sized setting in a server data directory and prints the staff and
+    /// children ids as JSON (the tablet app benchmark, benches/app.sh).
+    SetupSetting {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        children: usize,
+        #[arg(long, default_value_t = 300)]
+        per_child: usize,
+    },
     /// D clients pull every journal from a running server, concurrently, `rounds` times.
     Load {
         #[arg(long)]
@@ -120,6 +130,23 @@ fn main() -> Result<()> {
             devices,
             rounds,
         } => load(port, &creds, devices, rounds),
+        Cmd::SetupSetting {
+            data,
+            children,
+            per_child,
+        } => {
+            let built = setting::build(&DataDir::new(&data), children, per_child, None)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "staff": built.staff.to_string(),
+                    "pin": PIN,
+                    "children": built.children.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "entries": built.entries,
+                })
+            );
+            Ok(())
+        }
     }
 }
 
@@ -484,9 +511,18 @@ fn latency(
     b.sync()?;
     let who_a = a.unlock(&s.staff, PIN)?;
     let who_b = b.unlock(&s.staff, PIN)?;
+    // B keeps its watch connection open, as the app does while it is open and online: the
+    // server tells it when A's observation is stored, and B syncs then.
+    let mut watching = b.watch()?;
     let mut rng = setting::Rng::new(99);
-    let (mut sync_a, mut sync_b, mut read_b, mut total, mut observe) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sync_a, mut sync_b, mut read_b, mut total, mut observe, mut notice) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let start = Instant::now();
     for i in 0..iters {
         if start.elapsed() > Duration::from_secs(max_secs) {
@@ -507,6 +543,10 @@ fn latency(
         let t0 = Instant::now();
         a.sync()?;
         let t1 = Instant::now();
+        if watching.next(Duration::from_secs(10))?.is_none() {
+            bail!("iteration {i}: device B was not told of A's observation within 10 s");
+        }
+        let tn = Instant::now();
         b.sync()?;
         let t2 = Instant::now();
         let seen = b
@@ -518,10 +558,12 @@ fn latency(
             bail!("iteration {i}: the observation is not on device B after both synced");
         }
         sync_a.push(ms(t1 - t0));
-        sync_b.push(ms(t2 - t1));
+        notice.push(ms(tn - t1));
+        sync_b.push(ms(t2 - tn));
         read_b.push(ms(t3 - t2));
         total.push(ms(t3 - t0));
     }
+    drop(watching);
     drop((a, b));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir_a);
@@ -539,8 +581,9 @@ fn latency(
         "latency: {} iterations, {children} journals x {per_child} observations on both devices",
         total.len()
     );
-    row("A sync + B sync + B read", &total);
+    row("A sync + notice + B sync + read", &total);
     row("  A sync (upload)", &sync_a);
+    row("  B hears of it (watch)", &notice);
     row("  B sync (download)", &sync_b);
     row("  B reads the journal", &read_b);
     row("(A records, not counted)", &observe);

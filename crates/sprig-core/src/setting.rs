@@ -24,6 +24,8 @@ pub struct Policies {
     pub retention_days: u32,
     /// Keep a small encrypted thumbnail on the device after the photo is purged.
     pub keep_thumbnails: bool,
+    /// A child with no observation for this many days is marked on the tablet and in coverage.
+    pub not_observed_days: u32,
 }
 
 impl Default for Policies {
@@ -35,6 +37,7 @@ impl Default for Policies {
             inactivity_lock_secs: 120,
             retention_days: 3 * 365,
             keep_thumbnails: true,
+            not_observed_days: 14,
         }
     }
 }
@@ -101,6 +104,10 @@ impl SettingDoc {
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(def.retention_days),
             keep_thumbnails: get_bool(d, &p, "keep_thumbnails").unwrap_or(def.keep_thumbnails),
+            not_observed_days: get_u64(d, &p, "not_observed_days")
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v > 0)
+                .unwrap_or(def.not_observed_days),
         }
     }
 
@@ -114,6 +121,7 @@ impl SettingDoc {
             || p.wipe_after_secs == 0
             || p.max_pin_failures == 0
             || p.inactivity_lock_secs == 0
+            || p.not_observed_days == 0
         {
             return Err(RuleError::InvalidPolicy(
                 "every duration and limit must be greater than zero",
@@ -138,7 +146,8 @@ impl SettingDoc {
             put_i64(am, &o, "max_pin_failures", i64::from(p.max_pin_failures))?;
             put_i64(am, &o, "inactivity_lock_secs", big(p.inactivity_lock_secs))?;
             put_i64(am, &o, "retention_days", i64::from(p.retention_days))?;
-            put_bool(am, &o, "keep_thumbnails", p.keep_thumbnails)
+            put_bool(am, &o, "keep_thumbnails", p.keep_thumbnails)?;
+            put_i64(am, &o, "not_observed_days", i64::from(p.not_observed_days))
         };
         w(am).map_err(|e| RuleError::Document(DocError::from(e)))?;
         self.doc.commit(at.0);

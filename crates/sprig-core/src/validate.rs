@@ -979,6 +979,9 @@ impl Checker<'_> {
         for staff in &f.editors {
             roster.check_staff("edited", Some(staff))?;
         }
+        if f.reviewed.is_empty() && f.published.is_empty() {
+            return Ok(accepted);
+        }
         // Reviews and publishing apply to what existed before: one read of its kind each.
         let entries_obj = get_obj(self.am(), &ROOT, "entries").unwrap_or(ROOT);
         let kind_of = |entry: &str| {

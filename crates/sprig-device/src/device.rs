@@ -71,6 +71,11 @@ pub struct Observation {
     pub photos: Vec<PathBuf>,
     /// Video files (MP4, MOV, WebM); streamed into the vault as recorded.
     pub videos: Vec<PathBuf>,
+    /// Photos as bytes in memory (the app's camera or file picker, over IPC): processed like
+    /// `photos`, never written anywhere unencrypted.
+    pub photo_bytes: Vec<Vec<u8>>,
+    /// Videos as bytes in memory (the app's camera): stored as recorded.
+    pub video_bytes: Vec<Vec<u8>>,
     /// Keep as a draft, not yet visible to parents.
     pub draft: bool,
 }
@@ -87,6 +92,8 @@ impl fmt::Debug for Observation {
             .field("areas", &self.areas)
             .field("photos", &self.photos.len())
             .field("videos", &self.videos.len())
+            .field("photo_bytes", &self.photo_bytes.len())
+            .field("video_bytes", &self.video_bytes.len())
             .field("draft", &self.draft)
             .finish_non_exhaustive()
     }
@@ -356,11 +363,39 @@ impl Device {
         for path in &obs.photos {
             photos.push(process_photo_file(path, &opts)?);
         }
+        for (i, bytes) in obs.photo_bytes.iter().enumerate() {
+            photos.push(process_photo_bytes(
+                bytes,
+                &format!("photo {}", i + 1),
+                &opts,
+            )?);
+        }
         let mut videos = Vec::with_capacity(obs.videos.len());
         for path in &obs.videos {
             videos.push(open_video(path, &opts.limits)?);
         }
+        let mut memory_videos = Vec::with_capacity(obs.video_bytes.len());
+        for (i, bytes) in obs.video_bytes.iter().enumerate() {
+            let container = sprig_media::sniff_video(
+                &bytes[..bytes.len().min(VIDEO_SNIFF_LEN)],
+                bytes.len() as u64,
+                &opts.limits,
+            )
+            .map_err(|source| DeviceError::Media {
+                file: format!("video {}", i + 1),
+                source,
+            })?;
+            memory_videos.push((container.mime_type(), bytes));
+        }
         let mut media: Vec<MediaRef> = photos.iter().map(|p| p.media.clone()).collect();
+        media.extend(memory_videos.iter().map(|(mime, bytes)| MediaRef {
+            sha256: Sha256::from_bytes(<sha2::Sha256 as sha2::Digest>::digest(bytes).into()),
+            kind: MediaKind::Video,
+            mime: (*mime).to_owned(),
+            size: bytes.len() as u64,
+            width: 0,
+            height: 0,
+        }));
         media.extend(videos.iter().map(|v| MediaRef {
             sha256: Sha256::from_bytes([0; 32]),
             kind: MediaKind::Video,
@@ -387,7 +422,10 @@ impl Device {
             debug_assert_eq!(sha, p.media.sha256);
             self.store.set_thumbnail(&sha, &p.thumbnail)?;
         }
-        let first_video = photos.len();
+        for (mime, bytes) in &memory_videos {
+            self.store.put_media(mime, bytes)?;
+        }
+        let first_video = photos.len() + memory_videos.len();
         for (i, v) in videos.into_iter().enumerate() {
             let (sha, size) = self.stream_video(v)?;
             media[first_video + i].sha256 = sha;
@@ -483,7 +521,7 @@ impl Device {
         Ok(out)
     }
 
-    fn item(&self, entry: Entry) -> Result<JournalItem> {
+    pub(crate) fn item(&self, entry: Entry) -> Result<JournalItem> {
         let children = match &entry.group {
             Some(g) => {
                 let mut c: Vec<ChildId> = self
@@ -625,10 +663,25 @@ fn process_photo_file(path: &Path, opts: &PhotoOptions) -> Result<ReadyPhoto> {
     file.take(opts.limits.max_photo_bytes + 1)
         .read_to_end(&mut original)
         .map_err(read_err)?;
-    let processed = sprig_media::process_photo(&original, opts);
+    let processed = process_photo_bytes(&original, &path.display().to_string(), opts);
     // The original (with its GPS position) never outlives this function.
     original.zeroize();
-    let processed = processed.map_err(media_err)?;
+    processed
+}
+
+/// Processes a photo held in memory; `label` names it in errors.
+fn process_photo_bytes(original: &[u8], label: &str, opts: &PhotoOptions) -> Result<ReadyPhoto> {
+    let media_err = |source| DeviceError::Media {
+        file: label.to_owned(),
+        source,
+    };
+    if original.len() as u64 > opts.limits.max_photo_bytes {
+        return Err(media_err(MediaError::PhotoFileTooLarge {
+            bytes: original.len() as u64,
+            max_bytes: opts.limits.max_photo_bytes,
+        }));
+    }
+    let processed = sprig_media::process_photo(original, opts).map_err(media_err)?;
     let sha = Sha256::from_hex(&processed.sha256)
         .map_err(|e| DeviceError::Protocol(format!("photo pipeline returned {e}")))?;
     Ok(ReadyPhoto {

@@ -241,6 +241,13 @@ impl DeviceError {
             Self::CertificateRefused => "certificate_refused".into(),
             Self::Server { code, .. } => code.clone(),
             Self::Protocol(_) => "protocol".into(),
+            // The server ends a session over the device's own standing (quarantined, revoked)
+            // with an error frame: its code is what the app must act on.
+            Self::Sync(sprig_proto::ProtoError::Peer { code, .. })
+                if code.starts_with("device_") =>
+            {
+                code.clone()
+            }
             Self::Sync(e) => format!("sync_{}", e.code()),
             Self::Revoked { .. } => "device_revoked".into(),
             Self::PinThrottled { .. } => "pin_throttled".into(),

@@ -36,9 +36,13 @@ mod dir;
 mod docset;
 mod enrol;
 mod error;
+mod journal_ops;
 mod lifecycle;
 mod net;
+mod preview;
+mod queries;
 mod sync;
+mod watch;
 
 pub use device::{
     Device, JournalItem, MediaItem, MediaStatus, Observation, Status, Unlocked, rfc3339,
@@ -47,7 +51,11 @@ pub use dir::{DB_FILE, DataDir, KEYSTORE_SERVICE, WIPED_MARKER, WIPING_MARKER};
 pub use docset::SERVER_PEER;
 pub use enrol::{Enrolled, Enrolment};
 pub use error::{DeviceError, Result};
+pub use journal_ops::Edit;
 pub use lifecycle::{
     Clock, LockReason, PIN_BACKOFF_AFTER, PIN_BACKOFF_SECS, SystemClock, verify_lease,
 };
+pub use preview::{EnrolPreview, preview_enrolment};
+pub use queries::{ChildCoverage, ChildSummary, Coverage, StaffCount, StaffTile, initials};
 pub use sync::{MediaFailure, SyncReport};
+pub use watch::Watch;

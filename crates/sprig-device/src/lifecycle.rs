@@ -221,6 +221,21 @@ impl Device {
         .max(1))
     }
 
+    /// Wrong PINs still allowed in a row before the tablet locks until it syncs (0 when it
+    /// is locked).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn pin_attempts_left(&self) -> Result<Option<u32>> {
+        let pin = self.store.pin_state()?;
+        if pin.locked_at_ms.is_some() {
+            return Ok(Some(0));
+        }
+        Ok(Some(
+            self.max_pin_failures()?.saturating_sub(pin.consecutive),
+        ))
+    }
+
     /// Why the device refuses to unlock until it syncs, if it does.
     ///
     /// # Errors

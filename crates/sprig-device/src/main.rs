@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sprig_core::{AgeBand, Area, Characteristic, ChildId, StaffId};
+use sprig_core::{AgeBand, Area, Characteristic, ChildId, EntryId, StaffId};
 use sprig_device::{
-    Device, DeviceError, Enrolment, JournalItem, Observation, Status, SyncReport, rfc3339,
+    ChildCoverage, ChildSummary, Coverage, Device, DeviceError, Edit, Enrolment, JournalItem,
+    Observation, Status, SyncReport, rfc3339,
 };
 
 #[derive(Parser)]
@@ -81,6 +82,101 @@ enum Command {
         pin: String,
         #[arg(long)]
         child: ChildId,
+    },
+    /// The children, the unlocked member of staff's key children first, each with the time
+    /// of their newest observation.
+    Children {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+    },
+    /// Publish a draft observation to the child's parents.
+    Publish {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        entry: EntryId,
+    },
+    /// Correct an observation's text (the earlier text stays visible as a revision).
+    Edit {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        entry: EntryId,
+        #[arg(long)]
+        text: String,
+    },
+    /// Reply under an entry.
+    Reply {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        entry: EntryId,
+        #[arg(long)]
+        text: String,
+        /// Whose journal, for an observation about several children.
+        #[arg(long)]
+        child: Option<ChildId>,
+    },
+    /// Parent contributions awaiting review, newest first.
+    Pending {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+    },
+    /// Approve a parent's contribution into the journal.
+    Approve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        entry: EntryId,
+    },
+    /// Turn a parent's contribution down, with a reason the parent sees.
+    Reject {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        entry: EntryId,
+        #[arg(long)]
+        reason: String,
+    },
+    /// A manager's coverage: observations per child, per key worker and per area over the last
+    /// N days, and the children not observed in them.
+    Coverage {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        staff: StaffId,
+        #[arg(long)]
+        pin: String,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
     },
     /// Sync documents with the server, upload and purge media.
     Sync {
@@ -207,6 +303,7 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
                     photos,
                     videos,
                     draft,
+                    ..Observation::default()
                 },
             )?;
             (json!({ "id": id.as_str() }), format!("recorded {id}"))
@@ -226,6 +323,140 @@ fn run(command: Command) -> anyhow::Result<(Value, String)> {
                 .collect::<Vec<_>>()
                 .join("\n");
             (Value::Array(items.iter().map(item_json).collect()), text)
+        }
+        Command::Children { data, staff, pin } => {
+            let device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let children = device.children(&who)?;
+            let text = children
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}{}  last observed {}{}",
+                        if c.is_key_child { "* " } else { "  " },
+                        c.child.name,
+                        c.last_observed_at.map_or_else(|| "never".into(), rfc3339),
+                        if c.not_observed {
+                            " (not observed recently)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (
+                Value::Array(children.iter().map(child_json).collect()),
+                text,
+            )
+        }
+        Command::Publish {
+            data,
+            staff,
+            pin,
+            entry,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            device.publish(&who, &entry)?;
+            done(&entry, "published")
+        }
+        Command::Edit {
+            data,
+            staff,
+            pin,
+            entry,
+            text,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            device.edit(
+                &who,
+                &entry,
+                &Edit {
+                    text: Some(text),
+                    ..Edit::default()
+                },
+            )?;
+            (
+                json!({ "id": entry.as_str(), "edited": true }),
+                format!("edited {entry}"),
+            )
+        }
+        Command::Reply {
+            data,
+            staff,
+            pin,
+            entry,
+            text,
+            child,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let id = device.reply(&who, &entry, child.as_ref(), &text)?;
+            (
+                json!({ "id": id.as_str(), "entry": entry.as_str() }),
+                format!("replied {id}"),
+            )
+        }
+        Command::Pending { data, staff, pin } => {
+            let device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let items = device.pending(&who)?;
+            let text = items
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}  {}  {}",
+                        i.entry.id,
+                        rfc3339(i.entry.created_at),
+                        i.entry.text
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (Value::Array(items.iter().map(item_json).collect()), text)
+        }
+        Command::Approve {
+            data,
+            staff,
+            pin,
+            entry,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            device.approve(&who, &entry)?;
+            done(&entry, "published")
+        }
+        Command::Reject {
+            data,
+            staff,
+            pin,
+            entry,
+            reason,
+        } => {
+            let mut device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            device.reject(&who, &entry, &reason)?;
+            done(&entry, "rejected")
+        }
+        Command::Coverage {
+            data,
+            staff,
+            pin,
+            days,
+        } => {
+            let device = Device::open(&data)?;
+            let who = device.unlock(&staff, &pin)?;
+            let c = device.coverage(&who, days)?;
+            let text = format!(
+                "last {} days: {} observations; not observed: {}; pending uploads: {}",
+                c.days,
+                c.per_child.iter().map(|c| c.observations).sum::<u64>(),
+                c.not_observed.len(),
+                c.pending_uploads
+            );
+            (coverage_json(&c), text)
         }
         Command::Sync { data } => {
             // A wiped tablet (by a manager, or by itself just now for being offline past the
@@ -304,6 +535,15 @@ fn item_json(i: &JournalItem) -> Value {
         "coel": e.characteristics.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "status": e.status.as_str(),
         "group": e.group.as_ref().map(sprig_core::GroupId::as_str),
+        "kind": e.kind.as_str(),
+        "edited_at": e.edited_at.map(rfc3339),
+        "replies": e.replies.iter().map(|r| json!({
+            "id": r.id.as_str(),
+            "author": r.author.id_str(),
+            "author_kind": r.author.kind_str(),
+            "created_at": rfc3339(r.created_at),
+            "text": r.text,
+        })).collect::<Vec<_>>(),
         "media": i.media.iter().map(|m| json!({
             "sha256": m.media.sha256.to_hex(),
             "kind": m.media.kind.as_str(),
@@ -311,6 +551,60 @@ fn item_json(i: &JournalItem) -> Value {
             "mime": m.media.mime,
             "size": m.media.size,
         })).collect::<Vec<_>>(),
+    })
+}
+
+fn done(entry: &EntryId, status: &str) -> (Value, String) {
+    (
+        json!({ "id": entry.as_str(), "status": status }),
+        format!("{status} {entry}"),
+    )
+}
+
+fn child_json(c: &ChildSummary) -> Value {
+    json!({
+        "id": c.child.id.as_str(),
+        "name": c.child.name,
+        "room": c.room,
+        "key_worker": c.child.key_worker.as_str(),
+        "key_worker_name": c.key_worker,
+        "is_key_child": c.is_key_child,
+        "photo_consent": c.child.photo_consent.as_str(),
+        "last_observed_at": c.last_observed_at.map(rfc3339),
+        "not_observed": c.not_observed,
+        "pending": c.pending,
+    })
+}
+
+fn coverage_child_json(c: &ChildCoverage) -> Value {
+    json!({
+        "id": c.child.as_str(),
+        "name": c.name,
+        "key_worker": c.key_worker.as_str(),
+        "observations": c.observations,
+        "last_observed_at": c.last_observed_at.map(rfc3339),
+    })
+}
+
+fn coverage_json(c: &Coverage) -> Value {
+    json!({
+        "days": c.days,
+        "since": rfc3339(c.since),
+        "per_child": c.per_child.iter().map(coverage_child_json).collect::<Vec<_>>(),
+        "per_key_worker": c.per_key_worker.iter().map(|s| json!({
+            "id": s.staff.as_str(),
+            "name": s.name,
+            "observations": s.observations,
+            "key_children": s.key_children,
+        })).collect::<Vec<_>>(),
+        "per_area": c.per_area.iter().map(|(a, n)| json!({
+            "area": a.as_str(),
+            "short": a.short(),
+            "observations": n,
+        })).collect::<Vec<_>>(),
+        "not_observed": c.not_observed.iter().map(coverage_child_json).collect::<Vec<_>>(),
+        "pending_uploads": c.pending_uploads,
+        "unsynced_docs": c.unsynced_docs,
     })
 }
 

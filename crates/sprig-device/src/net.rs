@@ -314,6 +314,9 @@ pub(crate) async fn connect(
         let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
             .await
             .map_err(|e| addr.network_error(e))?;
+        // A sync session is a conversation of small frames, turn by turn: without this, Nagle's
+        // algorithm holds each turn's last frame for the peer's delayed ACK (≈ 40 ms a turn).
+        let _ = tcp.set_nodelay(true);
         TlsConnector::from(cfg)
             .connect(addr.server_name()?, tcp)
             .await

@@ -462,12 +462,49 @@ async fn drive(
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| ws_error(addr, e))`
-fn ws_error(addr: &ServerAddr, e: tungstenite::Error) -> DeviceError {
+pub(crate) fn ws_error(addr: &ServerAddr, e: tungstenite::Error) -> DeviceError {
     match e {
         tungstenite::Error::Http(res) => {
             let status = res.status().as_u16();
             net::server_error(status, res.body().as_deref().unwrap_or_default())
         }
         other => net::classify(addr, None, &other),
+    }
+}
+
+impl Device {
+    /// Fetches a media item's bytes from the server over mutual TLS into memory (a purged
+    /// photo being viewed). Nothing is written to disk.
+    ///
+    /// # Errors
+    /// [`DeviceError::NotEnrolled`], [`DeviceError::Server`] (`not_found`, `device_revoked`…),
+    /// [`DeviceError::Network`].
+    pub fn fetch_media(&self, sha: &Sha256) -> Result<Vec<u8>> {
+        self.check_live()?;
+        let identity = self
+            .store
+            .device_identity()?
+            .ok_or(DeviceError::NotEnrolled)?;
+        let addr = ServerAddr::parse(&identity.server_url)?;
+        let cfg = net::device_config(
+            &identity.ca_cert_pem,
+            &identity.client_cert_pem,
+            &identity.client_key_pem,
+        )?;
+        let rt = runtime(&addr)?;
+        let path = format!("/v1/media/{}", sha.to_hex());
+        let reply = rt
+            .block_on(async {
+                tokio::time::timeout(
+                    net::IDLE_TIMEOUT,
+                    net::request_full(&addr, cfg, None, "GET", &path, &[], Vec::new()),
+                )
+                .await
+            })
+            .map_err(|_| addr.network_error("the server did not send the photo in time"))??;
+        if reply.status != 200 {
+            return Err(reply.error());
+        }
+        Ok(reply.body)
     }
 }

@@ -22,8 +22,9 @@ use crate::wire;
 pub const PROTOCOL_MAJOR: u8 = 1;
 /// The protocol minor version this build writes. Minor 1 added the hello's `pin_failures` and
 /// `locked`, the welcome's `retire`, the lease's `max_pin_failures` and
-/// [`crate::MessageKind::WipeDone`].
-pub const PROTOCOL_MINOR: u8 = 1;
+/// [`crate::MessageKind::WipeDone`]; minor 2 added [`crate::MessageKind::Changed`] (the
+/// server's notice on a device's watch connection).
+pub const PROTOCOL_MINOR: u8 = 2;
 /// Length of the frame header in bytes.
 pub const FRAME_HEADER_LEN: usize = 10;
 

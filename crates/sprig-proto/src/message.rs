@@ -60,6 +60,12 @@ pub enum Message {
     /// Server → client: a media file is durably stored; the device may purge its copy.
     /// (Media are uploaded over HTTP, not through a sync session.)
     MediaAck(MediaAck),
+    /// Server → client, on a device's watch connection (`/v1/watch`): these documents changed
+    /// on the server since the device last heard; sync now to receive them (minor version 2).
+    Changed {
+        /// The documents that changed.
+        docs: Vec<DocId>,
+    },
 }
 
 impl Message {
@@ -78,6 +84,7 @@ impl Message {
             Message::WipeDone => MessageKind::WipeDone,
             Message::Lease(_) => MessageKind::Lease,
             Message::MediaAck(_) => MessageKind::MediaAck,
+            Message::Changed { .. } => MessageKind::Changed,
         }
     }
 }
@@ -116,6 +123,7 @@ impl fmt::Debug for Message {
             Message::WipeDone => f.write_str("WipeDone"),
             Message::Lease(l) => f.debug_tuple("Lease").field(l).finish(),
             Message::MediaAck(a) => f.debug_tuple("MediaAck").field(a).finish(),
+            Message::Changed { docs } => f.debug_struct("Changed").field("docs", docs).finish(),
         }
     }
 }
@@ -155,6 +163,8 @@ pub enum MessageKind {
     WipeDone = 19,
     /// [`Message::MediaAck`].
     MediaAck = 32,
+    /// [`Message::Changed`].
+    Changed = 33,
 }
 
 impl MessageKind {
@@ -173,6 +183,7 @@ impl MessageKind {
             18 => MessageKind::Lease,
             19 => MessageKind::WipeDone,
             32 => MessageKind::MediaAck,
+            33 => MessageKind::Changed,
             _ => return None,
         })
     }
@@ -198,6 +209,7 @@ impl MessageKind {
             MessageKind::Lease => "lease",
             MessageKind::WipeDone => "wipe done",
             MessageKind::MediaAck => "media ack",
+            MessageKind::Changed => "changed",
         }
     }
 
@@ -214,6 +226,7 @@ impl MessageKind {
             MessageKind::Lease => "lease frame",
             MessageKind::WipeDone => "wipe done frame",
             MessageKind::MediaAck => "media ack frame",
+            MessageKind::Changed => "changed frame",
         }
     }
 }

@@ -116,6 +116,11 @@ struct WError {
 }
 
 #[derive(Serialize, Deserialize)]
+struct WChanged {
+    docs: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
 struct WRevoked {
     reason: String,
 }
@@ -193,6 +198,9 @@ pub(crate) fn body(msg: &Message) -> Vec<u8> {
             snapshot: snapshot.clone(),
         }),
         Message::Done | Message::Wipe | Message::WipeDone => cbor(&WEmpty {}),
+        Message::Changed { docs } => cbor(&WChanged {
+            docs: docs.iter().map(ToString::to_string).collect(),
+        }),
         Message::Error { code, message } => cbor(&WError {
             code: code.clone(),
             message: message.clone(),
@@ -366,6 +374,23 @@ pub(crate) fn message(
         MessageKind::WipeDone => {
             let WEmpty {} = from_cbor(kind, body)?;
             Message::WipeDone
+        }
+        MessageKind::Changed => {
+            let w: WChanged = from_cbor(kind, body)?;
+            if w.docs.len() > limits.max_docs {
+                return Err(ProtoError::TooManyDocs {
+                    what: "changed notice",
+                    count: w.docs.len() as u64,
+                    limit: limits.max_docs as u64,
+                });
+            }
+            Message::Changed {
+                docs: w
+                    .docs
+                    .iter()
+                    .map(|d| DocId::parse(d))
+                    .collect::<Result<_, _>>()?,
+            }
         }
         MessageKind::Error => {
             let w: WError = from_cbor(kind, body)?;

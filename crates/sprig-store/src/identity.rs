@@ -518,7 +518,8 @@ mod tests {
             .execute_batch(
                 "DROP TABLE device_identity; DROP TABLE device_lease; DROP TABLE pin_failures; \
                  DROP TABLE pin_lock; DROP TABLE dirty_docs; ALTER TABLE entries DROP COLUMN band; \
-                 ALTER TABLE entries DROP COLUMN coel; PRAGMA user_version = 1;",
+                 ALTER TABLE entries DROP COLUMN coel; DROP INDEX entries_by_entry; \
+                 DROP INDEX entries_observations; PRAGMA user_version = 1;",
             )
             .unwrap();
         store.close().unwrap();

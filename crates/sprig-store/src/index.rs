@@ -47,6 +47,22 @@ pub struct ChildCount {
     pub latest: Option<Timestamp>,
 }
 
+/// Staff observations counted from the index since a moment (`Store::observation_stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservationStats {
+    /// Per child with a journal: the newest staff observation ever (any time), and how many
+    /// were made since the moment asked for. Children without one are absent.
+    pub per_child: Vec<(ChildId, Option<Timestamp>, u64)>,
+    /// Per author (a member of staff's id): observations since the moment (a group
+    /// observation counts once).
+    pub per_author: Vec<(String, u64)>,
+    /// Per area of learning: observations since the moment (an entry with two areas counts
+    /// for both; a group observation counts once).
+    pub per_area: Vec<(Area, u64)>,
+    /// Per child with any: parent contributions awaiting review (any time).
+    pub pending_per_child: Vec<(ChildId, u64)>,
+}
+
 /// Deletes every index row of `child`.
 pub(crate) fn unindex_child(tx: &Transaction<'_>, child: &ChildId) -> Result<()> {
     tx.execute("DELETE FROM entries WHERE child_id = ?1", [child.as_str()])?;
@@ -452,6 +468,21 @@ impl Store {
         )
     }
 
+    /// The children whose journals hold a copy of `entry` (one, or each child of a group
+    /// observation), sorted. Empty when no journal holds it.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn entry_children(&self, entry: &EntryId) -> Result<Vec<ChildId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT child_id FROM entries WHERE entry_id = ?1 ORDER BY child_id")?;
+        let rows = stmt.query_map([entry.as_str()], |r| {
+            parse_id(&r.get::<_, String>(0)?, ChildId::parse)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Entries that reference the media item `sha`.
     ///
     /// # Errors
@@ -489,6 +520,68 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Staff observations (drafts and published, not parent contributions) per child, per
+    /// author and per area since `since`, plus each child's newest observation ever: the
+    /// manager's coverage and the home screen's "not observed for N days", in three queries.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn observation_stats(&self, since: Timestamp) -> Result<ObservationStats> {
+        let mut out = ObservationStats::default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT child_id, max(created_at), count(CASE WHEN created_at >= ?1 THEN 1 END) \
+             FROM entries WHERE kind = 'observation' GROUP BY child_id ORDER BY child_id",
+        )?;
+        for row in stmt.query_map([since.0], |r| {
+            Ok((
+                parse_id(&r.get::<_, String>(0)?, ChildId::parse)?,
+                r.get::<_, Option<i64>>(1)?.map(Timestamp),
+                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            ))
+        })? {
+            out.per_child.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT author_id, count(DISTINCT entry_id) FROM entries WHERE kind = 'observation' \
+             AND author_kind = 'staff' AND created_at >= ?1 GROUP BY author_id ORDER BY author_id",
+        )?;
+        for row in stmt.query_map([since.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })? {
+            out.per_author.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.area, count(DISTINCT a.entry_id) FROM entry_areas a JOIN entries e \
+             ON e.child_id = a.child_id AND e.entry_id = a.entry_id \
+             WHERE e.kind = 'observation' AND a.created_at >= ?1 GROUP BY a.area",
+        )?;
+        for row in stmt.query_map([since.0], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (area, n) = row?;
+            if let Ok(area) = Area::parse(&area) {
+                out.per_area.push((area, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        out.per_area.sort();
+        // Through the status index: no entry row (with its text) is decrypted for this.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT child_id, count(*) FROM entries WHERE status = 'pending' GROUP BY child_id",
+        )?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                parse_id(&r.get::<_, String>(0)?, ChildId::parse)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })? {
+            out.pending_per_child.push(row?);
+        }
+        Ok(out)
     }
 
     /// Recomputes the whole index from the stored journals, in one transaction. For recovery

@@ -33,7 +33,7 @@ mod wipe;
 pub use docs::{DocId, DocStats, Received, StoredHeads};
 pub use error::{Result, StoreError};
 pub use identity::{DeviceIdentity, PinFailureRecord, PinState, StoredLease};
-pub use index::{ChildCount, Cursor};
+pub use index::{ChildCount, Cursor, ObservationStats};
 pub use key::{DbKey, KEY_LEN, KeyStore, KeyringKeyStore, MemoryKeyStore};
 pub use media::{MEDIA_CHUNK_SIZE, MediaInfo, MediaReader, MediaState, MediaWriter};
 pub use store::{Compaction, Store};

@@ -36,6 +36,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("schema_v5.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("schema_v6.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

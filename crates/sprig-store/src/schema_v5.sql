@@ -1,4 +1,5 @@
--- Sprig device store, schema version 5: when the server quarantined this device (it refused a
--- change the device sent). Until a sync completes again, after a manager releases it, the
--- device records nothing new: the server will replace the refused documents with its copies.
-ALTER TABLE device_identity ADD COLUMN quarantined_at INTEGER;
+-- Sprig device store, schema version 5: the tablet app's lookups. An entry by id alone (publish,
+-- edit, reply and review find every journal holding a copy of an entry), and staff observations
+-- per child by time (home's "last observed", a manager's coverage).
+CREATE INDEX entries_by_entry ON entries (entry_id);
+CREATE INDEX entries_observations ON entries (kind, child_id, created_at);

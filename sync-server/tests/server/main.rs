@@ -15,3 +15,4 @@ mod serve;
 mod store;
 mod support;
 mod sync;
+mod watch;

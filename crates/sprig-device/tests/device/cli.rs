@@ -206,3 +206,210 @@ fn observe_takes_drafts_age_bands_characteristics_and_short_area_forms() {
     ]);
     assert!(err.contains("birth-to-three"), "lists the bands: {err}");
 }
+
+#[test]
+fn the_app_commands_keep_their_json_contracts() {
+    let s = seeded();
+    crate::app::with_manager(&s);
+    let contribution = crate::app::parent_contribution(&s, "We planted beans").to_string();
+    let dir = s.dir.to_str().unwrap();
+    let staff = s.staff.to_string();
+    let manager = s.fx.manager.to_string();
+    let child = s.child(0).to_string();
+    let auth = |who: &str| -> Vec<String> {
+        ["--data", dir, "--staff", who, "--pin", PIN]
+            .iter()
+            .map(|x| (*x).to_owned())
+            .collect()
+    };
+    let run = |cmd: &str, who: &str, extra: &[&str]| -> Value {
+        let mut args: Vec<String> = vec![cmd.to_owned()];
+        args.extend(auth(who));
+        args.extend(extra.iter().map(|x| (*x).to_owned()));
+        args.push("--json".into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok_json(&refs)
+    };
+
+    let children = run("children", &staff, &[]);
+    let list = children.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0]["id"], child.as_str(), "key children first");
+    for k in [
+        "id",
+        "name",
+        "room",
+        "is_key_child",
+        "last_observed_at",
+        "not_observed",
+        "photo_consent",
+        "pending",
+    ] {
+        assert!(
+            list[0].get(k).is_some(),
+            "children item lacks {k}: {}",
+            list[0]
+        );
+    }
+    assert_eq!(list[0]["is_key_child"], true);
+    assert_eq!(list[0]["last_observed_at"], Value::Null);
+    assert_eq!(list[0]["pending"], 1);
+
+    let id = ok_json(&[
+        "observe",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--child",
+        &child,
+        "--text",
+        "Draft text",
+        "--draft",
+        "--json",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = run("publish", &staff, &["--entry", &id]);
+    assert_eq!(
+        published,
+        serde_json::json!({"id": id, "status": "published"})
+    );
+    let edited = run(
+        "edit",
+        &staff,
+        &["--entry", &id, "--text", "Corrected text"],
+    );
+    assert_eq!(keys(&edited), ["edited", "id"]);
+    let replied = run("reply", &staff, &["--entry", &id, "--text", "Well done"]);
+    assert_eq!(keys(&replied), ["entry", "id"]);
+    let journal = run("journal", &staff, &["--child", &child]);
+    let e = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(e["text"], "Corrected text");
+    assert_eq!(e["status"], "published");
+    assert_eq!(e["replies"][0]["text"], "Well done");
+    assert!(e["edited_at"].is_string());
+
+    let pending = run("pending", &staff, &[]);
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["id"], contribution.as_str());
+    assert_eq!(pending[0]["author_kind"], "parent");
+    assert_eq!(pending[0]["status"], "pending");
+    let rejected = run(
+        "reject",
+        &staff,
+        &[
+            "--entry",
+            &contribution,
+            "--reason",
+            "Please send one of Ada alone",
+        ],
+    );
+    assert_eq!(rejected["status"], "rejected");
+    assert!(run("pending", &staff, &[]).as_array().unwrap().is_empty());
+    let err = fails(&[
+        "approve",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--entry",
+        &contribution,
+    ]);
+    assert!(err.contains("already been reviewed"), "{err}");
+
+    let coverage = run("coverage", &manager, &["--days", "7"]);
+    assert_eq!(
+        keys(&coverage),
+        [
+            "days",
+            "not_observed",
+            "pending_uploads",
+            "per_area",
+            "per_child",
+            "per_key_worker",
+            "since",
+            "unsynced_docs"
+        ]
+    );
+    assert_eq!(coverage["days"], 7);
+    assert_eq!(coverage["per_area"].as_array().unwrap().len(), 7);
+    assert_eq!(coverage["per_area"][0]["short"], "CL");
+    assert_eq!(coverage["not_observed"].as_array().unwrap().len(), 2);
+    let default = run("coverage", &manager, &[]);
+    assert_eq!(default["days"], 30);
+    let err = fails(&[
+        "coverage", "--data", dir, "--staff", &staff, "--pin", PIN, "--json",
+    ]);
+    assert!(err.contains("only a manager"), "{err}");
+}
+
+#[test]
+fn the_app_commands_refuse_with_one_line() {
+    let s = seeded();
+    let dir = s.dir.to_str().unwrap();
+    let staff = s.staff.to_string();
+    let child = s.child(0).to_string();
+    let id = ok_json(&[
+        "observe",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--child",
+        &child,
+        "--text",
+        "Read a story",
+        "--json",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = fails(&[
+        "approve", "--data", dir, "--staff", &staff, "--pin", PIN, "--entry", &id,
+    ]);
+    assert!(err.contains("only parent contributions"), "{err}");
+    let err = fails(&[
+        "reject", "--data", dir, "--staff", &staff, "--pin", PIN, "--entry", &id, "--reason", "",
+    ]);
+    assert!(err.contains("reason"), "{err}");
+    let missing = sprig_core::EntryId::new_random().to_string();
+    let err = fails(&[
+        "publish", "--data", dir, "--staff", &staff, "--pin", PIN, "--entry", &missing,
+    ]);
+    assert!(err.contains("no longer exists"), "{err}");
+    let err = fails(&[
+        "edit", "--data", dir, "--staff", &staff, "--pin", "9999", "--entry", &id, "--text", "x",
+    ]);
+    assert!(err.contains("wrong PIN"), "{err}");
+    let err = fails(&[
+        "reply",
+        "--data",
+        dir,
+        "--staff",
+        &staff,
+        "--pin",
+        PIN,
+        "--entry",
+        "not-an-id",
+        "--text",
+        "x",
+    ]);
+    assert!(err.contains("entry"), "{err}");
+    let err = fails(&[
+        "coverage", "--data", dir, "--staff", &staff, "--pin", PIN, "--days", "0",
+    ]);
+    assert!(!err.is_empty());
+}

@@ -4,6 +4,7 @@
 pub(crate) mod enrol;
 pub(crate) mod media;
 pub(crate) mod sync;
+pub(crate) mod watch;
 
 use std::sync::Arc;
 

@@ -259,12 +259,15 @@ fn sync_step(st: &AppState, device: &Device, run: &mut SyncRun, frame: &[u8]) ->
             .filter(|d| run.session.report().replaced.contains(d))
             .cloned()
             .collect();
-        if let Err(e) = run.docs.publish(&replaced) {
-            tracing::error!(error = %e, "could not store the session's changes");
-            return Step::Finish(error_frame(
-                "store",
-                "The server could not store this sync; nothing was lost on the tablet. Try again later and tell the setting's administrator if it persists.",
-            ));
+        match run.docs.publish(&replaced) {
+            Ok(changed) => st.changes.announce(changed, &device.id),
+            Err(e) => {
+                tracing::error!(error = %e, "could not store the session's changes");
+                return Step::Finish(error_frame(
+                    "store",
+                    "The server could not store this sync; nothing was lost on the tablet. Try again later and tell the setting's administrator if it persists.",
+                ));
+            }
         }
         let r = run.session.report();
         let hello = run.session.hello();
