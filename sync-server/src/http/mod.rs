@@ -11,7 +11,7 @@ mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Request;
@@ -85,14 +85,13 @@ pub enum ServeError {
     Media(#[from] MediaStoreError),
 }
 
-/// One setting (tenant) being served: its store, media, CA, enrolment throttle, and the
+/// One setting (tenant) being served: its store, media, CA, change feed, and the
 /// server's configuration. Handlers get the one a request belongs to from [`Settings`].
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn ServerStore>,
     pub(crate) media: Arc<dyn MediaStore>,
     pub(crate) ca: Ca,
     pub(crate) config: ServeConfig,
-    pub(crate) throttle: Mutex<device::Throttle>,
     /// Announces changed documents to the devices watching.
     pub(crate) changes: Arc<changes::Changes>,
 }
@@ -108,6 +107,21 @@ impl Settings {
     /// The setting of a device request (by its certificate's issuer), if it is one of ours.
     pub(crate) fn for_device(&self, _peer: &Peer) -> Option<Arc<AppState>> {
         Some(self.only.clone())
+    }
+
+    /// Whether the database and the media store answer now; what failed when not.
+    pub(crate) async fn ready(&self) -> Result<(), String> {
+        let st = self.only.clone();
+        let store = st.store.clone();
+        match tokio::task::spawn_blocking(move || store.meta("public_url")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("the database did not answer ({e})")),
+            Err(e) => return Err(format!("the database check failed ({e})")),
+        }
+        st.media
+            .check()
+            .await
+            .map_err(|e| format!("the media store did not answer ({e})"))
     }
 
     /// The setting of a request sent to `host` (the `Host` header, without its port).
@@ -173,12 +187,13 @@ pub async fn serve(
             media,
             ca,
             config,
-            throttle: Mutex::new(device::Throttle::default()),
             changes: changes::Changes::start(store_for_changes),
         }),
     });
+    let pruner = tokio::spawn(prune_forever(vec![state.only.store.clone()]));
     let app = Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/ready", get(ready))
         .route("/v1/enrol", post(device::enrol::enrol))
         .route("/v1/sync", get(device::sync::sync))
         .route("/v1/watch", get(device::watch::watch))
@@ -213,6 +228,7 @@ pub async fn serve(
         }
     }
     conns.shutdown().await;
+    pruner.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -264,4 +280,50 @@ async fn connection(
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"ok": true}))
+}
+
+/// How long attempt counters and events are kept: far longer than any throttle window or
+/// than a replica takes to read an event.
+const TRANSIENT_KEEP_MS: i64 = 24 * 60 * 60 * 1000;
+/// How often they are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Forgets old attempt counters and events, every [`PRUNE_EVERY`], until aborted.
+async fn prune_forever(stores: Vec<Arc<dyn ServerStore>>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let stores = stores.clone();
+        let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
+        let pruned = tokio::task::spawn_blocking(move || {
+            stores
+                .iter()
+                .map(|s| s.prune_transient(before))
+                .sum::<Result<u64, _>>()
+        })
+        .await;
+        match pruned {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(rows = n, "pruned old attempts and events"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old attempts and events"),
+            Err(e) => tracing::warn!(error = %e, "the pruning task failed"),
+        }
+    }
+}
+
+/// `GET /v1/ready`: 200 when the database and the media store answer now, 503 (with what
+/// failed) when either does not; what a load balancer asks before sending a replica traffic.
+async fn ready(
+    axum::extract::State(settings): axum::extract::State<Arc<Settings>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    settings.ready().await.map_err(|what| {
+        tracing::warn!(%what, "not ready");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("This server cannot serve now: {what}."),
+        )
+    })?;
+    Ok(Json(serde_json::json!({"ready": true})))
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 mod media;
 mod media_store;
 mod pg;
+mod ready;
 mod refusals;
 mod s3;
 mod serve;

@@ -101,6 +101,29 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and serves the same data directory again, in a new server with
+    /// nothing of the first one's memory, on a new port.
+    pub async fn restarted(mut self) -> TestServer {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.handle = Some(tokio::spawn(sprig_server::serve(
+            listener,
+            ServeConfig::new(self.data.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        )));
+        self
+    }
+
     pub fn devices(&self) -> Vec<Device> {
         self.store().list_devices().unwrap()
     }

@@ -404,7 +404,7 @@ async fn await_wipe_done(st: &Arc<AppState>, device: &str, socket: &mut WebSocke
 
 /// The device's status now, read from the store (another process, `sprig-server device
 /// revoke`, may have changed it).
-async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus> {
+pub(crate) async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus> {
     let (store, id) = (st.store.clone(), device.to_owned());
     match tokio::task::spawn_blocking(move || store.device(&id)).await {
         Ok(Ok(Some(d))) => Some(d.status),
