@@ -218,6 +218,51 @@ impl SettingKeys for DataDir {
     }
 }
 
+/// A hosted setting's keys, read from the settings table.
+#[derive(Clone, Debug)]
+pub struct HostedKeys {
+    /// The deployment's database.
+    pub pool: PgPool,
+    /// The setting.
+    pub setting: uuid::Uuid,
+}
+
+impl SettingKeys for HostedKeys {
+    fn setting_tls(&self) -> Result<SettingTls, AdminError> {
+        self.pool
+            .setting_tls(self.setting)?
+            .ok_or_else(|| AdminError::NotInitialised(PathBuf::from(self.setting.to_string())))
+    }
+}
+
+/// The setting `--setting` names (its name, host name or id), or the oldest one without it.
+///
+/// # Errors
+/// [`AdminError::UnknownSetting`], [`AdminError::AmbiguousSetting`], [`AdminError::NoSetting`],
+/// [`AdminError::Store`].
+pub fn find_setting(
+    pool: &PgPool,
+    which: Option<&str>,
+) -> Result<crate::store::SettingRecord, AdminError> {
+    let all = pool.settings()?;
+    let Some(which) = which else {
+        return all.into_iter().next().ok_or(AdminError::NoSetting);
+    };
+    let lower = which.to_ascii_lowercase();
+    if let Some(s) = all
+        .iter()
+        .find(|s| s.id.hyphenated().to_string() == lower || s.hostname == lower)
+    {
+        return Ok(s.clone());
+    }
+    let mut named = all.into_iter().filter(|s| s.name == which);
+    match (named.next(), named.next()) {
+        (Some(s), None) => Ok(s),
+        (Some(_), Some(_)) => Err(AdminError::AmbiguousSetting(which.to_owned())),
+        _ => Err(AdminError::UnknownSetting(which.to_owned())),
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[must_use]
 pub fn now_ms() -> i64 {

@@ -168,7 +168,6 @@ impl Changes {
 
     /// Polls now instead of at the next tick: something was written elsewhere (the database
     /// said so). Only a hint; the tick polls anyway.
-    #[allow(dead_code)] // The hosted server's LISTEN connection calls it.
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }

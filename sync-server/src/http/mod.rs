@@ -7,6 +7,7 @@
 pub(crate) mod changes;
 mod device;
 mod error;
+mod hosted;
 mod tls;
 
 use std::future::Future;
@@ -29,6 +30,7 @@ use crate::media_store::{FsMediaStore, MediaStore, MediaStoreError};
 use crate::store::ServerStore;
 
 pub(crate) use error::{ApiError, audit, blocking};
+pub use hosted::HostedConfig;
 pub(crate) use tls::Peer;
 
 /// How the server runs.
@@ -99,19 +101,41 @@ pub(crate) struct AppState {
 /// The settings this server serves, and how a request finds its own: a device request by the
 /// CA that issued its client certificate, a browser request by the host name it was sent to.
 /// A single-setting server (a data directory) answers every request with its one setting.
-pub(crate) struct Settings {
-    only: Arc<AppState>,
+pub(crate) enum Settings {
+    /// A data directory's one setting.
+    One(Arc<AppState>),
+    /// Every setting of a hosted deployment's database.
+    Hosted(Arc<hosted::Hosted>),
 }
 
 impl Settings {
-    /// The setting of a device request (by its certificate's issuer), if it is one of ours.
-    pub(crate) fn for_device(&self, _peer: &Peer) -> Option<Arc<AppState>> {
-        Some(self.only.clone())
+    /// The setting of a device request: by its certificate's issuer, or without one by the
+    /// host name it was sent to (`host`).
+    pub(crate) fn for_device(&self, peer: &Peer, host: Option<&str>) -> Option<Arc<AppState>> {
+        match self {
+            Settings::One(st) => Some(st.clone()),
+            Settings::Hosted(h) => h.for_device(peer, host),
+        }
     }
 
     /// Whether the database and the media store answer now; what failed when not.
     pub(crate) async fn ready(&self) -> Result<(), String> {
-        let st = self.only.clone();
+        let st = match self {
+            Settings::One(st) => st.clone(),
+            Settings::Hosted(h) => {
+                let pool = h.pool().clone();
+                match tokio::task::spawn_blocking(move || pool.ping()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(format!("the database did not answer ({e})")),
+                    Err(e) => return Err(format!("the database check failed ({e})")),
+                }
+                return h
+                    .media()
+                    .check()
+                    .await
+                    .map_err(|e| format!("the media store did not answer ({e})"));
+            }
+        };
         let store = st.store.clone();
         match tokio::task::spawn_blocking(move || store.meta("public_url")).await {
             Ok(Ok(_)) => {}
@@ -125,9 +149,12 @@ impl Settings {
     }
 
     /// The setting of a request sent to `host` (the `Host` header, without its port).
-    #[allow(dead_code)]
-    pub(crate) fn for_host(&self, _host: Option<&str>) -> Option<Arc<AppState>> {
-        Some(self.only.clone())
+    #[allow(dead_code)] // The portal's routes will use it.
+    pub(crate) fn for_host(&self, host: Option<&str>) -> Option<Arc<AppState>> {
+        match self {
+            Settings::One(st) => Some(st.clone()),
+            Settings::Hosted(h) => h.for_host(host),
+        }
     }
 }
 
@@ -146,8 +173,15 @@ impl axum::extract::FromRequestParts<Arc<Settings>> for DeviceSetting {
             .extensions
             .get::<Peer>()
             .ok_or_else(ApiError::not_found)?;
+        let host = peer.sni.clone().or_else(|| {
+            parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| strip_port(h).to_owned())
+        });
         settings
-            .for_device(peer)
+            .for_device(peer, host.as_deref())
             .map(DeviceSetting)
             .ok_or_else(ApiError::not_found)
     }
@@ -181,17 +215,85 @@ pub async fn serve(
         .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
     media.prepare().await?;
     let store_for_changes = store.clone();
-    let state = Arc::new(Settings {
-        only: Arc::new(AppState {
-            store,
-            media,
-            ca,
-            config,
-            changes: changes::Changes::start(store_for_changes),
-        }),
+    let pruner = tokio::spawn(prune_forever(vec![store.clone()]));
+    let state = Arc::new(Settings::One(Arc::new(AppState {
+        store,
+        media,
+        ca,
+        config,
+        changes: changes::Changes::start(store_for_changes),
+    })));
+    let served = run(listener, tls, router(state), shutdown).await;
+    pruner.abort();
+    served
+}
+
+/// Serves every setting of a hosted deployment's database on `listener` until `shutdown`
+/// completes: one replica of any number over the same database and media store. A device
+/// request finds its setting by its client certificate's issuer, any other by its host name
+/// (TLS SNI, else `Host`); settings created while it runs are served within seconds. Events
+/// (revocations, wipes) written by any process reach this replica's open connections through
+/// the event table, polled once a second while anyone watches; where the database has
+/// LISTEN/NOTIFY a notification wakes the poll at once.
+///
+/// # Errors
+/// [`ServeError`] when the settings cannot be read or a setting's TLS material is unusable.
+pub async fn serve_hosted(
+    listener: TcpListener,
+    config: HostedConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let hosted = Arc::new(hosted::Hosted::new(config));
+    hosted.refresh().await?;
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(hosted.tls_config()?));
+    let refresher = tokio::spawn(hosted.clone().refresh_forever());
+    let woken = hosted.clone();
+    let listener_task = hosted.pool().spawn_listener(move || {
+        for st in woken.states() {
+            st.changes.wake();
+        }
     });
-    let pruner = tokio::spawn(prune_forever(vec![state.only.store.clone()]));
-    let app = Router::new()
+    let pruner = {
+        let pool = hosted.pool().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                let pool = pool.clone();
+                let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || pool.prune_transient(before)).await
+                {
+                    tracing::warn!(error = %e, "could not prune old attempts and events");
+                }
+            }
+        })
+    };
+    let served = run(
+        listener,
+        tls,
+        router(Arc::new(Settings::Hosted(hosted))),
+        shutdown,
+    )
+    .await;
+    refresher.abort();
+    pruner.abort();
+    if let Some(l) = listener_task {
+        l.abort();
+    }
+    served
+}
+
+/// `host` without a `:port`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map_or(host, |h| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn router(state: Arc<Settings>) -> Router {
+    Router::new()
         .route("/v1/health", get(health))
         .route("/v1/ready", get(ready))
         .route("/v1/enrol", post(device::enrol::enrol))
@@ -206,7 +308,15 @@ pub async fn serve(
             get(device::media::media_thumbnail),
         )
         .fallback(|| async { ApiError::not_found() })
-        .with_state(state);
+        .with_state(state)
+}
+
+async fn run(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "serving");
 
     tokio::pin!(shutdown);
@@ -228,7 +338,6 @@ pub async fn serve(
         }
     }
     conns.shutdown().await;
-    pruner.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -253,14 +362,13 @@ async fn connection(
             return;
         }
     };
+    let conn = stream.get_ref().1;
+    let leaf = conn.peer_certificates().and_then(|c| c.first());
     let peer = Peer {
         addr,
-        cert: stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| fingerprint(c)),
+        cert: leaf.map(|c| fingerprint(c)),
+        issuer: leaf.and_then(hosted::issuer_of).map(Arc::from),
+        sni: conn.server_name().map(str::to_ascii_lowercase),
     };
     let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(peer.clone());

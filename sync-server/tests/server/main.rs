@@ -5,6 +5,7 @@
 mod authority;
 mod cli;
 mod enrol;
+mod hosted;
 mod lifecycle;
 mod media;
 mod media_store;

@@ -164,9 +164,18 @@ pub async fn tls_connect(
     addr: SocketAddr,
     cfg: Arc<rustls::ClientConfig>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    tls_connect_to(addr, cfg, "localhost").await
+}
+
+/// [`tls_connect`] asking for server name `host` (SNI), as a device of a hosted setting does.
+pub async fn tls_connect_to(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    host: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     TlsConnector::from(cfg)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .connect(ServerName::try_from(host.to_owned()).unwrap(), tcp)
         .await
 }
 
@@ -197,7 +206,22 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Reply, String> {
-    let tls = tls_connect(addr, cfg).await.map_err(|e| e.to_string())?;
+    request_to(addr, "localhost", cfg, method, path, headers, body).await
+}
+
+/// [`request`] sent to host name `host` (SNI and `Host`).
+pub async fn request_to(
+    addr: SocketAddr,
+    host: &str,
+    cfg: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let tls = tls_connect_to(addr, cfg, host)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| format!("{e:?}"))?;
@@ -205,7 +229,7 @@ pub async fn request(
     let mut b = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "localhost")
+        .header("host", host)
         .header("content-length", body.len().to_string());
     for (k, v) in headers {
         b = b.header(*k, *v);

@@ -1,0 +1,402 @@
+//! A hosted deployment (`serve_hosted`) on Postgres (`SPRIG_TEST_DATABASE_URL`, which
+//! `scripts/with-postgres.sh` exports; without it these tests fail): several settings served
+//! by one listener, each device routed by its certificate's issuer and isolated from the other
+//! settings; two replicas over one database and one media folder.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::StatusCode;
+use sha2::Digest as _;
+use sprig_core::{Consent, Role};
+use sprig_proto::{ClientSession, Limits, MemoryDocs, Unsynced};
+use sprig_server::admin::{self, HostedKeys};
+use sprig_server::media_store::MediaRoot;
+use sprig_server::store::pg_testing::{fresh_database, test_database_url};
+use sprig_server::store::{DeviceStatus, PgPool, PgStore};
+use sprig_server::{HostedConfig, ServerStore};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use crate::support::{Identity, Reply, client_config, key_and_csr, request_to, tls_connect_to};
+use crate::sync::{info, record};
+
+/// A setting of the test database, as the tests see it.
+struct Setting {
+    host: String,
+    ca_pem: String,
+    store: PgStore,
+    keys: HostedKeys,
+}
+
+fn create(pool: &PgPool, name: &str, host: &str) -> Setting {
+    let out = admin::init_hosted(pool, name, host).unwrap();
+    let id: uuid::Uuid = out.setting_id.unwrap().parse().unwrap();
+    Setting {
+        host: host.to_owned(),
+        ca_pem: pool.setting_tls(id).unwrap().unwrap().ca_cert_pem,
+        store: pool.setting(id).unwrap(),
+        keys: HostedKeys {
+            pool: pool.clone(),
+            setting: id,
+        },
+    }
+}
+
+struct Replica {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), sprig_server::ServeError>>,
+}
+
+async fn replica(url: &str, media: &std::path::Path) -> Replica {
+    // Each replica its own pool, as its own process would have.
+    let pool = PgPool::open(url).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = HostedConfig::new(pool, MediaRoot::Folder(media.to_owned()));
+    let handle = tokio::spawn(sprig_server::serve_hosted(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Replica { addr, stop, handle }
+}
+
+impl Replica {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+async fn enrol_at(r: &Replica, s: &Setting, code: &str) -> Reply {
+    let (_key, csr) = key_and_csr();
+    enrol_with(r, s, code, &csr).await
+}
+
+async fn enrol_with(r: &Replica, s: &Setting, code: &str, csr: &str) -> Reply {
+    let body = serde_json::json!({"code": code, "device_name": "tablet", "csr_pem": csr});
+    request_to(
+        r.addr,
+        &s.host,
+        client_config(&s.ca_pem, None),
+        "POST",
+        "/v1/enrol",
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+fn code(s: &Setting) -> String {
+    admin::enrol_code(&s.keys, &s.store, "tablet", admin::DEFAULT_CODE_TTL)
+        .unwrap()
+        .code
+}
+
+async fn enrol(r: &Replica, s: &Setting) -> Identity {
+    let (key_pem, csr) = key_and_csr();
+    let reply = enrol_with(r, s, &code(s), &csr).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let j = reply.json();
+    Identity {
+        device_id: j["device_id"].as_str().unwrap().to_owned(),
+        cert_pem: j["certificate_pem"].as_str().unwrap().to_owned(),
+        key_pem,
+    }
+}
+
+async fn device_request(
+    r: &Replica,
+    s: &Setting,
+    id: &Identity,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    request_to(
+        r.addr,
+        &s.host,
+        client_config(&s.ca_pem, Some(id)),
+        method,
+        path,
+        headers,
+        body,
+    )
+    .await
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn ws(r: &Replica, s: &Setting, id: &Identity, path: &str) -> Socket {
+    let tls = tls_connect_to(r.addr, client_config(&s.ca_pem, Some(id)), &s.host)
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async(format!("wss://{}{path}", s.host), tls)
+        .await
+        .unwrap()
+        .0
+}
+
+/// One sync session to its closing lease.
+async fn sync(r: &Replica, s: &Setting, id: &Identity, docs: &mut MemoryDocs) {
+    let mut ws = ws(r, s, id, "/v1/sync").await;
+    let mut client = ClientSession::new(info(id, Unsynced::default()), Limits::default());
+    let hello = client.start(&mut docs.peer("server")).unwrap();
+    ws.send(Ws::Binary(hello.into())).await.unwrap();
+    while !client.is_finished() {
+        match ws
+            .next()
+            .await
+            .expect("the session ends with a lease")
+            .unwrap()
+        {
+            Ws::Binary(frame) => {
+                for out in client.receive(&mut docs.peer("server"), &frame).unwrap() {
+                    ws.send(Ws::Binary(out.into())).await.unwrap();
+                }
+            }
+            Ws::Close(_) => panic!("closed before the session finished"),
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+/// A device of one setting asks for the other's ids: everything answers as if they did not
+/// exist (codes, media), and the TLS side never serves it the other setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_of_one_deployment_never_see_each_other() {
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let a = create(&pool, "Acorns", "acorns.example.org");
+    let b = create(&pool, "Birch", "birch.example.org");
+    let media = tempfile::tempdir().unwrap();
+    let r = replica(&url, media.path()).await;
+
+    // B's enrolment code is unknown at A (and A's at B).
+    let (code_a, code_b) = (code(&a), code(&b));
+    let reply = enrol_at(&r, &a, &code_b).await;
+    assert_eq!(reply.code(), "enrol_code_invalid");
+    let reply = enrol_at(&r, &b, &code_a).await;
+    assert_eq!(reply.code(), "enrol_code_invalid");
+    let dev_a = enrol(&r, &a).await;
+    let dev_b = enrol(&r, &b).await;
+    assert_eq!(a.store.list_devices().unwrap().len(), 1);
+    assert_eq!(b.store.list_devices().unwrap().len(), 1);
+
+    // B's device uploads a photo its setting references.
+    let photo = b"not really a jpeg, but bytes".to_vec();
+    let sha = hex::encode(sha2::Sha256::digest(&photo));
+    b.store
+        .add_media_refs(&[(
+            sha.clone(),
+            sprig_proto::DocId::Journal(sprig_core::ChildId::new_random()),
+        )])
+        .unwrap();
+    let put = device_request(
+        &r,
+        &b,
+        &dev_b,
+        "PUT",
+        &format!("/v1/media/{sha}"),
+        &[("x-sprig-media-kind", "photo")],
+        photo.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        put.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&put.body)
+    );
+    let got = device_request(
+        &r,
+        &b,
+        &dev_b,
+        "GET",
+        &format!("/v1/media/{sha}"),
+        &[],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (got.status, got.body.clone()),
+        (StatusCode::OK, photo.clone())
+    );
+
+    // A's device asks for it: not found. It may not upload it either (A references nothing).
+    let got = device_request(
+        &r,
+        &a,
+        &dev_a,
+        "GET",
+        &format!("/v1/media/{sha}"),
+        &[],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+    let put = device_request(
+        &r,
+        &a,
+        &dev_a,
+        "PUT",
+        &format!("/v1/media/{sha}"),
+        &[("x-sprig-media-kind", "photo")],
+        photo.clone(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(put.status, StatusCode::OK);
+    assert!(!a.store.media_referenced(&sha).unwrap());
+
+    // A's device sent to B's host name: the server presents B's certificate, which a device
+    // pinning A's CA refuses.
+    let wrong = request_to(
+        r.addr,
+        &b.host,
+        client_config(&a.ca_pem, Some(&dev_a)),
+        "GET",
+        "/v1/health",
+        &[],
+        vec![],
+    )
+    .await;
+    assert!(wrong.is_err(), "{:?}", wrong.map(|r| r.status));
+    // Even trusting B's CA, A's certificate is A's: its requests are A's, and B's photo is
+    // not there.
+    let got = request_to(
+        r.addr,
+        &b.host,
+        client_config(&b.ca_pem, Some(&dev_a)),
+        "GET",
+        &format!("/v1/media/{sha}"),
+        &[],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+
+    // A sync of A's device sees A's setting only.
+    let b_staff = admin::staff_add(&b.store, "Bea Birch", Role::Manager, "1357", None).unwrap();
+    let mut docs = MemoryDocs::new();
+    sync(&r, &a, &dev_a, &mut docs).await;
+    let roster = docs.roster.as_ref().expect("A's roster");
+    assert!(roster.staff(&b_staff).is_none());
+    assert!(docs.journals.is_empty());
+    r.stop().await;
+}
+
+/// Two replicas over one database and one media folder: a device syncs through either, in any
+/// order, with nothing lost or duplicated; a revoke written by another process (the CLI)
+/// closes the device's watch on the other replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_serve_one_setting() {
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let s = create(&pool, "Acorns", "acorns.example.org");
+    let staff =
+        admin::staff_add(&s.store, "Amara Okafor", Role::Practitioner, "2468", None).unwrap();
+    let child = admin::child_add(
+        &s.store,
+        "Test Child",
+        staff.as_str(),
+        Some("Ladybirds"),
+        Consent::Yes,
+        Some("2022-04-01"),
+    )
+    .unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let r1 = replica(&url, media.path()).await;
+    let r2 = replica(&url, media.path()).await;
+
+    // A enrols through r1, B through r2.
+    let a = enrol(&r1, &s).await;
+    let b = enrol(&r2, &s).await;
+    let (mut da, mut db) = (MemoryDocs::new(), MemoryDocs::new());
+    sync(&r1, &s, &a, &mut da).await;
+    record(&mut da, &staff, &child, "Planted beans");
+    sync(&r2, &s, &a, &mut da).await;
+    record(&mut da, &staff, &child, "Watered them");
+    sync(&r1, &s, &a, &mut da).await;
+    sync(&r2, &s, &a, &mut da).await;
+    sync(&r1, &s, &b, &mut db).await;
+    sync(&r2, &s, &b, &mut db).await;
+    for docs in [&da, &db] {
+        let mut texts: Vec<String> = docs.journals[&child]
+            .entries()
+            .iter()
+            .map(|e| e.text.clone())
+            .collect();
+        texts.sort();
+        assert_eq!(texts, ["Planted beans", "Watered them"]);
+    }
+
+    // Media through r1, read back through r2.
+    let photo = b"bytes of a photo".to_vec();
+    let sha = hex::encode(sha2::Sha256::digest(&photo));
+    s.store
+        .add_media_refs(&[(sha.clone(), sprig_proto::DocId::Journal(child.clone()))])
+        .unwrap();
+    let put = device_request(
+        &r1,
+        &s,
+        &a,
+        "PUT",
+        &format!("/v1/media/{sha}"),
+        &[("x-sprig-media-kind", "photo")],
+        photo.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.status, StatusCode::OK);
+    let got = device_request(&r2, &s, &b, "GET", &format!("/v1/media/{sha}"), &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!((got.status, got.body), (StatusCode::OK, photo));
+
+    // B watches through r2; B is revoked by another process (its own pool, as the CLI).
+    let mut watching = ws(&r2, &s, &b, "/v1/watch").await;
+    // Open, and quiet (this also lets the feed take its first look at the event table).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), watching.next())
+            .await
+            .is_err(),
+        "the watch stays open before the revoke"
+    );
+    let cli = PgPool::open(&url).unwrap();
+    let store = cli.setting(s.keys.setting).unwrap();
+    admin::device_lifecycle(&store, &b.device_id, admin::Lifecycle::Revoke).unwrap();
+    assert_eq!(
+        store.device(&b.device_id).unwrap().unwrap().status,
+        DeviceStatus::Revoked
+    );
+    let mut closed = false;
+    for _ in 0..30 {
+        if let Ok(None | Some(Err(_) | Ok(Ws::Close(_)))) =
+            tokio::time::timeout(Duration::from_secs(1), watching.next()).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the revoked device's watch on the other replica is closed"
+    );
+    r1.stop().await;
+    r2.stop().await;
+}
