@@ -45,8 +45,17 @@ fn create(pool: &PgPool, name: &str, host: &str) -> Setting {
 
 struct Replica {
     addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<Result<(), sprig_server::ServeError>>,
+    running: Running,
+}
+
+enum Running {
+    /// `serve_hosted` in this test process.
+    Task {
+        stop: tokio::sync::oneshot::Sender<()>,
+        handle: tokio::task::JoinHandle<Result<(), sprig_server::ServeError>>,
+    },
+    /// A `sprig-server serve` process.
+    Process(std::process::Child),
 }
 
 async fn replica(url: &str, media: &std::path::Path) -> Replica {
@@ -59,14 +68,74 @@ async fn replica(url: &str, media: &std::path::Path) -> Replica {
     let handle = tokio::spawn(sprig_server::serve_hosted(listener, config, async {
         let _ = stopped.await;
     }));
-    Replica { addr, stop, handle }
+    Replica {
+        addr,
+        running: Running::Task { stop, handle },
+    }
 }
 
 impl Replica {
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.handle.await.unwrap().unwrap();
+        match self.running {
+            Running::Task { stop, handle } => {
+                let _ = stop.send(());
+                handle.await.unwrap().unwrap();
+            }
+            Running::Process(mut child) => {
+                // SIGKILL: a replica may die at any moment; nothing of it is needed.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
+}
+
+/// `sprig-server serve --database-url URL --media s3://BUCKET/deploy` as a process, once its
+/// `/v1/ready` answers 200 (asked at `s`'s host name).
+async fn serve_process(url: &str, s3: &crate::s3::S3Server, s: &Setting) -> Replica {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args([
+            "serve",
+            "--database-url",
+            url,
+            "--listen",
+            &addr.to_string(),
+        ])
+        .args(["--media", &format!("s3://{}/deploy", crate::s3::BUCKET)])
+        .args(["--s3-endpoint", &s3.endpoint])
+        .env("AWS_ACCESS_KEY_ID", crate::s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", crate::s3::SECRET_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let replica = Replica {
+        addr,
+        running: Running::Process(child),
+    };
+    for _ in 0..300 {
+        let ready = request_to(
+            addr,
+            &s.host,
+            client_config(&s.ca_pem, None),
+            "GET",
+            "/v1/ready",
+            &[],
+            vec![],
+        )
+        .await;
+        if ready.is_ok_and(|r| r.status == StatusCode::OK) {
+            return replica;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("sprig-server serve did not become ready on {addr}");
 }
 
 async fn enrol_at(r: &Replica, s: &Setting, code: &str) -> Reply {
@@ -399,4 +468,133 @@ async fn two_replicas_serve_one_setting() {
     );
     r1.stop().await;
     r2.stop().await;
+}
+
+/// Two `sprig-server serve` processes over one Postgres database and one S3 bucket: a device
+/// syncs through either; media uploaded through one is read through the other (and is in the
+/// bucket under the setting's prefix); a revoke by the CLI closes the device's watch on the
+/// other process; one process killed (SIGKILL), the other carries on with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_on_postgres_and_s3() {
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let s = create(&pool, "Acorns", "acorns.example.org");
+    let staff =
+        admin::staff_add(&s.store, "Amara Okafor", Role::Practitioner, "2468", None).unwrap();
+    let child = admin::child_add(
+        &s.store,
+        "Test Child",
+        staff.as_str(),
+        None,
+        Consent::Yes,
+        None,
+    )
+    .unwrap();
+    let s3 = crate::s3::S3Server::start();
+    let p1 = serve_process(&url, &s3, &s).await;
+    let p2 = serve_process(&url, &s3, &s).await;
+
+    let a = enrol(&p1, &s).await;
+    let b = enrol(&p2, &s).await;
+    let (mut da, mut db) = (MemoryDocs::new(), MemoryDocs::new());
+    sync(&p2, &s, &a, &mut da).await;
+    record(&mut da, &staff, &child, "Planted beans");
+    sync(&p1, &s, &a, &mut da).await;
+    sync(&p2, &s, &b, &mut db).await;
+    sync(&p1, &s, &b, &mut db).await;
+    let texts = |d: &MemoryDocs| -> Vec<String> {
+        let mut t: Vec<String> = d.journals[&child]
+            .entries()
+            .iter()
+            .map(|e| e.text.clone())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(texts(&db), ["Planted beans"]);
+
+    let photo = b"bytes of a photo in a bucket".to_vec();
+    let sha = hex::encode(sha2::Sha256::digest(&photo));
+    s.store
+        .add_media_refs(&[(sha.clone(), sprig_proto::DocId::Journal(child.clone()))])
+        .unwrap();
+    let put = device_request(
+        &p1,
+        &s,
+        &a,
+        "PUT",
+        &format!("/v1/media/{sha}"),
+        &[("x-sprig-media-kind", "photo")],
+        photo.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        put.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&put.body)
+    );
+    let got = device_request(&p2, &s, &b, "GET", &format!("/v1/media/{sha}"), &[], vec![])
+        .await
+        .unwrap();
+    assert_eq!((got.status, got.body), (StatusCode::OK, photo));
+    let objects = s3.everything().await;
+    let prefix = format!("deploy/settings/{}/", s.keys.setting.hyphenated());
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.starts_with(&prefix) && o.contains(&sha)),
+        "{objects:?}"
+    );
+
+    // B watches through p2; the CLI revokes B.
+    let mut watching = ws(&p2, &s, &b, "/v1/watch").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), watching.next())
+            .await
+            .is_err(),
+        "the watch stays open before the revoke"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args([
+            "device",
+            "revoke",
+            "--database-url",
+            &url,
+            "--setting",
+            &s.host,
+            &b.device_id,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut closed = false;
+    for _ in 0..30 {
+        if let Ok(None | Some(Err(_) | Ok(Ws::Close(_)))) =
+            tokio::time::timeout(Duration::from_secs(1), watching.next()).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the revoked device's watch on the other process is closed"
+    );
+
+    // p1 dies; A carries on through p2 and loses nothing.
+    p1.stop().await;
+    record(&mut da, &staff, &child, "Watered them");
+    sync(&p2, &s, &a, &mut da).await;
+    let mut fresh = MemoryDocs::new();
+    let c = enrol(&p2, &s).await;
+    sync(&p2, &s, &c, &mut fresh).await;
+    assert_eq!(texts(&fresh), ["Planted beans", "Watered them"]);
+    p2.stop().await;
 }
