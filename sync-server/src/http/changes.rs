@@ -46,6 +46,15 @@ pub(crate) struct Changes {
     announced: Mutex<BTreeSet<DocId>>,
     /// Wakes the poller before its next tick (a NOTIFY from the database).
     wake: Arc<Notify>,
+    /// The newest event already reflected in what listeners know; `None` while nobody
+    /// listens. Shared by the poller and [`Changes::subscribe`], which sets it before a new
+    /// listener reads anything, so no event falls between a watch's status check and the feed.
+    last_event: Arc<Mutex<Option<u64>>>,
+    store: Arc<dyn ServerStore>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What one poll read.
@@ -80,12 +89,14 @@ impl Changes {
             tx,
             announced: Mutex::new(BTreeSet::new()),
             wake: Arc::new(Notify::new()),
+            last_event: Arc::new(Mutex::new(None)),
+            store: store.clone(),
         });
         let weak = Arc::downgrade(&changes);
         let wake = changes.wake.clone();
+        let last_event = changes.last_event.clone();
         tokio::spawn(async move {
             let mut seen: Option<BTreeMap<DocId, u64>> = None;
-            let mut last_event: Option<u64> = None;
             let mut tick = tokio::time::interval(POLL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -96,25 +107,32 @@ impl Changes {
                 let Some(changes) = weak.upgrade() else {
                     return;
                 };
-                if changes.tx.receiver_count() == 0 {
-                    // Nobody listens: forget, and look afresh when someone does (a watch reads
-                    // its device's status itself once it listens).
-                    seen = None;
-                    last_event = None;
-                    continue;
-                }
+                let after = {
+                    let mut last = locked(&last_event);
+                    // Under the lock: a subscriber either counts already, or finds `None`
+                    // and sets the baseline itself.
+                    if changes.tx.receiver_count() == 0 {
+                        // Nobody listens: forget, and look afresh when someone does.
+                        seen = None;
+                        *last = None;
+                        continue;
+                    }
+                    *last
+                };
                 let s = store.clone();
-                let after = last_event;
                 let Ok(Ok(polled)) =
                     tokio::task::spawn_blocking(move || poll_once(s.as_ref(), after)).await
                 else {
                     continue;
                 };
                 match polled.events {
-                    Err(newest) => last_event = Some(newest),
+                    Err(newest) => {
+                        let mut last = locked(&last_event);
+                        *last = Some(last.map_or(newest, |l| l.min(newest)));
+                    }
                     Ok(events) => {
                         for e in events {
-                            last_event = Some(e.seq);
+                            *locked(&last_event) = Some(e.seq);
                             if e.kind != SettingEvent::DEVICE_STATUS {
                                 continue;
                             }
@@ -172,8 +190,26 @@ impl Changes {
         self.wake.notify_one();
     }
 
-    /// A new listener.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.tx.subscribe()
+    /// A new listener. It hears of every event after the moment it subscribed: the first
+    /// listener's subscription reads the newest event's number before returning, so whatever
+    /// the listener reads next (its device's status) already reflects the events before it.
+    pub(crate) async fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        let (rx, need) = {
+            let last = locked(&self.last_event);
+            (self.tx.subscribe(), last.is_none())
+        };
+        if need {
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || store.last_event_seq()).await {
+                Ok(Ok(seq)) => {
+                    let mut last = locked(&self.last_event);
+                    *last = Some(last.map_or(seq, |l| l.min(seq)));
+                }
+                // The poller takes its own baseline at its next tick.
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not read the event table"),
+                Err(e) => tracing::warn!(error = %e, "could not read the event table"),
+            }
+        }
+        rx
     }
 }

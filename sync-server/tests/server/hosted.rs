@@ -437,15 +437,10 @@ async fn two_replicas_serve_one_setting() {
         .unwrap();
     assert_eq!((got.status, got.body), (StatusCode::OK, photo));
 
-    // B watches through r2; B is revoked by another process (its own pool, as the CLI).
+    // B watches through r2; B is revoked by another process (its own pool, as the CLI) at
+    // once: whether the revoke lands before or after the watch subscribes to its feed, the
+    // watch is closed.
     let mut watching = ws(&r2, &s, &b, "/v1/watch").await;
-    // Open, and quiet (this also lets the feed take its first look at the event table).
-    assert!(
-        tokio::time::timeout(Duration::from_millis(1500), watching.next())
-            .await
-            .is_err(),
-        "the watch stays open before the revoke"
-    );
     let cli = PgPool::open(&url).unwrap();
     let store = cli.setting(s.keys.setting).unwrap();
     admin::device_lifecycle(&store, &b.device_id, admin::Lifecycle::Revoke).unwrap();

@@ -41,7 +41,7 @@ async fn run_watch(
     status: DeviceStatus,
     mut socket: WebSocket,
 ) {
-    let mut feed = st.changes.subscribe();
+    let mut feed = st.changes.subscribe().await;
     // A status change between the check before the upgrade and the subscription would be
     // missed by the feed: read it once more, now that the feed listens.
     let status = match super::sync::current_status(&st, &device).await {
