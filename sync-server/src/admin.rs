@@ -263,6 +263,85 @@ pub fn find_setting(
     }
 }
 
+/// What `backup` wrote.
+#[derive(Debug, Serialize)]
+pub struct BackupOutput {
+    /// The new data directory.
+    pub path: String,
+    /// Media files copied.
+    pub media_files: u64,
+}
+
+/// Copies a data directory, while its server runs, into `dest` (which must not exist): the
+/// database as of one moment ([`SqliteStore::backup_to`]), the CA and server certificates and
+/// keys (keys mode 0600), and the media files. The copy is itself a data directory: restoring
+/// is serving it (`sprig-server serve --data DEST`). Media are copied after the database, so
+/// every photo the copied database references was acknowledged, and so stored, before the copy
+/// started; photos uploaded meanwhile may come along unreferenced, which is harmless.
+///
+/// # Errors
+/// [`AdminError::AlreadyInitialised`] when `dest` exists, [`AdminError::NotInitialised`],
+/// I/O and store errors.
+pub fn backup(dir: &DataDir, dest: &Path) -> Result<BackupOutput, AdminError> {
+    if dest.exists() {
+        return Err(AdminError::AlreadyInitialised(dest.to_owned()));
+    }
+    let store = dir.open_store()?;
+    let out = DataDir::new(dest);
+    fs::create_dir_all(dest).map_err(io_at(dest))?;
+    store.backup_to(&out.db())?;
+    for (from, to, private) in [
+        (dir.ca_key(), out.ca_key(), true),
+        (dir.server_key(), out.server_key(), true),
+        (dir.server_cert(), out.server_cert(), false),
+    ] {
+        write_file(&to, dir.read(&from)?.as_bytes(), private)?;
+    }
+    let mut media_files = 0;
+    copy_media(&dir.media(), &out.media(), &mut media_files)?;
+    // The CA certificate last, as `init` does: its presence marks the copy as complete.
+    write_file(&out.ca_cert(), dir.read(&dir.ca_cert())?.as_bytes(), false)?;
+    Ok(BackupOutput {
+        path: dest.display().to_string(),
+        media_files,
+    })
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + '_ {
+    move |source| AdminError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn copy_media(from: &Path, to: &Path, count: &mut u64) -> Result<(), AdminError> {
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_at(from)(e)),
+    };
+    fs::create_dir_all(to).map_err(io_at(to))?;
+    for e in entries {
+        let e = e.map_err(io_at(from))?;
+        let name = e.file_name();
+        // Half-written uploads are not media.
+        if name == "tmp" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().map_err(io_at(&src))?.is_dir() {
+            copy_media(&src, &dst, count)?;
+        } else {
+            fs::copy(&src, &dst).map_err(io_at(&dst))?;
+            fs::File::open(&dst)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(&dst))?;
+            *count += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[must_use]
 pub fn now_ms() -> i64 {

@@ -45,6 +45,16 @@ enum Cmd {
         #[arg(long)]
         hostname: Option<String>,
     },
+    /// Copy a data directory, while its server runs, into a new data directory (database as of
+    /// one moment, keys, media); restore by serving the copy. For Postgres use pg_dump
+    /// (docs/HOSTING.md).
+    Backup {
+        #[arg(long)]
+        data: PathBuf,
+        /// The new directory (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Bring a hosted deployment's database schema up to date (safe from several processes).
     Migrate {
         #[arg(long, value_name = "URL")]
@@ -422,6 +432,18 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 out.ca_fingerprint
             );
             Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Backup { data, out } => {
+            let b = admin::backup(&DataDir::new(&data), &out)?;
+            let human = format!(
+                "Backed up {} into {} ({} media files); restore by serving it: \
+                 sprig-server serve --data {}",
+                data.display(),
+                b.path,
+                b.media_files,
+                b.path
+            );
+            Ok((serde_json::to_value(b)?, human))
         }
         Cmd::Migrate { database_url: url } => {
             let Some(url) = database_url(url.as_deref()) else {

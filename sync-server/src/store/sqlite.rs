@@ -172,6 +172,20 @@ impl SqliteStore {
         Self::setup(conn)
     }
 
+    /// Writes a consistent copy of the database to `dest` (a new file) while the server keeps
+    /// serving: SQLite's `VACUUM INTO`, one read transaction, so the copy is the database as of
+    /// one moment, compacted.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] (also when `dest` exists).
+    pub fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let dest = dest.to_str().ok_or_else(|| {
+            StoreError::Corrupt(format!("{} is not a UTF-8 path", dest.display()))
+        })?;
+        self.conn().execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
     /// An in-memory database, for tests.
     ///
     /// # Errors

@@ -593,3 +593,110 @@ async fn two_serve_processes_on_postgres_and_s3() {
     assert_eq!(texts(&fresh), ["Planted beans", "Watered them"]);
     p2.stop().await;
 }
+
+/// The PostgreSQL client tools of the server `scripts/with-postgres.sh` runs (`PG_BIN`, else
+/// the newest `/usr/lib/postgresql/*/bin`).
+fn pg_tool(name: &str) -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return std::path::PathBuf::from(dir).join(name);
+    }
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed in /usr/lib/postgresql (make test installs it)")
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|p| p.join(name).exists())
+        .collect();
+    dirs.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.pop().expect("a PostgreSQL bin directory").join(name)
+}
+
+/// `pg_dump` of a hosted database restored with `pg_restore` into an empty one: a replica on
+/// it serves the setting, and its tablet syncs against it with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_dump_restores_into_a_new_database() {
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let s = create(&pool, "Acorns", "acorns.example.org");
+    let staff =
+        admin::staff_add(&s.store, "Amara Okafor", Role::Practitioner, "2468", None).unwrap();
+    let child = admin::child_add(
+        &s.store,
+        "Test Child",
+        staff.as_str(),
+        None,
+        Consent::Yes,
+        None,
+    )
+    .unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let r = replica(&url, media.path()).await;
+    let a = enrol(&r, &s).await;
+    let mut da = MemoryDocs::new();
+    sync(&r, &s, &a, &mut da).await;
+    record(&mut da, &staff, &child, "Planted beans");
+    sync(&r, &s, &a, &mut da).await;
+
+    let dump = tempfile::tempdir().unwrap();
+    let file = dump.path().join("sprig.dump");
+    let out = std::process::Command::new(pg_tool("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&file)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    r.stop().await;
+
+    let empty = fresh_database(&test_database_url(), false).unwrap();
+    let out = std::process::Command::new(pg_tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "--dbname", &empty])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing to migrate: the dump carries the schema's record.
+    assert!(
+        PgPool::connect(&empty)
+            .unwrap()
+            .migrate()
+            .unwrap()
+            .is_empty()
+    );
+    let restored = replica(&empty, media.path()).await;
+    record(&mut da, &staff, &child, "Watered them");
+    sync(&restored, &s, &a, &mut da).await;
+    let fresh_pool = PgPool::open(&empty).unwrap();
+    let s2 = Setting {
+        store: fresh_pool.setting(s.keys.setting).unwrap(),
+        keys: HostedKeys {
+            pool: fresh_pool.clone(),
+            setting: s.keys.setting,
+        },
+        host: s.host.clone(),
+        ca_pem: s.ca_pem.clone(),
+    };
+    let b = enrol(&restored, &s2).await;
+    let mut db = MemoryDocs::new();
+    sync(&restored, &s2, &b, &mut db).await;
+    let mut texts: Vec<String> = db.journals[&child]
+        .entries()
+        .iter()
+        .map(|e| e.text.clone())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["Planted beans", "Watered them"]);
+    restored.stop().await;
+}

@@ -3,6 +3,7 @@
 //! the media-store suite on a folder and on a real S3-compatible server (s3s-fs).
 
 mod authority;
+mod backup;
 mod cli;
 mod enrol;
 mod hosted;

@@ -55,6 +55,31 @@ impl TestServer {
         }
     }
 
+    /// A server over an existing data directory (`keep` holds it for the test's length).
+    pub async fn serve_existing(data: DataDir, keep: tempfile::TempDir) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(sprig_server::serve(
+            listener,
+            ServeConfig::new(data.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let ca_pem = std::fs::read_to_string(data.ca_cert()).unwrap();
+        let der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+        TestServer {
+            ca_fingerprint: sprig_server::ca::fingerprint(&der),
+            ca_pem,
+            _dir: keep,
+            data,
+            addr,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
     /// A second connection to the server's database, as an admin command would open.
     pub fn store(&self) -> SqliteStore {
         self.data.open_store().unwrap()
