@@ -8,6 +8,7 @@ pub(crate) mod changes;
 mod device;
 mod error;
 mod hosted;
+mod metrics;
 mod tls;
 
 use std::future::Future;
@@ -296,6 +297,7 @@ fn router(state: Arc<Settings>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/ready", get(ready))
+        .route("/metrics", get(metrics_text))
         .route("/v1/enrol", post(device::enrol::enrol))
         .route("/v1/sync", get(device::sync::sync))
         .route("/v1/watch", get(device::watch::watch))
@@ -388,6 +390,16 @@ async fn connection(
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"ok": true}))
+}
+
+async fn metrics_text() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::render(),
+    )
 }
 
 /// How long attempt counters and events are kept: far longer than any throttle window or
