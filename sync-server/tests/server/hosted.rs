@@ -14,7 +14,7 @@ use sprig_proto::{ClientSession, Limits, MemoryDocs, Unsynced};
 use sprig_server::admin::{self, HostedKeys};
 use sprig_server::media_store::MediaRoot;
 use sprig_server::store::pg_testing::{fresh_database, test_database_url};
-use sprig_server::store::{DeviceStatus, PgPool, PgStore};
+use sprig_server::store::{DeviceStatus, PgOptions, PgPool, PgStore};
 use sprig_server::{HostedConfig, ServerStore};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
@@ -59,8 +59,16 @@ enum Running {
 }
 
 async fn replica(url: &str, media: &std::path::Path) -> Replica {
+    replica_with(url, media, true).await
+}
+
+/// A replica whose database connection sends NOTIFY after events (and so LISTENs) or not, as
+/// on CockroachDB and YugabyteDB.
+async fn replica_with(url: &str, media: &std::path::Path, notify: bool) -> Replica {
     // Each replica its own pool, as its own process would have.
-    let pool = PgPool::open(url).unwrap();
+    let mut options = PgOptions::default();
+    options.notify = Some(notify);
+    let pool = PgPool::connect_with(url, &options).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -371,7 +379,8 @@ async fn settings_of_one_deployment_never_see_each_other() {
 
 /// Two replicas over one database and one media folder: a device syncs through either, in any
 /// order, with nothing lost or duplicated; a revoke written by another process (the CLI)
-/// closes the device's watch on the other replica.
+/// closes the device's watch on the other replica. No NOTIFY anywhere (as on CockroachDB and
+/// YugabyteDB): the poll of the event table alone carries the revoke.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_serve_one_setting() {
     let url = fresh_database(&test_database_url(), true).unwrap();
@@ -389,8 +398,8 @@ async fn two_replicas_serve_one_setting() {
     )
     .unwrap();
     let media = tempfile::tempdir().unwrap();
-    let r1 = replica(&url, media.path()).await;
-    let r2 = replica(&url, media.path()).await;
+    let r1 = replica_with(&url, media.path(), false).await;
+    let r2 = replica_with(&url, media.path(), false).await;
 
     // A enrols through r1, B through r2.
     let a = enrol(&r1, &s).await;
@@ -441,7 +450,9 @@ async fn two_replicas_serve_one_setting() {
     // once: whether the revoke lands before or after the watch subscribes to its feed, the
     // watch is closed.
     let mut watching = ws(&r2, &s, &b, "/v1/watch").await;
-    let cli = PgPool::open(&url).unwrap();
+    let mut quiet = PgOptions::default();
+    quiet.notify = Some(false);
+    let cli = PgPool::connect_with(&url, &quiet).unwrap();
     let store = cli.setting(s.keys.setting).unwrap();
     admin::device_lifecycle(&store, &b.device_id, admin::Lifecycle::Revoke).unwrap();
     assert_eq!(
