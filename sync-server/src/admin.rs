@@ -19,8 +19,10 @@ use crate::ca::{CaError, make_pki};
 use crate::docs::{DocStoreError, edit_roster};
 use crate::policy::{Policy, PolicyChange, PolicyError, PolicyOutput};
 use crate::store::{
-    AuditEvent, Device, DeviceStatus, EnrolCode, ServerStore, SqliteStore, StatusChange, StoreError,
+    AuditEvent, Device, DeviceStatus, EnrolCode, NewSetting, PgPool, ServerStore, SettingTls,
+    SqliteStore, StatusChange, StoreError,
 };
+use rustls::pki_types::pem::PemObject as _;
 
 /// Default enrolment code lifetime.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -66,6 +68,19 @@ pub enum AdminError {
     /// The device is not in the register.
     #[error("no device {0} in the register; see `sprig-server device list`")]
     UnknownDevice(String),
+    /// `--setting` names no setting of the database.
+    #[error(
+        "no setting '{0}' in the database; `--setting` takes a setting's name, host name or id"
+    )]
+    UnknownSetting(String),
+    /// `--setting` names several settings.
+    #[error("several settings are called '{0}'; give the host name or the id with --setting")]
+    AmbiguousSetting(String),
+    /// The database holds no setting yet.
+    #[error(
+        "the database holds no setting; create one with `sprig-server init --database-url URL --name NAME --hostname HOST`"
+    )]
+    NoSetting,
     /// The device's state does not allow this lifecycle step.
     #[error("device {id} is {status}: {why}")]
     WrongDeviceState {
@@ -167,6 +182,166 @@ impl DataDir {
     }
 }
 
+/// Where a setting's CA and server certificate and their keys are kept: the data directory's
+/// `ca.*` and `server.*` files ([`DataDir`]), or the settings table of a hosted deployment
+/// (`hosting::HostedKeys`). What `enrol-code` and `serve` need the key material from.
+pub trait SettingKeys: Send + Sync + std::fmt::Debug {
+    /// The setting's certificates and keys.
+    ///
+    /// # Errors
+    /// [`AdminError::Io`] or [`AdminError::Store`] when they cannot be read,
+    /// [`AdminError::NotInitialised`] when there are none.
+    fn setting_tls(&self) -> Result<SettingTls, AdminError>;
+
+    /// The loaded CA, to sign device certificates and leases.
+    ///
+    /// # Errors
+    /// As [`SettingKeys::setting_tls`], and [`AdminError::Ca`].
+    fn ca(&self) -> Result<crate::ca::Ca, AdminError> {
+        let tls = self.setting_tls()?;
+        Ok(crate::ca::Ca::from_pem(&tls.ca_cert_pem, &tls.ca_key_pem)?)
+    }
+}
+
+impl SettingKeys for DataDir {
+    fn setting_tls(&self) -> Result<SettingTls, AdminError> {
+        let ca_cert_pem = self.read(&self.ca_cert())?;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(ca_cert_pem.as_bytes())
+            .map_err(|_| AdminError::Ca(CaError::Crypto(rcgen::Error::CouldNotParseCertificate)))?;
+        Ok(SettingTls {
+            ca_fingerprint: crate::ca::fingerprint(&der),
+            ca_key_pem: zeroize::Zeroizing::new(self.read(&self.ca_key())?),
+            server_cert_pem: self.read(&self.server_cert())?,
+            server_key_pem: zeroize::Zeroizing::new(self.read(&self.server_key())?),
+            ca_cert_pem,
+        })
+    }
+}
+
+/// A hosted setting's keys, read from the settings table.
+#[derive(Clone, Debug)]
+pub struct HostedKeys {
+    /// The deployment's database.
+    pub pool: PgPool,
+    /// The setting.
+    pub setting: uuid::Uuid,
+}
+
+impl SettingKeys for HostedKeys {
+    fn setting_tls(&self) -> Result<SettingTls, AdminError> {
+        self.pool
+            .setting_tls(self.setting)?
+            .ok_or_else(|| AdminError::NotInitialised(PathBuf::from(self.setting.to_string())))
+    }
+}
+
+/// The setting `--setting` names (its name, host name or id), or the oldest one without it.
+///
+/// # Errors
+/// [`AdminError::UnknownSetting`], [`AdminError::AmbiguousSetting`], [`AdminError::NoSetting`],
+/// [`AdminError::Store`].
+pub fn find_setting(
+    pool: &PgPool,
+    which: Option<&str>,
+) -> Result<crate::store::SettingRecord, AdminError> {
+    let all = pool.settings()?;
+    let Some(which) = which else {
+        return all.into_iter().next().ok_or(AdminError::NoSetting);
+    };
+    let lower = which.to_ascii_lowercase();
+    if let Some(s) = all
+        .iter()
+        .find(|s| s.id.hyphenated().to_string() == lower || s.hostname == lower)
+    {
+        return Ok(s.clone());
+    }
+    let mut named = all.into_iter().filter(|s| s.name == which);
+    match (named.next(), named.next()) {
+        (Some(s), None) => Ok(s),
+        (Some(_), Some(_)) => Err(AdminError::AmbiguousSetting(which.to_owned())),
+        _ => Err(AdminError::UnknownSetting(which.to_owned())),
+    }
+}
+
+/// What `backup` wrote.
+#[derive(Debug, Serialize)]
+pub struct BackupOutput {
+    /// The new data directory.
+    pub path: String,
+    /// Media files copied.
+    pub media_files: u64,
+}
+
+/// Copies a data directory, while its server runs, into `dest` (which must not exist): the
+/// database as of one moment ([`SqliteStore::backup_to`]), the CA and server certificates and
+/// keys (keys mode 0600), and the media files. The copy is itself a data directory: restoring
+/// is serving it (`sprig-server serve --data DEST`). Media are copied after the database, so
+/// every photo the copied database references was acknowledged, and so stored, before the copy
+/// started; photos uploaded meanwhile may come along unreferenced, which is harmless.
+///
+/// # Errors
+/// [`AdminError::AlreadyInitialised`] when `dest` exists, [`AdminError::NotInitialised`],
+/// I/O and store errors.
+pub fn backup(dir: &DataDir, dest: &Path) -> Result<BackupOutput, AdminError> {
+    if dest.exists() {
+        return Err(AdminError::AlreadyInitialised(dest.to_owned()));
+    }
+    let store = dir.open_store()?;
+    let out = DataDir::new(dest);
+    fs::create_dir_all(dest).map_err(io_at(dest))?;
+    store.backup_to(&out.db())?;
+    for (from, to, private) in [
+        (dir.ca_key(), out.ca_key(), true),
+        (dir.server_key(), out.server_key(), true),
+        (dir.server_cert(), out.server_cert(), false),
+    ] {
+        write_file(&to, dir.read(&from)?.as_bytes(), private)?;
+    }
+    let mut media_files = 0;
+    copy_media(&dir.media(), &out.media(), &mut media_files)?;
+    // The CA certificate last, as `init` does: its presence marks the copy as complete.
+    write_file(&out.ca_cert(), dir.read(&dir.ca_cert())?.as_bytes(), false)?;
+    Ok(BackupOutput {
+        path: dest.display().to_string(),
+        media_files,
+    })
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + '_ {
+    move |source| AdminError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn copy_media(from: &Path, to: &Path, count: &mut u64) -> Result<(), AdminError> {
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_at(from)(e)),
+    };
+    fs::create_dir_all(to).map_err(io_at(to))?;
+    for e in entries {
+        let e = e.map_err(io_at(from))?;
+        let name = e.file_name();
+        // Half-written uploads are not media.
+        if name == "tmp" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().map_err(io_at(&src))?.is_dir() {
+            copy_media(&src, &dst, count)?;
+        } else {
+            fs::copy(&src, &dst).map_err(io_at(&dst))?;
+            fs::File::open(&dst)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(&dst))?;
+            *count += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[must_use]
 pub fn now_ms() -> i64 {
@@ -217,6 +392,70 @@ fn audit(store: &dyn ServerStore, action: &str, detail: String) -> Result<(), Ad
 pub struct InitOutput {
     /// `sha256:<hex>` of the CA certificate.
     pub ca_fingerprint: String,
+    /// The new setting's id, in a hosted deployment (absent for a data directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setting_id: Option<String>,
+}
+
+/// The documents, public URL and audit line of a new setting, in its (empty) store.
+fn init_store(
+    store: &dyn ServerStore,
+    name: &str,
+    public_url: &str,
+    ca_fingerprint: &str,
+) -> Result<(), AdminError> {
+    store.create_doc(&DocId::Setting, 0, &SettingDoc::new(name).save())?;
+    store.create_doc(&DocId::Roster, 0, &Roster::new().save())?;
+    store.set_meta("public_url", public_url)?;
+    audit(store, "init", format!("ca={ca_fingerprint}"))
+}
+
+/// Creates a setting in a hosted deployment's database: its CA and server certificate (for
+/// `hostname`, `localhost` and the loopback addresses), kept in the settings table; its
+/// setting document and empty roster; its public URL `https://HOSTNAME` (a load balancer on
+/// port 443; `serve --public-url` changes it).
+///
+/// # Errors
+/// [`AdminError::InvalidInput`] without a name or host name, [`AdminError::Store`]
+/// (`AlreadyExists` when another setting has the host name).
+pub fn init_hosted(pool: &PgPool, name: &str, hostname: &str) -> Result<InitOutput, AdminError> {
+    if name.trim().is_empty() {
+        return Err(AdminError::InvalidInput(
+            "the setting needs a name (--name)".into(),
+        ));
+    }
+    let hostname = hostname.trim().to_ascii_lowercase();
+    let host_ok = !hostname.is_empty()
+        && hostname.len() <= 253
+        && hostname
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !host_ok {
+        return Err(AdminError::InvalidInput(
+            "a hosted setting needs its host name (--hostname acorns.example.org): letters,              digits, '-' and '.'"
+                .into(),
+        ));
+    }
+    let pki = make_pki(name, Some(&hostname))?;
+    let tls = SettingTls {
+        ca_fingerprint: pki.ca_fingerprint.clone(),
+        ca_cert_pem: pki.ca_cert_pem.clone(),
+        ca_key_pem: zeroize::Zeroizing::new(pki.ca_key_pem.clone()),
+        server_cert_pem: pki.server_cert_pem.clone(),
+        server_key_pem: zeroize::Zeroizing::new(pki.server_key_pem.clone()),
+    };
+    let record = pool.create_setting_with_tls(&NewSetting::new(name, &hostname), &tls, now_ms())?;
+    let store = pool.setting(record.id)?;
+    init_store(
+        &store,
+        name,
+        &format!("https://{hostname}"),
+        &pki.ca_fingerprint,
+    )?;
+    Ok(InitOutput {
+        ca_fingerprint: pki.ca_fingerprint,
+        setting_id: Some(record.id.hyphenated().to_string()),
+    })
 }
 
 /// Creates a data directory: CA, server certificate, database, setting and empty roster.
@@ -245,20 +484,23 @@ pub fn init(dir: &DataDir, name: &str, hostname: Option<&str>) -> Result<InitOut
     write_file(&dir.server_key(), pki.server_key_pem.as_bytes(), true)?;
     write_file(&dir.server_cert(), pki.server_cert_pem.as_bytes(), false)?;
     let store = SqliteStore::open(&dir.db())?;
-    store.create_doc(&DocId::Setting, 0, &SettingDoc::new(name).save())?;
-    store.create_doc(&DocId::Roster, 0, &Roster::new().save())?;
     let host = hostname.unwrap_or("localhost");
     let host = if host.contains(':') {
         format!("[{host}]")
     } else {
         host.to_owned()
     };
-    store.set_meta("public_url", &format!("https://{host}:{DEFAULT_PORT}"))?;
-    audit(&store, "init", format!("ca={}", pki.ca_fingerprint))?;
+    init_store(
+        &store,
+        name,
+        &format!("https://{host}:{DEFAULT_PORT}"),
+        &pki.ca_fingerprint,
+    )?;
     // The CA certificate last: its presence marks the directory as initialised.
     write_file(&dir.ca_cert(), pki.ca_cert_pem.as_bytes(), false)?;
     Ok(InitOutput {
         ca_fingerprint: pki.ca_fingerprint,
+        setting_id: None,
     })
 }
 
@@ -547,7 +789,7 @@ fn url_encode(s: &str) -> String {
 /// # Errors
 /// [`AdminError`].
 pub fn enrol_code(
-    dir: &DataDir,
+    keys: &dyn SettingKeys,
     store: &dyn ServerStore,
     device_name: &str,
     ttl: Duration,
@@ -563,7 +805,7 @@ pub fn enrol_code(
             "--ttl must be between 1 second and 7 days".into(),
         ));
     }
-    let ca = crate::ca::Ca::from_pem(&dir.read(&dir.ca_cert())?, &dir.read(&dir.ca_key())?)?;
+    let ca = keys.ca()?;
     let code = new_enrol_code();
     let now = now_ms();
     let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));

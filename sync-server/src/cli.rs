@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sprig_core::{Consent, Role};
-use sprig_server::admin::{self, IdOutput, Lifecycle};
+use sprig_server::admin::{self, HostedKeys, IdOutput, Lifecycle, SettingKeys};
+use sprig_server::media_store::{MediaRoot, S3Config, S3MediaStore};
 use sprig_server::policy::{Cidr, PolicyChange, PolicyOutput, parse_duration};
-use sprig_server::{DataDir, ServeConfig};
+use sprig_server::{DataDir, HostedConfig, PgPool, PgStore, ServeConfig, ServerStore};
 
 #[derive(Parser)]
 #[command(
@@ -27,17 +28,58 @@ pub struct Cli {
 enum Cmd {
     /// Create a data directory: setting CA, server certificate, database, setting, roster.
     Init {
-        #[arg(long)]
-        data: PathBuf,
+        /// A data directory to create (one setting, SQLite).
+        #[arg(long, conflicts_with = "database_url")]
+        data: Option<PathBuf>,
+        /// Or a hosted deployment's database (postgres://…, or SPRIG_DATABASE_URL): migrated,
+        /// then given a new setting with its CA.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// The deployment's media (DIR or s3://BUCKET); the setting's folder is made in DIR.
+        #[arg(long, value_name = "DIR|s3://BUCKET")]
+        media: Option<String>,
         #[arg(long)]
         name: String,
+        /// The host name devices and browsers reach the setting at (required with
+        /// --database-url: requests find their setting by it).
         #[arg(long)]
         hostname: Option<String>,
     },
-    /// Serve devices over HTTPS until Ctrl-C.
-    Serve {
+    /// Copy a data directory, while its server runs, into a new data directory (database as of
+    /// one moment, keys, media); restore by serving the copy. For Postgres use pg_dump
+    /// (docs/HOSTING.md).
+    Backup {
         #[arg(long)]
         data: PathBuf,
+        /// The new directory (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Bring a hosted deployment's database schema up to date (safe from several processes).
+    Migrate {
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Serve devices over HTTPS until Ctrl-C.
+    Serve {
+        /// A data directory (one setting, SQLite).
+        #[arg(long, conflicts_with = "database_url")]
+        data: Option<PathBuf>,
+        /// Or a hosted deployment's database (postgres://…, or SPRIG_DATABASE_URL): every
+        /// setting in it is served.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Where media is kept: DIR (one folder per setting) or s3://BUCKET[/PREFIX] (with
+        /// --s3-endpoint, --s3-region, and the key in AWS_ACCESS_KEY_ID and
+        /// AWS_SECRET_ACCESS_KEY). Required with --database-url.
+        #[arg(long, value_name = "DIR|s3://BUCKET")]
+        media: Option<String>,
+        /// The S3 endpoint (http://127.0.0.1:3900); leave out for AWS.
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// The S3 region.
+        #[arg(long, default_value = "us-east-1")]
+        s3_region: String,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: String,
         /// The address devices and browsers reach this server at (e.g.
@@ -63,8 +105,8 @@ enum Cmd {
     },
     /// Make a one-time device enrolment code.
     EnrolCode {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long)]
         device_name: String,
         #[arg(long, default_value = "10m")]
@@ -87,8 +129,8 @@ enum PolicyCmd {
     /// Change the policy (options not given keep their value) and print it whole. Running
     /// servers apply it at each device's next sync, without a restart.
     Set {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// A device that has not synced for this long refuses to unlock (90s, 12h, 90d).
         #[arg(long, value_name = "DURATION")]
         lock_after: Option<String>,
@@ -108,8 +150,8 @@ enum PolicyCmd {
     },
     /// Print the policy.
     Show {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
     },
 }
 
@@ -117,8 +159,8 @@ enum PolicyCmd {
 enum StaffCmd {
     /// Add a member of staff with a tablet PIN.
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -134,8 +176,8 @@ enum StaffCmd {
 enum ChildCmd {
     /// Add a child and their journal.
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -154,8 +196,8 @@ enum ChildCmd {
 enum ParentCmd {
     /// Add a parent with a portal password, linked to their children.
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long)]
         email: String,
         #[arg(long)]
@@ -171,29 +213,29 @@ enum ParentCmd {
 enum DeviceCmd {
     /// List enrolled devices.
     List {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
     },
     /// Revoke a device: refused from its next connection.
     Revoke {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
     /// Wipe a device at its next connection, before any sync (then refuse it).
     Wipe {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
     /// Retire a device: it syncs everything (documents and media) first, then wipes itself.
     Retire {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
@@ -201,20 +243,99 @@ enum DeviceCmd {
     /// Release a quarantined device: it syncs again, and its copies of the documents it was
     /// refused for are replaced by the server's at its next sync.
     Release {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
     /// Show what a device's refused changes carried, held for review.
     Held {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
     },
+}
+
+/// Which setting an admin command acts on: a data directory's, or one of a hosted database's.
+#[derive(clap::Args)]
+struct At {
+    /// A data directory made by `init` (one setting, SQLite).
+    #[arg(long, conflicts_with = "database_url")]
+    data: Option<PathBuf>,
+    /// A hosted deployment's database, postgres://… (default: SPRIG_DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Which setting of the database: its name, host name or id (default: the first).
+    #[arg(long, value_name = "NAME|HOST|ID")]
+    setting: Option<String>,
+}
+
+/// A setting opened for an admin command.
+struct Opened {
+    store: Box<dyn ServerStore>,
+    keys: Box<dyn SettingKeys>,
+}
+
+fn database_url(given: Option<&str>) -> Option<String> {
+    given
+        .map(str::to_owned)
+        .or_else(|| std::env::var("SPRIG_DATABASE_URL").ok())
+        .filter(|u| !u.is_empty())
+}
+
+fn open(at: &At) -> anyhow::Result<Opened> {
+    if let Some(data) = &at.data {
+        let dir = DataDir::new(data);
+        return Ok(Opened {
+            store: Box::new(dir.open_store()?),
+            keys: Box::new(dir),
+        });
+    }
+    let Some(url) = database_url(at.database_url.as_deref()) else {
+        anyhow::bail!("give --data DIR (one setting) or --database-url postgres://… (hosted)");
+    };
+    let pool = PgPool::open(&url)?;
+    let setting = admin::find_setting(&pool, at.setting.as_deref())?;
+    Ok(Opened {
+        store: Box::new(pool.setting(setting.id)?),
+        keys: Box::new(HostedKeys {
+            pool,
+            setting: setting.id,
+        }),
+    })
+}
+
+fn media_root(media: &str, endpoint: Option<&str>, region: &str) -> anyhow::Result<MediaRoot> {
+    let Some(rest) = media.strip_prefix("s3://") else {
+        return Ok(MediaRoot::Folder(PathBuf::from(media)));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let key = std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID for --media s3://")?;
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+        .context("AWS_SECRET_ACCESS_KEY for --media s3://")?;
+    let mut config = S3Config::new(endpoint, region, bucket, &key, &secret);
+    config.allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
+    if !prefix.is_empty() {
+        config.prefix = format!("{}/", prefix.trim_end_matches('/'));
+    }
+    Ok(MediaRoot::S3(S3MediaStore::new(&config)?))
+}
+
+/// `url` with its host replaced by `host` (a hosted setting's public URL from the replicas'
+/// shared one: same scheme and port, the setting's own host name).
+fn with_host(url: &str, host: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let port = authority
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.ends_with(']') || !p.is_empty())
+        .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default();
+    format!("{scheme}://{host}{port}")
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -229,16 +350,12 @@ enum YesNo {
     No,
 }
 
-fn store(data: &std::path::Path) -> anyhow::Result<sprig_server::SqliteStore> {
-    Ok(DataDir::new(data).open_store()?)
+fn store(at: &At) -> anyhow::Result<Box<dyn ServerStore>> {
+    Ok(open(at)?.store)
 }
 
-fn lifecycle(
-    data: &std::path::Path,
-    id: &str,
-    cmd: Lifecycle,
-) -> anyhow::Result<(serde_json::Value, String)> {
-    let out = admin::device_lifecycle(&store(data)?, id, cmd)?;
+fn lifecycle(at: &At, id: &str, cmd: Lifecycle) -> anyhow::Result<(serde_json::Value, String)> {
+    let out = admin::device_lifecycle(store(at)?.as_ref(), id, cmd)?;
     let human = if out.changed {
         format!("Device {} is now {}", out.id, out.status)
     } else {
@@ -275,41 +392,136 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
     match cli.cmd {
         Cmd::Init {
             data,
+            database_url: url,
+            media,
             name,
             hostname,
         } => {
-            let out = admin::init(&DataDir::new(&data), &name, hostname.as_deref())?;
+            if let Some(data) = data {
+                let out = admin::init(&DataDir::new(&data), &name, hostname.as_deref())?;
+                let human = format!(
+                    "Initialised {}; CA fingerprint {}",
+                    data.display(),
+                    out.ca_fingerprint
+                );
+                return Ok((serde_json::to_value(out)?, human));
+            }
+            let Some(url) = database_url(url.as_deref()) else {
+                anyhow::bail!(
+                    "give --data DIR (one setting) or --database-url postgres://… (hosted)"
+                );
+            };
+            let Some(hostname) = hostname else {
+                anyhow::bail!(
+                    "a hosted setting needs --hostname (requests find their setting by it)"
+                );
+            };
+            let pool = PgPool::connect(&url)?;
+            pool.migrate()?;
+            let out = admin::init_hosted(&pool, &name, &hostname)?;
+            if let (Some(media), Some(id)) = (media.as_deref(), out.setting_id.as_deref())
+                && !media.starts_with("s3://")
+            {
+                std::fs::create_dir_all(PathBuf::from(media).join(id))
+                    .with_context(|| format!("creating the setting's media folder in {media}"))?;
+            }
             let human = format!(
-                "Initialised {}; CA fingerprint {}",
-                data.display(),
+                "Initialised setting {} at {hostname} ({}); CA fingerprint {}",
+                name,
+                out.setting_id.as_deref().unwrap_or_default(),
                 out.ca_fingerprint
             );
             Ok((serde_json::to_value(out)?, human))
         }
+        Cmd::Backup { data, out } => {
+            let b = admin::backup(&DataDir::new(&data), &out)?;
+            let human = format!(
+                "Backed up {} into {} ({} media files); restore by serving it: \
+                 sprig-server serve --data {}",
+                data.display(),
+                b.path,
+                b.media_files,
+                b.path
+            );
+            Ok((serde_json::to_value(b)?, human))
+        }
+        Cmd::Migrate { database_url: url } => {
+            let Some(url) = database_url(url.as_deref()) else {
+                anyhow::bail!("give --database-url postgres://… (or SPRIG_DATABASE_URL)");
+            };
+            let applied = PgStore::migrate(&url)?;
+            let human = if applied.is_empty() {
+                "The schema is up to date".to_owned()
+            } else {
+                format!("Applied schema steps {applied:?}")
+            };
+            Ok((serde_json::json!({ "applied": applied }), human))
+        }
         Cmd::Serve {
             data,
+            database_url: url,
+            media,
+            s3_endpoint,
+            s3_region,
             listen,
             public_url,
         } => {
-            if let Some(url) = public_url {
-                admin::set_public_url(&store(&data)?, &url)?;
-            }
+            let hosted = match (&data, database_url(url.as_deref())) {
+                (Some(_), _) => None,
+                (None, Some(url)) => Some(url),
+                (None, None) => anyhow::bail!(
+                    "give --data DIR (one setting) or --database-url postgres://… (hosted)"
+                ),
+            };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            if let Some(url) = hosted {
+                let Some(media) = media else {
+                    anyhow::bail!("a hosted server needs --media DIR or --media s3://BUCKET");
+                };
+                let pool = PgPool::open(&url)?;
+                if let Some(public) = &public_url {
+                    for s in pool.settings()? {
+                        admin::set_public_url(
+                            &pool.setting(s.id)?,
+                            &with_host(public, &s.hostname),
+                        )?;
+                    }
+                }
+                return rt.block_on(async {
+                    let root = media_root(&media, s3_endpoint.as_deref(), &s3_region)?;
+                    let listener = tokio::net::TcpListener::bind(&listen)
+                        .await
+                        .with_context(|| format!("listening on {listen}"))?;
+                    sprig_server::serve_hosted(listener, HostedConfig::new(pool, root), stop)
+                        .await?;
+                    Ok((serde_json::json!({"stopped": true}), "Stopped".to_owned()))
+                });
+            }
+            let data = data.unwrap_or_default();
+            if let Some(url) = public_url {
+                admin::set_public_url(&DataDir::new(&data).open_store()?, &url)?;
+            }
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
-                let stop = async {
-                    let _ = tokio::signal::ctrl_c().await;
-                };
-                sprig_server::serve(listener, ServeConfig::new(DataDir::new(data)), stop).await?;
+                let mut config = ServeConfig::new(DataDir::new(&data));
+                if let Some(media) = &media {
+                    config.media = Some(
+                        media_root(media, s3_endpoint.as_deref(), &s3_region)?.for_setting(None),
+                    );
+                }
+                sprig_server::serve(listener, config, stop).await?;
                 Ok((serde_json::json!({"stopped": true}), "Stopped".to_owned()))
             })
         }
         Cmd::Staff {
             cmd:
                 StaffCmd::Add {
-                    data,
+                    at,
                     name,
                     role,
                     pin,
@@ -321,7 +533,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 RoleArg::Manager => Role::Manager,
             };
             id(
-                admin::staff_add(&store(&data)?, &name, role, &pin, password.as_deref())?
+                admin::staff_add(store(&at)?.as_ref(), &name, role, &pin, password.as_deref())?
                     .to_string(),
                 "staff member",
             )
@@ -329,7 +541,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         Cmd::Child {
             cmd:
                 ChildCmd::Add {
-                    data,
+                    at,
                     name,
                     key_worker,
                     room,
@@ -344,7 +556,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             };
             id(
                 admin::child_add(
-                    &store(&data)?,
+                    store(&at)?.as_ref(),
                     &name,
                     &key_worker,
                     room.as_deref(),
@@ -358,25 +570,26 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         Cmd::Parent {
             cmd:
                 ParentCmd::Add {
-                    data,
+                    at,
                     email,
                     name,
                     password,
                     children,
                 },
         } => id(
-            admin::parent_add(&store(&data)?, &email, &name, &password, &children)?.to_string(),
+            admin::parent_add(store(&at)?.as_ref(), &email, &name, &password, &children)?
+                .to_string(),
             "parent",
         ),
         Cmd::EnrolCode {
-            data,
+            at,
             device_name,
             ttl,
         } => {
-            let dir = DataDir::new(&data);
+            let opened = open(&at)?;
             let out = admin::enrol_code(
-                &dir,
-                &dir.open_store()?,
+                opened.keys.as_ref(),
+                opened.store.as_ref(),
                 &device_name,
                 admin::parse_ttl(&ttl)?,
             )?;
@@ -387,18 +600,18 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             Ok((serde_json::to_value(out)?, human))
         }
         Cmd::Device {
-            cmd: DeviceCmd::Revoke { data, id },
-        } => lifecycle(&data, &id, Lifecycle::Revoke),
+            cmd: DeviceCmd::Revoke { at, id },
+        } => lifecycle(&at, &id, Lifecycle::Revoke),
         Cmd::Device {
-            cmd: DeviceCmd::Wipe { data, id },
-        } => lifecycle(&data, &id, Lifecycle::Wipe),
+            cmd: DeviceCmd::Wipe { at, id },
+        } => lifecycle(&at, &id, Lifecycle::Wipe),
         Cmd::Device {
-            cmd: DeviceCmd::Retire { data, id },
-        } => lifecycle(&data, &id, Lifecycle::Retire),
+            cmd: DeviceCmd::Retire { at, id },
+        } => lifecycle(&at, &id, Lifecycle::Retire),
         Cmd::Device {
-            cmd: DeviceCmd::Release { data, id },
+            cmd: DeviceCmd::Release { at, id },
         } => {
-            let out = admin::device_release(&store(&data)?, &id)?;
+            let out = admin::device_release(store(&at)?.as_ref(), &id)?;
             let human = format!(
                 "Device {} is released: it may sync again, and the documents it was refused for \
                  are replaced by the server's copies at its next sync",
@@ -407,9 +620,9 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             Ok((serde_json::to_value(out)?, human))
         }
         Cmd::Device {
-            cmd: DeviceCmd::Held { data, id },
+            cmd: DeviceCmd::Held { at, id },
         } => {
-            let held = admin::device_held(&store(&data)?, &id)?;
+            let held = admin::device_held(store(&at)?.as_ref(), &id)?;
             let human = if held.is_empty() {
                 format!("Device {id} has had no change refused")
             } else {
@@ -433,7 +646,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         Cmd::Policy {
             cmd:
                 PolicyCmd::Set {
-                    data,
+                    at,
                     lock_after,
                     wipe_after,
                     max_pin_failures,
@@ -460,21 +673,21 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 max_pin_failures,
                 allow_networks,
             };
-            let out = admin::policy_set(&store(&data)?, &change)?;
+            let out = admin::policy_set(store(&at)?.as_ref(), &change)?;
             let human = format!("Policy: {}", policy_human(&out));
             Ok((serde_json::to_value(out)?, human))
         }
         Cmd::Policy {
-            cmd: PolicyCmd::Show { data },
+            cmd: PolicyCmd::Show { at },
         } => {
-            let out = admin::policy_show(&store(&data)?)?;
+            let out = admin::policy_show(store(&at)?.as_ref())?;
             let human = format!("Policy: {}", policy_human(&out));
             Ok((serde_json::to_value(out)?, human))
         }
         Cmd::Device {
-            cmd: DeviceCmd::List { data },
+            cmd: DeviceCmd::List { at },
         } => {
-            let list = admin::device_list(&store(&data)?)?;
+            let list = admin::device_list(store(&at)?.as_ref())?;
             let human = list
                 .iter()
                 .map(|d| {

@@ -33,6 +33,6 @@ pub mod policy;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
-pub use http::{ServeConfig, ServeError, serve};
+pub use http::{HostedConfig, ServeConfig, ServeError, serve, serve_hosted};
 pub use policy::{Policy, PolicyError};
 pub use store::{PgPool, PgStore, ServerStore, SqliteStore, StoreError};

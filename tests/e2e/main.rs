@@ -8,6 +8,7 @@
 mod converge;
 mod crash;
 mod faults;
+mod hosted;
 mod lifecycle;
 mod privacy;
 mod refusals;

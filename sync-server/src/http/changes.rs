@@ -4,22 +4,26 @@
 //!
 //! A sync session that stores changes announces them at once ([`Changes::announce`]). Changes
 //! written elsewhere — an admin command in another process, another replica — are found by
-//! one poll of the stored document versions per setting, once a second and only while a device
-//! watches; the same poll notices a device's status changing (revoked, quarantined, to be
-//! wiped) for its watch connection. A notice carries ids only; the device syncs to fetch the
-//! changes.
+//! one poll per setting, once a second and only while a device watches (sooner when the
+//! database's NOTIFY wakes it, [`Changes::wake`]): the stored document versions, and the
+//! setting's event table ([`ServerStore::events_after`]), which every status change writes in
+//! its own transaction. The event table is the source of truth for revocations, wipes and
+//! quarantines: whichever process or replica made the change, every replica's poll reads it.
+//! A notice carries ids only; the device syncs to fetch the changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sprig_proto::DocId;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
-use crate::store::{DeviceStatus, ServerStore};
+use crate::store::{DeviceStatus, ServerStore, SettingEvent};
 
-/// How often stored document versions are compared, while anyone watches.
+/// How often stored document versions and events are read, while anyone watches.
 const POLL: Duration = Duration::from_secs(1);
+/// Events read per poll at most; more wait for the next one.
+const EVENTS_PER_POLL: u32 = 256;
 
 /// One announcement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +44,40 @@ pub(crate) struct Changes {
     tx: broadcast::Sender<Notice>,
     /// Documents announced since the last poll: the poll does not announce them again.
     announced: Mutex<BTreeSet<DocId>>,
+    /// Wakes the poller before its next tick (a NOTIFY from the database).
+    wake: Arc<Notify>,
+    /// The newest event already reflected in what listeners know; `None` while nobody
+    /// listens. Shared by the poller and [`Changes::subscribe`], which sets it before a new
+    /// listener reads anything, so no event falls between a watch's status check and the feed.
+    last_event: Arc<Mutex<Option<u64>>>,
+    store: Arc<dyn ServerStore>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What one poll read.
+struct Polled {
+    heads: BTreeMap<DocId, u64>,
+    /// Events after the last one seen, or the newest sequence number on the first poll.
+    events: Result<Vec<SettingEvent>, u64>,
+}
+
+fn poll_once(
+    store: &dyn ServerStore,
+    after: Option<u64>,
+) -> Result<Polled, crate::store::StoreError> {
+    let heads = store
+        .list_doc_heads()?
+        .into_iter()
+        .map(|d| (d.doc, d.version))
+        .collect();
+    let events = match after {
+        Some(seq) => Ok(store.events_after(seq, EVENTS_PER_POLL)?),
+        None => Err(store.last_event_seq()?),
+    };
+    Ok(Polled { heads, events })
 }
 
 impl Changes {
@@ -50,47 +88,63 @@ impl Changes {
         let changes = Arc::new(Changes {
             tx,
             announced: Mutex::new(BTreeSet::new()),
+            wake: Arc::new(Notify::new()),
+            last_event: Arc::new(Mutex::new(None)),
+            store: store.clone(),
         });
         let weak = Arc::downgrade(&changes);
+        let wake = changes.wake.clone();
+        let last_event = changes.last_event.clone();
         tokio::spawn(async move {
             let mut seen: Option<BTreeMap<DocId, u64>> = None;
-            let mut statuses: Option<BTreeMap<String, DeviceStatus>> = None;
             let mut tick = tokio::time::interval(POLL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = wake.notified() => {}
+                }
                 let Some(changes) = weak.upgrade() else {
                     return;
                 };
-                if changes.tx.receiver_count() == 0 {
-                    // Nobody listens: forget, and look afresh when someone does.
-                    seen = None;
-                    statuses = None;
-                    continue;
-                }
+                let after = {
+                    let mut last = locked(&last_event);
+                    // Under the lock: a subscriber either counts already, or finds `None`
+                    // and sets the baseline itself.
+                    if changes.tx.receiver_count() == 0 {
+                        // Nobody listens: forget, and look afresh when someone does.
+                        seen = None;
+                        *last = None;
+                        continue;
+                    }
+                    *last
+                };
                 let s = store.clone();
-                let Ok(Ok((now, devices))) = tokio::task::spawn_blocking(move || {
-                    Ok::<_, crate::store::StoreError>((s.list_doc_heads()?, s.list_devices()?))
-                })
-                .await
+                let Ok(Ok(polled)) =
+                    tokio::task::spawn_blocking(move || poll_once(s.as_ref(), after)).await
                 else {
                     continue;
                 };
-                let devices: BTreeMap<String, DeviceStatus> =
-                    devices.into_iter().map(|d| (d.id, d.status)).collect();
-                if let Some(before) = &statuses {
-                    for (id, status) in &devices {
-                        if before.get(id) != Some(status) {
-                            let _ = changes.tx.send(Notice::Device {
-                                id: id.clone(),
-                                status: *status,
-                            });
+                match polled.events {
+                    Err(newest) => {
+                        let mut last = locked(&last_event);
+                        *last = Some(last.map_or(newest, |l| l.min(newest)));
+                    }
+                    Ok(events) => {
+                        for e in events {
+                            *locked(&last_event) = Some(e.seq);
+                            if e.kind != SettingEvent::DEVICE_STATUS {
+                                continue;
+                            }
+                            if let (Some(id), Some(status)) =
+                                (e.device, DeviceStatus::parse(&e.detail))
+                            {
+                                let _ = changes.tx.send(Notice::Device { id, status });
+                            }
                         }
                     }
                 }
-                statuses = Some(devices);
-                let now: BTreeMap<DocId, u64> =
-                    now.into_iter().map(|d| (d.doc, d.version)).collect();
+                let now = polled.heads;
                 let announced = std::mem::take(
                     &mut *changes
                         .announced
@@ -130,8 +184,32 @@ impl Changes {
         }
     }
 
-    /// A new listener.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.tx.subscribe()
+    /// Polls now instead of at the next tick: something was written elsewhere (the database
+    /// said so). Only a hint; the tick polls anyway.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A new listener. It hears of every event after the moment it subscribed: the first
+    /// listener's subscription reads the newest event's number before returning, so whatever
+    /// the listener reads next (its device's status) already reflects the events before it.
+    pub(crate) async fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        let (rx, need) = {
+            let last = locked(&self.last_event);
+            (self.tx.subscribe(), last.is_none())
+        };
+        if need {
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || store.last_event_seq()).await {
+                Ok(Ok(seq)) => {
+                    let mut last = locked(&self.last_event);
+                    *last = Some(last.map_or(seq, |l| l.min(seq)));
+                }
+                // The poller takes its own baseline at its next tick.
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not read the event table"),
+                Err(e) => tracing::warn!(error = %e, "could not read the event table"),
+            }
+        }
+        rx
     }
 }

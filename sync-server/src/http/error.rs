@@ -62,6 +62,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        super::metrics::error(self.status.as_u16());
         let mut r = (
             self.status,
             Json(ErrorBody {

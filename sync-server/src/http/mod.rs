@@ -7,11 +7,13 @@
 pub(crate) mod changes;
 mod device;
 mod error;
+mod hosted;
+mod metrics;
 mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Request;
@@ -29,6 +31,7 @@ use crate::media_store::{FsMediaStore, MediaStore, MediaStoreError};
 use crate::store::ServerStore;
 
 pub(crate) use error::{ApiError, audit, blocking};
+pub use hosted::HostedConfig;
 pub(crate) use tls::Peer;
 
 /// How the server runs.
@@ -85,14 +88,13 @@ pub enum ServeError {
     Media(#[from] MediaStoreError),
 }
 
-/// One setting (tenant) being served: its store, media, CA, enrolment throttle, and the
+/// One setting (tenant) being served: its store, media, CA, change feed, and the
 /// server's configuration. Handlers get the one a request belongs to from [`Settings`].
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn ServerStore>,
     pub(crate) media: Arc<dyn MediaStore>,
     pub(crate) ca: Ca,
     pub(crate) config: ServeConfig,
-    pub(crate) throttle: Mutex<device::Throttle>,
     /// Announces changed documents to the devices watching.
     pub(crate) changes: Arc<changes::Changes>,
 }
@@ -100,20 +102,60 @@ pub(crate) struct AppState {
 /// The settings this server serves, and how a request finds its own: a device request by the
 /// CA that issued its client certificate, a browser request by the host name it was sent to.
 /// A single-setting server (a data directory) answers every request with its one setting.
-pub(crate) struct Settings {
-    only: Arc<AppState>,
+pub(crate) enum Settings {
+    /// A data directory's one setting.
+    One(Arc<AppState>),
+    /// Every setting of a hosted deployment's database.
+    Hosted(Arc<hosted::Hosted>),
 }
 
 impl Settings {
-    /// The setting of a device request (by its certificate's issuer), if it is one of ours.
-    pub(crate) fn for_device(&self, _peer: &Peer) -> Option<Arc<AppState>> {
-        Some(self.only.clone())
+    /// The setting of a device request: by its certificate's issuer, or without one by the
+    /// host name it was sent to (`host`).
+    pub(crate) fn for_device(&self, peer: &Peer, host: Option<&str>) -> Option<Arc<AppState>> {
+        match self {
+            Settings::One(st) => Some(st.clone()),
+            Settings::Hosted(h) => h.for_device(peer, host),
+        }
+    }
+
+    /// Whether the database and the media store answer now; what failed when not.
+    pub(crate) async fn ready(&self) -> Result<(), String> {
+        let st = match self {
+            Settings::One(st) => st.clone(),
+            Settings::Hosted(h) => {
+                let pool = h.pool().clone();
+                match tokio::task::spawn_blocking(move || pool.ping()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(format!("the database did not answer ({e})")),
+                    Err(e) => return Err(format!("the database check failed ({e})")),
+                }
+                return h
+                    .media()
+                    .check()
+                    .await
+                    .map_err(|e| format!("the media store did not answer ({e})"));
+            }
+        };
+        let store = st.store.clone();
+        match tokio::task::spawn_blocking(move || store.meta("public_url")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("the database did not answer ({e})")),
+            Err(e) => return Err(format!("the database check failed ({e})")),
+        }
+        st.media
+            .check()
+            .await
+            .map_err(|e| format!("the media store did not answer ({e})"))
     }
 
     /// The setting of a request sent to `host` (the `Host` header, without its port).
-    #[allow(dead_code)]
-    pub(crate) fn for_host(&self, _host: Option<&str>) -> Option<Arc<AppState>> {
-        Some(self.only.clone())
+    #[allow(dead_code)] // The portal's routes will use it.
+    pub(crate) fn for_host(&self, host: Option<&str>) -> Option<Arc<AppState>> {
+        match self {
+            Settings::One(st) => Some(st.clone()),
+            Settings::Hosted(h) => h.for_host(host),
+        }
     }
 }
 
@@ -132,8 +174,15 @@ impl axum::extract::FromRequestParts<Arc<Settings>> for DeviceSetting {
             .extensions
             .get::<Peer>()
             .ok_or_else(ApiError::not_found)?;
+        let host = peer.sni.clone().or_else(|| {
+            parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| strip_port(h).to_owned())
+        });
         settings
-            .for_device(peer)
+            .for_device(peer, host.as_deref())
             .map(DeviceSetting)
             .ok_or_else(ApiError::not_found)
     }
@@ -167,18 +216,88 @@ pub async fn serve(
         .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
     media.prepare().await?;
     let store_for_changes = store.clone();
-    let state = Arc::new(Settings {
-        only: Arc::new(AppState {
-            store,
-            media,
-            ca,
-            config,
-            throttle: Mutex::new(device::Throttle::default()),
-            changes: changes::Changes::start(store_for_changes),
-        }),
+    let pruner = tokio::spawn(prune_forever(vec![store.clone()]));
+    let state = Arc::new(Settings::One(Arc::new(AppState {
+        store,
+        media,
+        ca,
+        config,
+        changes: changes::Changes::start(store_for_changes),
+    })));
+    let served = run(listener, tls, router(state), shutdown).await;
+    pruner.abort();
+    served
+}
+
+/// Serves every setting of a hosted deployment's database on `listener` until `shutdown`
+/// completes: one replica of any number over the same database and media store. A device
+/// request finds its setting by its client certificate's issuer, any other by its host name
+/// (TLS SNI, else `Host`); settings created while it runs are served within seconds. Events
+/// (revocations, wipes) written by any process reach this replica's open connections through
+/// the event table, polled once a second while anyone watches; where the database has
+/// LISTEN/NOTIFY a notification wakes the poll at once.
+///
+/// # Errors
+/// [`ServeError`] when the settings cannot be read or a setting's TLS material is unusable.
+pub async fn serve_hosted(
+    listener: TcpListener,
+    config: HostedConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let hosted = Arc::new(hosted::Hosted::new(config));
+    hosted.refresh().await?;
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(hosted.tls_config()?));
+    let refresher = tokio::spawn(hosted.clone().refresh_forever());
+    let woken = hosted.clone();
+    let listener_task = hosted.pool().spawn_listener(move || {
+        for st in woken.states() {
+            st.changes.wake();
+        }
     });
-    let app = Router::new()
+    let pruner = {
+        let pool = hosted.pool().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                let pool = pool.clone();
+                let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || pool.prune_transient(before)).await
+                {
+                    tracing::warn!(error = %e, "could not prune old attempts and events");
+                }
+            }
+        })
+    };
+    let served = run(
+        listener,
+        tls,
+        router(Arc::new(Settings::Hosted(hosted))),
+        shutdown,
+    )
+    .await;
+    refresher.abort();
+    pruner.abort();
+    if let Some(l) = listener_task {
+        l.abort();
+    }
+    served
+}
+
+/// `host` without a `:port`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map_or(host, |h| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn router(state: Arc<Settings>) -> Router {
+    Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/ready", get(ready))
+        .route("/metrics", get(metrics_text))
         .route("/v1/enrol", post(device::enrol::enrol))
         .route("/v1/sync", get(device::sync::sync))
         .route("/v1/watch", get(device::watch::watch))
@@ -191,7 +310,15 @@ pub async fn serve(
             get(device::media::media_thumbnail),
         )
         .fallback(|| async { ApiError::not_found() })
-        .with_state(state);
+        .with_state(state)
+}
+
+async fn run(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "serving");
 
     tokio::pin!(shutdown);
@@ -237,14 +364,13 @@ async fn connection(
             return;
         }
     };
+    let conn = stream.get_ref().1;
+    let leaf = conn.peer_certificates().and_then(|c| c.first());
     let peer = Peer {
         addr,
-        cert: stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| fingerprint(c)),
+        cert: leaf.map(|c| fingerprint(c)),
+        issuer: leaf.and_then(hosted::issuer_of).map(Arc::from),
+        sni: conn.server_name().map(str::to_ascii_lowercase),
     };
     let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(peer.clone());
@@ -264,4 +390,60 @@ async fn connection(
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"ok": true}))
+}
+
+async fn metrics_text() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::render(),
+    )
+}
+
+/// How long attempt counters and events are kept: far longer than any throttle window or
+/// than a replica takes to read an event.
+const TRANSIENT_KEEP_MS: i64 = 24 * 60 * 60 * 1000;
+/// How often they are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Forgets old attempt counters and events, every [`PRUNE_EVERY`], until aborted.
+async fn prune_forever(stores: Vec<Arc<dyn ServerStore>>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let stores = stores.clone();
+        let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
+        let pruned = tokio::task::spawn_blocking(move || {
+            stores
+                .iter()
+                .map(|s| s.prune_transient(before))
+                .sum::<Result<u64, _>>()
+        })
+        .await;
+        match pruned {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(rows = n, "pruned old attempts and events"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old attempts and events"),
+            Err(e) => tracing::warn!(error = %e, "the pruning task failed"),
+        }
+    }
+}
+
+/// `GET /v1/ready`: 200 when the database and the media store answer now, 503 (with what
+/// failed) when either does not; what a load balancer asks before sending a replica traffic.
+async fn ready(
+    axum::extract::State(settings): axum::extract::State<Arc<Settings>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    settings.ready().await.map_err(|what| {
+        tracing::warn!(%what, "not ready");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("This server cannot serve now: {what}."),
+        )
+    })?;
+    Ok(Json(serde_json::json!({"ready": true})))
 }

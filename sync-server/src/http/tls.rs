@@ -18,6 +18,10 @@ pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     /// `sha256:<hex>` of the verified client certificate, when one was presented.
     pub(crate) cert: Option<String>,
+    /// The verified client certificate's issuer name (DER): which setting's CA issued it.
+    pub(crate) issuer: Option<Arc<[u8]>>,
+    /// The server name the client asked for (TLS SNI), lower case.
+    pub(crate) sni: Option<String>,
 }
 
 /// Builds the rustls server configuration: our certificate, client certificates requested

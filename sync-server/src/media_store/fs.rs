@@ -92,6 +92,21 @@ impl MediaStore for FsMediaStore {
         })
     }
 
+    fn check(&self) -> MediaFuture<'_, ()> {
+        // An upload writes to `tmp/` first: the folder must be there and a folder.
+        Box::pin(async move {
+            let tmp = self.dir.join("tmp");
+            if tokio::fs::metadata(&tmp).await?.is_dir() {
+                Ok(())
+            } else {
+                Err(MediaStoreError::Io(std::io::Error::new(
+                    ErrorKind::NotADirectory,
+                    format!("{} is not a folder", tmp.display()),
+                )))
+            }
+        })
+    }
+
     fn contains<'a>(&'a self, sha256: &'a str) -> MediaFuture<'a, bool> {
         Box::pin(async move {
             Ok(tokio::fs::try_exists(self.path(sha256))

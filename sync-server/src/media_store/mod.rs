@@ -145,6 +145,69 @@ pub trait MediaStore: Send + Sync + fmt::Debug {
 
     /// Caches a photo's thumbnail (a reader never sees half of one).
     fn put_thumbnail<'a>(&'a self, sha256: &'a str, jpeg: Bytes) -> MediaFuture<'a, ()>;
+
+    /// Whether the store can be reached now (`/v1/ready`): by default, a look for a file that
+    /// is never there.
+    fn check(&self) -> MediaFuture<'_, ()> {
+        Box::pin(async move {
+            self.contains(PROBE).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A SHA-256 no upload has (no file hashes to all zeros); what [`MediaStore::check`] asks
+/// for.
+const PROBE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Where a server keeps its settings' media, opened once (`--media DIR` or
+/// `--media s3://BUCKET[/PREFIX]`): each setting's own store comes from it.
+#[derive(Clone, Debug)]
+pub enum MediaRoot {
+    /// A folder: a data directory's own `media/`, or a folder holding one sub-folder per
+    /// setting of a hosted deployment.
+    Folder(std::path::PathBuf),
+    /// A bucket (one HTTP client shared by every setting's store).
+    S3(S3MediaStore),
+}
+
+impl MediaRoot {
+    /// The store of one setting: with `Some(id)` (a hosted setting) `DIR/<id>/` or
+    /// `PREFIX/settings/<id>/`, with `None` (a data directory's one setting) the folder or
+    /// prefix itself. Makes no request.
+    #[must_use]
+    pub fn for_setting(&self, setting: Option<uuid::Uuid>) -> std::sync::Arc<dyn MediaStore> {
+        match (self, setting) {
+            (MediaRoot::Folder(dir), None) => std::sync::Arc::new(FsMediaStore::new(dir.clone())),
+            (MediaRoot::Folder(dir), Some(id)) => {
+                std::sync::Arc::new(FsMediaStore::new(dir.join(id.hyphenated().to_string())))
+            }
+            (MediaRoot::S3(s3), None) => std::sync::Arc::new(s3.clone()),
+            (MediaRoot::S3(s3), Some(id)) => {
+                std::sync::Arc::new(s3.for_prefix(&format!("settings/{}", id.hyphenated())))
+            }
+        }
+    }
+
+    /// Whether the folder or bucket can be reached now.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn check(&self) -> Result<(), MediaStoreError> {
+        match self {
+            MediaRoot::Folder(dir) => {
+                if tokio::fs::metadata(dir).await?.is_dir() {
+                    Ok(())
+                } else {
+                    Err(MediaStoreError::Io(io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!("{} is not a folder", dir.display()),
+                    )))
+                }
+            }
+            MediaRoot::S3(s3) => s3.check().await,
+        }
+    }
 }
 
 /// Reads a whole stored file into memory.

@@ -26,7 +26,10 @@ use sprig_proto::DocId;
 
 #[doc(hidden)]
 pub use postgres::testing as pg_testing;
-pub use postgres::{NewSetting, PgOptions, PgPool, PgStore, SettingRecord, SettingTls};
+pub use postgres::{
+    EVENT_CHANNEL, NewSetting, PgOptions, PgPool, PgStore, RecentEvents, SETTINGS_CHANNEL,
+    SettingRecord, SettingTls,
+};
 pub use sqlite::SqliteStore;
 
 /// A document as stored: a snapshot and the change chunks appended since.
@@ -391,6 +394,39 @@ pub struct AuditEvent {
     pub action: String,
     /// Ids, counts and outcomes.
     pub detail: String,
+}
+
+/// Something running servers must act on, recorded in the same transaction as the change it
+/// announces: the durable source of truth that carries a revoke or a wipe to every open session
+/// on every replica (a replica polls for new events; LISTEN/NOTIFY, where the database has it,
+/// only wakes it sooner).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingEvent {
+    /// Its place in the setting's order of events (1, 2, …; counted inside the transaction, no
+    /// sequence object).
+    pub seq: u64,
+    /// When (ms; the database's clock on Postgres).
+    pub at: i64,
+    /// What happened, a stable snake_case word: [`SettingEvent::DEVICE_STATUS`].
+    pub kind: String,
+    /// The device concerned, if any.
+    pub device: Option<String>,
+    /// Details: for a device status change, the new status ([`DeviceStatus::as_str`]).
+    pub detail: String,
+}
+
+impl SettingEvent {
+    /// A device's status changed (revoked, to be wiped, quarantined, released, …).
+    pub const DEVICE_STATUS: &'static str = "device_status";
+}
+
+/// Attempts counted in a time window ([`ServerStore::attempts_since`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// How many.
+    pub count: u64,
+    /// When the oldest of them was made (ms), `None` when there were none.
+    pub oldest: Option<i64>,
 }
 
 /// A storage operation failed.
@@ -808,4 +844,41 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+
+    // ---- events and attempt counters (shared by every process serving the setting) ----
+
+    /// The setting's events with a sequence number above `after`, oldest first, at most
+    /// `limit` of them. Every status change ([`ServerStore::set_device_status`],
+    /// [`ServerStore::change_device_status`], [`ServerStore::quarantine_device`],
+    /// [`ServerStore::release_device`]) writes one in its own transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<SettingEvent>>;
+
+    /// The newest event's sequence number, 0 when there is none.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn last_event_seq(&self) -> StoreResult<u64>;
+
+    /// Counts one attempt of `scope` (`enrol_ip`, `enrol_all`, later `login`) for `key` (an
+    /// address, a principal) at `at` (ms): throttles and lock-outs count in the database, so
+    /// every replica sees the same numbers.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn record_attempt(&self, scope: &str, key: &str, at: i64) -> StoreResult<()>;
+
+    /// The attempts of `scope` for `key` made at or after `since` (ms).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn attempts_since(&self, scope: &str, key: &str, since: i64) -> StoreResult<Attempts>;
+
+    /// Forgets attempts and events older than `before` (ms); returns how many rows went.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn prune_transient(&self, before: i64) -> StoreResult<u64>;
 }

@@ -52,10 +52,11 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::Attempts;
 use super::{
     AuditEvent, CodeState, Contact, DatabaseError, Device, DeviceStatus, DocHeads, DocWrite,
     EnrolCode, MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord, Redeemed,
-    ServerStore, StatusChange, StoreError, StoreResult, StoredDoc,
+    ServerStore, SettingEvent, StatusChange, StoreError, StoreResult, StoredDoc,
 };
 
 /// Schema steps in order: `(version, name, SQL)`. Append new steps; never edit a released one.
@@ -71,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "media references, quarantine, parents' contacts",
         include_str!("postgres/0002_server_authority.sql"),
+    ),
+    (
+        3,
+        "setting events and attempt counters",
+        include_str!("postgres/0003_hosting.sql"),
     ),
 ];
 
@@ -91,6 +97,10 @@ pub struct PgOptions {
     /// How long a call waits for a connection (a free one, or a new one being opened) before
     /// it fails as retryable.
     pub connect_timeout: Duration,
+    /// Whether to send NOTIFY after writing an event (a wake-up for other replicas; nothing
+    /// depends on it). `None`: yes unless the server says it is CockroachDB or YugabyteDB,
+    /// which have no LISTEN/NOTIFY.
+    pub notify: Option<bool>,
 }
 
 impl Default for PgOptions {
@@ -98,6 +108,7 @@ impl Default for PgOptions {
         PgOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
+            notify: None,
         }
     }
 }
@@ -177,6 +188,11 @@ struct Inner {
     pool: Pool,
     rt: tokio::runtime::Handle,
     retries: AtomicU64,
+    /// Whether events are followed by a NOTIFY (see [`PgOptions::notify`]).
+    notify: std::sync::atomic::AtomicBool,
+    /// How to open a connection of its own (the LISTEN connection). Holds the password: never
+    /// shown.
+    config: tokio_postgres::Config,
 }
 
 impl fmt::Debug for PgPool {
@@ -509,6 +525,87 @@ WITH next AS (
 INSERT INTO audit (setting_id, seq, at, actor, device, action, detail)
 SELECT $1::UUID, audit_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::TEXT, $6::TEXT FROM next";
 
+/// Appends one event inside the caller's transaction, numbered by the setting's counter, at
+/// the database's clock (`$1` setting, `$2` kind, `$3` device, `$4` detail).
+const EVENT_INSERT: &str = "
+WITH next AS (
+    INSERT INTO setting_counters (setting_id, event_seq) VALUES ($1::UUID, 1)
+    ON CONFLICT (setting_id) DO UPDATE SET event_seq = setting_counters.event_seq + 1
+    RETURNING event_seq
+)
+INSERT INTO setting_events (setting_id, seq, at, kind, device, detail)
+SELECT $1::UUID, event_seq, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT, $2::TEXT, $3::TEXT,
+       $4::TEXT
+FROM next";
+
+/// The channel a replica LISTENs on for events; the payload is the setting's id.
+pub const EVENT_CHANNEL: &str = "sprig_events";
+/// The channel on which a new setting is announced, so replicas serve it at once.
+pub const SETTINGS_CHANNEL: &str = "sprig_settings";
+
+/// Records that device `device` of setting `sid` is now `status`, in the caller's transaction.
+async fn status_event(
+    tx: &Transaction<'_>,
+    sid: &Uuid,
+    device: &str,
+    status: DeviceStatus,
+) -> Result<(), Fail> {
+    tx.execute(
+        EVENT_INSERT,
+        &[sid, &SettingEvent::DEVICE_STATUS, &device, &status.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One LISTEN connection, until it fails or closes.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    wake: &(impl Fn() + Send + Sync),
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The connection yields notifications as messages; it must be polled for the client to
+    // work at all.
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
+            match m {
+                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    client
+        .batch_execute(&format!("LISTEN {EVENT_CHANNEL}"))
+        .await?;
+    wake();
+    while rx.recv().await.is_some() {
+        wake();
+    }
+    drop(client);
+    match driver.await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Events of every setting seen by [`PgPool::recent_events`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecentEvents {
+    /// The database's clock when they were read (ms): pass it back, less a margin, as the next
+    /// `since`.
+    pub db_now: i64,
+    /// Events at or after `since`, with their setting, oldest first.
+    pub events: Vec<(Uuid, SettingEvent)>,
+}
+
 impl PgPool {
     /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`, with
     /// the usual `?options=…`) with default [`PgOptions`], and checks that it answers. Does
@@ -538,7 +635,7 @@ impl PgPool {
         }
         config.connect_timeout(options.connect_timeout);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -563,14 +660,135 @@ impl PgPool {
                 pool,
                 rt: pg_runtime()?,
                 retries: AtomicU64::new(0),
+                notify: std::sync::atomic::AtomicBool::new(false),
+                config,
             }),
         };
         let inner = &pool.inner;
+        let version = inner.block_on(inner.read(async |c| {
+            let row = c.query_one("SELECT version()", &[]).await?;
+            Ok(row.try_get::<_, String>(0)?)
+        }))?;
+        // CockroachDB and YugabyteDB have no LISTEN/NOTIFY: polling alone carries events there.
+        let distributed = version.contains("CockroachDB") || version.contains("-YB-");
+        inner
+            .notify
+            .store(options.notify.unwrap_or(!distributed), Ordering::Relaxed);
+        Ok(pool)
+    }
+
+    /// Whether the database answers a trivial query now (what `/v1/ready` asks).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn ping(&self) -> StoreResult<()> {
+        let inner = &self.inner;
         inner.block_on(inner.read(async |c| {
             c.simple_query("SELECT 1").await?;
             Ok(())
-        }))?;
-        Ok(pool)
+        }))
+    }
+
+    /// Connections the pool holds open, and how many of them are idle.
+    #[must_use]
+    pub fn connections(&self) -> (usize, usize) {
+        let s = self.inner.pool.status();
+        (s.size, s.available)
+    }
+
+    /// Every setting's events at or after `since` (ms, the database's clock), with the
+    /// database's clock now: one indexed query per call, however many settings there are. A
+    /// replica polls with `since` = the last `db_now` less a margin longer than any write
+    /// transaction, and skips events it has already seen (by setting and sequence number), so
+    /// nothing committed late is missed.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn recent_events(&self, since: i64) -> StoreResult<RecentEvents> {
+        let inner = &self.inner;
+        inner.block_on(inner.read(async |c| {
+            let st = c
+                .prepare_cached(
+                    "WITH t AS (SELECT (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT AS now_ms)
+                     SELECT t.now_ms, e.setting_id, e.seq, e.at, e.kind, e.device, e.detail
+                     FROM t LEFT JOIN setting_events e ON e.at >= $1
+                     ORDER BY e.at, e.setting_id, e.seq",
+                )
+                .await?;
+            let rows = c.query(&st, &[&since]).await?;
+            let mut out = RecentEvents::default();
+            for r in &rows {
+                out.db_now = r.try_get(0)?;
+                let Some(setting) = r.try_get::<_, Option<Uuid>>(1)? else {
+                    continue;
+                };
+                out.events.push((
+                    setting,
+                    SettingEvent {
+                        seq: u64_col(r.try_get(2)?),
+                        at: r.try_get(3)?,
+                        kind: r.try_get(4)?,
+                        device: r.try_get(5)?,
+                        detail: r.try_get(6)?,
+                    },
+                ));
+            }
+            Ok(out)
+        }))
+    }
+
+    /// Forgets every setting's attempts and events older than `before` (ms); returns how many
+    /// rows went.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn prune_transient(&self, before: i64) -> StoreResult<u64> {
+        let inner = &self.inner;
+        inner.block_on(inner.write(async |tx| {
+            let a = tx
+                .execute("DELETE FROM attempts WHERE at < $1", &[&before])
+                .await?;
+            let e = tx
+                .execute("DELETE FROM setting_events WHERE at < $1", &[&before])
+                .await?;
+            Ok(a + e)
+        }))
+    }
+
+    /// Whether events are followed by a NOTIFY on this database.
+    #[must_use]
+    pub fn notifies(&self) -> bool {
+        self.inner.notify.load(Ordering::Relaxed)
+    }
+
+    /// Keeps a connection of its own LISTENing on [`EVENT_CHANNEL`] and calls `wake` for
+    /// every notification, reconnecting with back-off when it is lost, until the returned
+    /// handle is aborted or dropped with the runtime. Only a wake-up: whoever is woken reads
+    /// the events table, which it also polls. Does nothing where the database has no
+    /// LISTEN/NOTIFY ([`PgPool::notifies`]).
+    pub fn spawn_listener(
+        &self,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.notifies() {
+            return None;
+        }
+        let config = self.inner.config.clone();
+        Some(self.inner.rt.spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                match listen_once(&config, &wake).await {
+                    Ok(()) => failures = 0,
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        tracing::warn!(error = %pg_error(&e), "the event listener lost its connection");
+                    }
+                }
+                // Whatever was missed meanwhile is in the table: wake once to read it.
+                wake();
+                tokio::time::sleep(backoff(failures.clamp(4, 10))).await;
+            }
+        }))
     }
 
     /// [`PgPool::connect`], then refuses a database whose schema is older than this server's
@@ -713,6 +931,39 @@ impl PgPool {
     /// # Errors
     /// [`StoreError::AlreadyExists`] when another setting has the host name.
     pub fn create_setting(&self, new: &NewSetting, created_at: i64) -> StoreResult<SettingRecord> {
+        self.insert_setting(new, created_at, None)
+    }
+
+    /// [`PgPool::create_setting`] with its certificates and keys, in one transaction: a
+    /// setting never exists without them.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when another setting has the host name or the CA.
+    pub fn create_setting_with_tls(
+        &self,
+        new: &NewSetting,
+        tls: &SettingTls,
+        created_at: i64,
+    ) -> StoreResult<SettingRecord> {
+        let record = self.insert_setting(new, created_at, Some(tls))?;
+        if self.inner.notify.load(Ordering::Relaxed) {
+            // Running replicas start serving it at once instead of at their next refresh.
+            let inner = &self.inner;
+            let _ = inner.block_on(inner.read(async |c| {
+                c.execute("SELECT pg_notify($1, $2)", &[&SETTINGS_CHANNEL, &"created"])
+                    .await?;
+                Ok(())
+            }));
+        }
+        Ok(record)
+    }
+
+    fn insert_setting(
+        &self,
+        new: &NewSetting,
+        created_at: i64,
+        tls: Option<&SettingTls>,
+    ) -> StoreResult<SettingRecord> {
         let id = Uuid::new_v4();
         let hostname = new.hostname.to_ascii_lowercase();
         let inner = &self.inner;
@@ -732,12 +983,37 @@ impl PgPool {
                 &[&id],
             )
             .await?;
+            if let Some(tls) = tls {
+                let n = tx
+                    .execute(
+                        "UPDATE settings SET ca_fingerprint = $2, ca_cert_pem = $3, ca_key_pem = $4,
+                                 server_cert_pem = $5, server_key_pem = $6
+                         WHERE id = $1
+                           AND NOT EXISTS (SELECT 1 FROM settings WHERE ca_fingerprint = $2)",
+                        &[
+                            &id,
+                            &tls.ca_fingerprint,
+                            &tls.ca_cert_pem,
+                            &tls.ca_key_pem.as_str(),
+                            &tls.server_cert_pem,
+                            &tls.server_key_pem.as_str(),
+                        ],
+                    )
+                    .await?;
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "a setting with CA {}",
+                        tls.ca_fingerprint
+                    ))
+                    .into());
+                }
+            }
             Ok(SettingRecord {
                 id,
                 name: new.name.clone(),
                 hostname: hostname.clone(),
                 created_at,
-                ca_fingerprint: None,
+                ca_fingerprint: tls.map(|t| t.ca_fingerprint.clone()),
             })
         }))
     }
@@ -918,6 +1194,23 @@ impl PgStore {
     #[must_use]
     pub fn setting_id(&self) -> Uuid {
         self.setting
+    }
+
+    /// Wakes other replicas after an event was committed. Best effort and outside the
+    /// transaction: a lost NOTIFY only means they see the event at their next poll.
+    fn notify(&self) {
+        if !self.inner.notify.load(Ordering::Relaxed) {
+            return;
+        }
+        let sid = self.setting.to_string();
+        let sent = self.read(async |c| {
+            c.execute("SELECT pg_notify($1, $2)", &[&EVENT_CHANNEL, &sid])
+                .await?;
+            Ok(())
+        });
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "NOTIFY failed; replicas see the event when they poll");
+        }
     }
 
     fn read<T>(&self, op: impl AsyncFnMut(&Object) -> Result<T, Fail>) -> StoreResult<T> {
@@ -1381,13 +1674,20 @@ impl ServerStore for PgStore {
     }
 
     fn set_device_status(&self, id: &str, status: DeviceStatus) -> StoreResult<()> {
-        let n = self.execute(
-            "UPDATE devices SET status = $3 WHERE setting_id = $1 AND id = $2",
-            &[&id, &status.as_str()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("device {id}")));
-        }
+        let sid = self.setting;
+        self.write(async |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE devices SET status = $3 WHERE setting_id = $1 AND id = $2",
+                    &[&sid, &id, &status.as_str()],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("device {id}")).into());
+            }
+            status_event(tx, &sid, id, status).await
+        })?;
+        self.notify();
         Ok(())
     }
 
@@ -1425,7 +1725,13 @@ impl ServerStore for PgStore {
                 &[&sid, &id, &to.as_str(), &requested, &wiped, &at],
             )
             .await?;
+            status_event(tx, &sid, id, to).await?;
             Ok(StatusChange::Changed { from: current })
+        })
+        .inspect(|c| {
+            if matches!(c, StatusChange::Changed { .. }) {
+                self.notify();
+            }
         })
     }
 
@@ -1450,6 +1756,7 @@ impl ServerStore for PgStore {
                     &[&sid, &q.device],
                 )
                 .await?;
+                status_event(tx, &sid, &q.device, DeviceStatus::Quarantined).await?;
                 StatusChange::Changed { from: current }
             } else {
                 StatusChange::Refused { current }
@@ -1482,6 +1789,11 @@ impl ServerStore for PgStore {
             )
             .await?;
             Ok(change)
+        })
+        .inspect(|c| {
+            if matches!(c, StatusChange::Changed { .. }) {
+                self.notify();
+            }
         })
     }
 
@@ -1535,7 +1847,13 @@ impl ServerStore for PgStore {
                 &[&sid, &device, &at],
             )
             .await?;
+            status_event(tx, &sid, device, DeviceStatus::Active).await?;
             Ok(StatusChange::Changed { from: current })
+        })
+        .inspect(|c| {
+            if matches!(c, StatusChange::Changed { .. }) {
+                self.notify();
+            }
         })
     }
 
@@ -1763,6 +2081,73 @@ impl ServerStore for PgStore {
                 })
             },
         )
+    }
+
+    fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<SettingEvent>> {
+        self.query(
+            "SELECT seq, at, kind, device, detail FROM setting_events
+             WHERE setting_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&i64_of(after), &i64::from(limit)],
+            |r| {
+                Ok(SettingEvent {
+                    seq: u64_col(r.try_get(0)?),
+                    at: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    device: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                })
+            },
+        )
+    }
+
+    fn last_event_seq(&self) -> StoreResult<u64> {
+        let seq = self.query_opt(
+            "SELECT COALESCE(MAX(seq), 0) FROM setting_events WHERE setting_id = $1",
+            &[],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        Ok(u64_col(seq.unwrap_or(0)))
+    }
+
+    fn record_attempt(&self, scope: &str, key: &str, at: i64) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO attempts (setting_id, scope, key, at, id) VALUES ($1, $2, $3, $4, $5)",
+            &[&scope, &key, &at, &Uuid::new_v4()],
+        )?;
+        Ok(())
+    }
+
+    fn attempts_since(&self, scope: &str, key: &str, since: i64) -> StoreResult<Attempts> {
+        let row = self.query_opt(
+            "SELECT COUNT(*), MIN(at) FROM attempts
+             WHERE setting_id = $1 AND scope = $2 AND key = $3 AND at >= $4",
+            &[&scope, &key, &since],
+            |r| Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, Option<i64>>(1)?)),
+        )?;
+        let (count, oldest) = row.unwrap_or((0, None));
+        Ok(Attempts {
+            count: u64_col(count),
+            oldest,
+        })
+    }
+
+    fn prune_transient(&self, before: i64) -> StoreResult<u64> {
+        let sid = self.setting;
+        self.write(async |tx| {
+            let a = tx
+                .execute(
+                    "DELETE FROM attempts WHERE setting_id = $1 AND at < $2",
+                    &[&sid, &before],
+                )
+                .await?;
+            let e = tx
+                .execute(
+                    "DELETE FROM setting_events WHERE setting_id = $1 AND at < $2",
+                    &[&sid, &before],
+                )
+                .await?;
+            Ok(a + e)
+        })
     }
 }
 

@@ -10,10 +10,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sprig_core::Heads;
 use sprig_proto::DocId;
 
+use super::Attempts;
 use super::{
     AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode,
     MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord, Redeemed, ServerStore,
-    StatusChange, StoreError, StoreResult, StoredDoc,
+    SettingEvent, StatusChange, StoreError, StoreResult, StoredDoc,
 };
 
 const SCHEMA: &str = r"
@@ -80,7 +81,33 @@ ALTER TABLE docs ADD COLUMN heads BLOB;
 
 /// Schema steps in order: step `n` (1-based) brings `user_version` from `n - 1` to `n`, in the
 /// same transaction. Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA, DOCS_HEADS, DEVICE_LIFECYCLE, SERVER_AUTHORITY];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    DOCS_HEADS,
+    DEVICE_LIFECYCLE,
+    SERVER_AUTHORITY,
+    EVENTS_AND_ATTEMPTS,
+];
+
+/// Schema version 5 (hosting): events that running servers act on (a device's status
+/// changed), written with the change, and attempt counters (enrolment throttles, later login
+/// lock-outs) kept in the database rather than in one process's memory.
+const EVENTS_AND_ATTEMPTS: &str = "
+CREATE TABLE setting_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    device TEXT,
+    detail TEXT NOT NULL
+);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_key ON attempts (scope, key, at);
+";
 
 /// Schema version 4: the server's authority over what tablets write. Which media entries
 /// reference (uploads of anything else are refused), refused changes held with the device
@@ -145,6 +172,20 @@ impl SqliteStore {
         Self::setup(conn)
     }
 
+    /// Writes a consistent copy of the database to `dest` (a new file) while the server keeps
+    /// serving: SQLite's `VACUUM INTO`, one read transaction, so the copy is the database as of
+    /// one moment, compacted.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] (also when `dest` exists).
+    pub fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let dest = dest.to_str().ok_or_else(|| {
+            StoreError::Corrupt(format!("{} is not a UTF-8 path", dest.display()))
+        })?;
+        self.conn().execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
     /// An in-memory database, for tests.
     ///
     /// # Errors
@@ -188,6 +229,20 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Records that `device`'s status is now `status`, inside the caller's transaction.
+fn status_event(
+    tx: &rusqlite::Transaction<'_>,
+    device: &str,
+    status: DeviceStatus,
+    at: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO setting_events (at, kind, device, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![at, SettingEvent::DEVICE_STATUS, device, status.as_str()],
+    )?;
+    Ok(())
 }
 
 fn u64_col(v: i64) -> u64 {
@@ -643,13 +698,17 @@ impl ServerStore for SqliteStore {
     }
 
     fn set_device_status(&self, id: &str, status: DeviceStatus) -> StoreResult<()> {
-        let n = self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
             "UPDATE devices SET status = ?2 WHERE id = ?1",
             params![id, status.as_str()],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("device {id}")));
         }
+        status_event(&tx, id, status, crate::admin::now_ms())?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -691,6 +750,7 @@ impl ServerStore for SqliteStore {
             )?,
             _ => 0,
         };
+        status_event(&tx, id, to, at)?;
         tx.commit()?;
         Ok(StatusChange::Changed { from: current })
     }
@@ -715,6 +775,7 @@ impl ServerStore for SqliteStore {
                 "UPDATE devices SET status = 'quarantined' WHERE id = ?1",
                 [&q.device],
             )?;
+            status_event(&tx, &q.device, DeviceStatus::Quarantined, q.at)?;
             StatusChange::Changed { from: current }
         } else {
             StatusChange::Refused { current }
@@ -797,6 +858,7 @@ impl ServerStore for SqliteStore {
             "UPDATE quarantine SET released_at = ?2 WHERE device = ?1 AND released_at IS NULL",
             params![device, at],
         )?;
+        status_event(&tx, device, DeviceStatus::Active, at)?;
         tx.commit()?;
         Ok(StatusChange::Changed { from: current })
     }
@@ -1020,6 +1082,62 @@ impl ServerStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<SettingEvent>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT seq, at, kind, device, detail FROM setting_events WHERE seq > ?1
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![i64_of(after), limit], |r| {
+            Ok(SettingEvent {
+                seq: u64_col(r.get(0)?),
+                at: r.get(1)?,
+                kind: r.get(2)?,
+                device: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn last_event_seq(&self) -> StoreResult<u64> {
+        let seq: i64 = self.conn().query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM setting_events",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64_col(seq))
+    }
+
+    fn record_attempt(&self, scope: &str, key: &str, at: i64) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO attempts (scope, key, at) VALUES (?1, ?2, ?3)",
+            params![scope, key, at],
+        )?;
+        Ok(())
+    }
+
+    fn attempts_since(&self, scope: &str, key: &str, since: i64) -> StoreResult<Attempts> {
+        let (count, oldest): (i64, Option<i64>) = self.conn().query_row(
+            "SELECT COUNT(*), MIN(at) FROM attempts WHERE scope = ?1 AND key = ?2 AND at >= ?3",
+            params![scope, key, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Attempts {
+            count: u64_col(count),
+            oldest,
+        })
+    }
+
+    fn prune_transient(&self, before: i64) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let a = tx.execute("DELETE FROM attempts WHERE at < ?1", [before])?;
+        let e = tx.execute("DELETE FROM setting_events WHERE at < ?1", [before])?;
+        tx.commit()?;
+        Ok(u64::try_from(a + e).unwrap_or(u64::MAX))
     }
 }
 

@@ -5,8 +5,9 @@ use sprig_core::{ChildId, Heads};
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord, NewDevice,
-    PinFailureRecord, Quarantine, Redeemed, ServerStore, StatusChange, StoreError,
+    Attempts, AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord,
+    NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore, SettingEvent, StatusChange,
+    StoreError,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -34,7 +35,9 @@ macro_rules! server_store_tests {
             quarantine_holds_the_refusal_until_release_and_replace,
             media_refs_come_with_the_commit_that_adds_them,
             parent_emails_are_unique_in_any_case,
-            a_replaced_document_drops_its_chunks_and_sync_states
+            a_replaced_document_drops_its_chunks_and_sync_states,
+            status_changes_write_events_in_order,
+            attempts_are_counted_in_a_window_and_pruned
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -522,6 +525,114 @@ pub fn enrol_code_state_is_read_without_using_the_code(s: &dyn ServerStore) {
     assert_eq!(s.enrol_code_state("fresh", 10).unwrap(), CodeState::Used);
 }
 
+/// Every status change writes one event with the device and its new status, numbered in
+/// order; a refused change writes none.
+pub fn status_changes_write_events_in_order(s: &dyn ServerStore) {
+    assert_eq!(s.last_event_seq().unwrap(), 0);
+    assert!(s.events_after(0, 100).unwrap().is_empty());
+    enrolled(s, "d1");
+    enrolled(s, "d2");
+    s.change_device_status("d1", &[DeviceStatus::Active], DeviceStatus::Revoked, 10)
+        .unwrap();
+    // Refused (d1 is not active any more): no event.
+    assert!(matches!(
+        s.change_device_status("d1", &[DeviceStatus::Active], DeviceStatus::WipePending, 11)
+            .unwrap(),
+        StatusChange::Refused { .. }
+    ));
+    s.set_device_status("d2", DeviceStatus::WipePending)
+        .unwrap();
+    let q = Quarantine {
+        device: "d2".into(),
+        doc: DocId::Roster,
+        rule: "server_only_doc".into(),
+        detail: String::new(),
+        at: 12,
+        held: Vec::new(),
+    };
+    // d2 is wipe-pending: the refusal is kept, its status stays, no event.
+    s.quarantine_device(&q).unwrap();
+    s.set_device_status("d2", DeviceStatus::Active).unwrap();
+    s.quarantine_device(&q).unwrap();
+    s.release_device("d2", 13).unwrap();
+    let events = s.events_after(0, 100).unwrap();
+    let seen: Vec<(u64, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.kind, SettingEvent::DEVICE_STATUS);
+            (e.seq, e.device.as_deref().unwrap(), e.detail.as_str())
+        })
+        .collect();
+    let seqs: Vec<u64> = seen.iter().map(|e| e.0).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let what: Vec<(&str, &str)> = seen.iter().map(|e| (e.1, e.2)).collect();
+    assert_eq!(
+        what,
+        [
+            ("d1", "revoked"),
+            ("d2", "wipe-pending"),
+            ("d2", "active"),
+            ("d2", "quarantined"),
+            ("d2", "active"),
+        ]
+    );
+    let last = s.last_event_seq().unwrap();
+    assert_eq!(last, *seqs.last().unwrap());
+    // Paged by sequence number.
+    let after_first = s.events_after(seqs[0], 2).unwrap();
+    assert_eq!(
+        after_first.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        seqs[1..3]
+    );
+    assert!(s.events_after(last, 100).unwrap().is_empty());
+}
+
+/// Attempts are counted per scope and key from a time on, with the oldest one's time, and
+/// pruned by age.
+pub fn attempts_are_counted_in_a_window_and_pruned(s: &dyn ServerStore) {
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.1", 0).unwrap(),
+        Attempts::default()
+    );
+    for at in [100, 200, 200, 300] {
+        s.record_attempt("enrol_ip", "10.0.0.1", at).unwrap();
+    }
+    s.record_attempt("enrol_ip", "10.0.0.2", 250).unwrap();
+    s.record_attempt("login", "10.0.0.1", 250).unwrap();
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.1", 0).unwrap(),
+        Attempts {
+            count: 4,
+            oldest: Some(100)
+        }
+    );
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.1", 200).unwrap(),
+        Attempts {
+            count: 3,
+            oldest: Some(200)
+        }
+    );
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.2", 0).unwrap().count,
+        1
+    );
+    assert_eq!(s.attempts_since("login", "10.0.0.1", 0).unwrap().count, 1);
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.1", 301).unwrap().count,
+        0
+    );
+    // Pruning counts what it removed (attempts and events older than the time).
+    assert_eq!(s.prune_transient(201).unwrap(), 3);
+    assert_eq!(
+        s.attempts_since("enrol_ip", "10.0.0.1", 0).unwrap(),
+        Attempts {
+            count: 1,
+            oldest: Some(300)
+        }
+    );
+}
+
 fn enrolled(s: &dyn ServerStore, id: &str) {
     let hash = format!("code-{id}");
     s.insert_enrol_code(&code(&hash, i64::MAX)).unwrap();
@@ -798,6 +909,14 @@ pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
     assert!(!b.media_referenced(&m.sha256).unwrap());
     assert!(b.quarantines("d1").unwrap().is_empty());
     assert!(b.pending_replaces("d1").unwrap().is_empty());
+    assert!(!a.events_after(0, 100).unwrap().is_empty());
+    a.record_attempt("enrol_ip", "127.0.0.1", 5).unwrap();
+    assert!(b.events_after(0, 100).unwrap().is_empty());
+    assert_eq!(b.last_event_seq().unwrap(), 0);
+    assert_eq!(
+        b.attempts_since("enrol_ip", "127.0.0.1", 0).unwrap().count,
+        0
+    );
 
     // B changes none of it: each write aimed at A's rows finds nothing.
     assert!(!b.set_doc_heads(&j, 1, &heads(9)).unwrap());

@@ -501,3 +501,168 @@ fn child_dob_is_stored_and_release_and_held_refuse_what_does_not_apply() {
     let err = fails(&["device", "held", "--data", d, "no-such-device"]);
     assert!(err.contains("no device no-such-device"), "{err}");
 }
+
+/// A hosted deployment from the command line (`--database-url`, Postgres from
+/// `SPRIG_TEST_DATABASE_URL`): `migrate`, `init` per setting (with `--hostname`, its CA kept
+/// in the database), and admin commands choosing the setting with `--setting` (name, host
+/// name or id; the first by default); another setting's device ids do not exist.
+#[test]
+fn hosted_settings_from_the_command_line() {
+    let url = sprig_server::store::pg_testing::fresh_database(
+        &sprig_server::store::pg_testing::test_database_url(),
+        false,
+    )
+    .unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let m = media.path().to_str().unwrap();
+    let v = ok_json(&["migrate", "--database-url", &url]);
+    assert!(!v["applied"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(
+        ok_json(&["migrate", "--database-url", &url])["applied"],
+        serde_json::json!([])
+    );
+    let a = ok_json(&[
+        "init",
+        "--database-url",
+        &url,
+        "--media",
+        m,
+        "--name",
+        "Acorns",
+        "--hostname",
+        "acorns.example.org",
+    ]);
+    assert_eq!(keys(&a), ["ca_fingerprint", "setting_id"]);
+    let a_id = a["setting_id"].as_str().unwrap();
+    assert!(media.path().join(a_id).is_dir());
+    let b = ok_json(&[
+        "init",
+        "--database-url",
+        &url,
+        "--media",
+        m,
+        "--name",
+        "Birch",
+        "--hostname",
+        "birch.example.org",
+    ]);
+    assert_ne!(a["ca_fingerprint"], b["ca_fingerprint"]);
+    // The same host name twice is refused.
+    fails(&[
+        "init",
+        "--database-url",
+        &url,
+        "--name",
+        "Again",
+        "--hostname",
+        "acorns.example.org",
+    ]);
+    // An enrolment code per setting, with that setting's CA.
+    let code_b = ok_json(&[
+        "enrol-code",
+        "--database-url",
+        &url,
+        "--setting",
+        "birch.example.org",
+        "--device-name",
+        "tablet",
+    ]);
+    assert_eq!(code_b["ca_fingerprint"], b["ca_fingerprint"]);
+    assert!(
+        code_b["url"]
+            .as_str()
+            .unwrap()
+            .contains("birch.example.org"),
+        "{code_b}"
+    );
+    let code_a = ok_json(&[
+        "enrol-code",
+        "--database-url",
+        &url,
+        "--device-name",
+        "tablet",
+    ]);
+    assert_eq!(
+        code_a["ca_fingerprint"], a["ca_fingerprint"],
+        "the first setting by default"
+    );
+    ok_json(&[
+        "staff",
+        "add",
+        "--database-url",
+        &url,
+        "--setting",
+        "Birch",
+        "--name",
+        "Bea",
+        "--role",
+        "manager",
+        "--pin",
+        "1357",
+    ]);
+    // A device of B, revoked through A: A has no such device.
+    let pool = sprig_server::PgPool::open(&url).unwrap();
+    let store_b = pool
+        .setting(b["setting_id"].as_str().unwrap().parse().unwrap())
+        .unwrap();
+    store_b
+        .insert_enrol_code(&sprig_server::store::EnrolCode {
+            code_hash: "h".into(),
+            device_name: "b tablet".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+        })
+        .unwrap();
+    store_b
+        .redeem_enrol_code(
+            "h",
+            1,
+            &sprig_server::store::NewDevice {
+                id: "dev-b".into(),
+                name: String::new(),
+                cert_serial: "01".into(),
+                cert_fingerprint: "sha256:b".into(),
+                created_at: 1,
+                app_version: None,
+            },
+        )
+        .unwrap();
+    let err = fails(&[
+        "device",
+        "revoke",
+        "--database-url",
+        &url,
+        "--setting",
+        a_id,
+        "dev-b",
+    ]);
+    assert!(err.contains("no device dev-b"), "{err}");
+    let list = ok_json(&[
+        "device",
+        "list",
+        "--database-url",
+        &url,
+        "--setting",
+        "Birch",
+    ]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let v = ok_json(&[
+        "device",
+        "revoke",
+        "--database-url",
+        &url,
+        "--setting",
+        "Birch",
+        "dev-b",
+    ]);
+    assert_eq!(v["status"], "revoked");
+    let err = fails(&[
+        "device",
+        "list",
+        "--database-url",
+        &url,
+        "--setting",
+        "Nowhere",
+    ]);
+    assert!(err.contains("no setting 'Nowhere'"), "{err}");
+}

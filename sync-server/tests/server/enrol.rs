@@ -186,6 +186,32 @@ async fn brute_force_is_throttled_without_using_the_code() {
     server.stop().await;
 }
 
+/// Refusals are counted in the database, not in the server's memory: a restarted server (or
+/// another replica) still throttles the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttle_outlives_the_server_process() {
+    let server = TestServer::start().await;
+    let code = server.enrol_code("tablet");
+    let (_key, csr) = key_and_csr();
+    for i in 0..5 {
+        let r = post_enrol(&server, &format!("ZZZZZ-ZZZZ{i}"), &csr).await;
+        assert_eq!(r.code(), "enrol_code_invalid");
+    }
+    let server = server.restarted().await;
+    let r = post_enrol(&server, &code, &csr).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "enrol_throttled")
+    );
+    assert!(server.devices().is_empty());
+    let counted = server
+        .store()
+        .attempts_since("enrol_ip", "127.0.0.1", 0)
+        .unwrap();
+    assert_eq!(counted.count, 5);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_pinning_another_ca_refuses_the_server() {
     let server = TestServer::start().await;

@@ -3,12 +3,15 @@
 //! the media-store suite on a folder and on a real S3-compatible server (s3s-fs).
 
 mod authority;
+mod backup;
 mod cli;
 mod enrol;
+mod hosted;
 mod lifecycle;
 mod media;
 mod media_store;
 mod pg;
+mod ready;
 mod refusals;
 mod s3;
 mod serve;

@@ -15,8 +15,8 @@ use sprig_server::media_store::suite::Subject;
 use sprig_server::media_store::{MediaStore, S3Config, S3MediaStore};
 
 pub const BUCKET: &str = "sprig-media";
-const ACCESS_KEY: &str = "sprig-test-access";
-const SECRET_KEY: &str = "sprig-test-secret-key";
+pub const ACCESS_KEY: &str = "sprig-test-access";
+pub const SECRET_KEY: &str = "sprig-test-secret-key";
 
 fn s3s_fs_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SPRIG_S3S_FS") {

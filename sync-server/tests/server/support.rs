@@ -55,6 +55,31 @@ impl TestServer {
         }
     }
 
+    /// A server over an existing data directory (`keep` holds it for the test's length).
+    pub async fn serve_existing(data: DataDir, keep: tempfile::TempDir) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(sprig_server::serve(
+            listener,
+            ServeConfig::new(data.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let ca_pem = std::fs::read_to_string(data.ca_cert()).unwrap();
+        let der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+        TestServer {
+            ca_fingerprint: sprig_server::ca::fingerprint(&der),
+            ca_pem,
+            _dir: keep,
+            data,
+            addr,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
     /// A second connection to the server's database, as an admin command would open.
     pub fn store(&self) -> SqliteStore {
         self.data.open_store().unwrap()
@@ -101,6 +126,29 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and serves the same data directory again, in a new server with
+    /// nothing of the first one's memory, on a new port.
+    pub async fn restarted(mut self) -> TestServer {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.handle = Some(tokio::spawn(sprig_server::serve(
+            listener,
+            ServeConfig::new(self.data.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        )));
+        self
+    }
+
     pub fn devices(&self) -> Vec<Device> {
         self.store().list_devices().unwrap()
     }
@@ -141,9 +189,18 @@ pub async fn tls_connect(
     addr: SocketAddr,
     cfg: Arc<rustls::ClientConfig>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    tls_connect_to(addr, cfg, "localhost").await
+}
+
+/// [`tls_connect`] asking for server name `host` (SNI), as a device of a hosted setting does.
+pub async fn tls_connect_to(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    host: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     TlsConnector::from(cfg)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .connect(ServerName::try_from(host.to_owned()).unwrap(), tcp)
         .await
 }
 
@@ -174,7 +231,22 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Reply, String> {
-    let tls = tls_connect(addr, cfg).await.map_err(|e| e.to_string())?;
+    request_to(addr, "localhost", cfg, method, path, headers, body).await
+}
+
+/// [`request`] sent to host name `host` (SNI and `Host`).
+pub async fn request_to(
+    addr: SocketAddr,
+    host: &str,
+    cfg: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let tls = tls_connect_to(addr, cfg, host)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| format!("{e:?}"))?;
@@ -182,7 +254,7 @@ pub async fn request(
     let mut b = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "localhost")
+        .header("host", host)
         .header("content-length", body.len().to_string());
     for (k, v) in headers {
         b = b.header(*k, *v);

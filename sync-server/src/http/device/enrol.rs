@@ -1,10 +1,6 @@
 //! `POST /v1/enrol`: a one-time code and a CSR in, a device certificate from the setting CA
 //! out; refused codes are throttled per address and in total.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Extension;
@@ -14,49 +10,43 @@ use serde::{Deserialize, Serialize};
 use crate::admin::{code_hash, normalise_code, now_ms};
 use crate::ca::CaError;
 use crate::http::{ApiError, AppState, DeviceSetting, Peer, audit, blocking};
-use crate::store::{CodeState, NewDevice, Redeemed};
+use crate::store::{Attempts, CodeState, NewDevice, Redeemed, ServerStore, StoreError};
 
-/// Refused enrolment attempts in the last minute, per source address and in total.
-#[derive(Debug, Default)]
-pub(crate) struct Throttle {
-    per_ip: HashMap<IpAddr, VecDeque<Instant>>,
-    global: VecDeque<Instant>,
+/// Refused enrolment attempts are counted in the setting's database (scope
+/// [`SCOPE_IP`] per source address, [`SCOPE_ALL`] in total), so every replica serving the
+/// setting, and a restarted one, sees the same count.
+const WINDOW_MS: i64 = 60_000;
+/// Refused enrolments from one source address.
+pub(crate) const SCOPE_IP: &str = "enrol_ip";
+/// Refused enrolments from anywhere (key `""`).
+pub(crate) const SCOPE_ALL: &str = "enrol_all";
+
+/// `Some(seconds)` when `ip` must wait before trying again: `per_ip` refusals from it, or
+/// `global` in all, in the last minute.
+fn throttled(
+    store: &dyn ServerStore,
+    ip: &str,
+    now: i64,
+    per_ip: usize,
+    global: usize,
+) -> Result<Option<u64>, StoreError> {
+    let since = now - WINDOW_MS + 1;
+    let wait = |a: Attempts| {
+        let oldest = a.oldest.unwrap_or(now);
+        u64::try_from((oldest + WINDOW_MS - now).max(0) / 1000).unwrap_or(0) + 1
+    };
+    let by_ip = store.attempts_since(SCOPE_IP, ip, since)?;
+    if by_ip.count >= per_ip as u64 {
+        return Ok(Some(wait(by_ip)));
+    }
+    let all = store.attempts_since(SCOPE_ALL, "", since)?;
+    Ok((all.count >= global as u64).then(|| wait(all)))
 }
 
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl Throttle {
-    fn prune(q: &mut VecDeque<Instant>, now: Instant) {
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-            q.pop_front();
-        }
-    }
-
-    fn retry_after(q: &VecDeque<Instant>, now: Instant) -> u64 {
-        q.front().map_or(1, |t| {
-            (WINDOW.saturating_sub(now.duration_since(*t))).as_secs() + 1
-        })
-    }
-
-    /// `Some(seconds)` when `ip` must wait before trying again.
-    fn check(&mut self, ip: IpAddr, now: Instant, per_ip: usize, global: usize) -> Option<u64> {
-        Self::prune(&mut self.global, now);
-        self.per_ip.retain(|_, q| {
-            Self::prune(q, now);
-            !q.is_empty()
-        });
-        if let Some(q) = self.per_ip.get(&ip)
-            && q.len() >= per_ip
-        {
-            return Some(Self::retry_after(q, now));
-        }
-        (self.global.len() >= global).then(|| Self::retry_after(&self.global, now))
-    }
-
-    fn fail(&mut self, ip: IpAddr, now: Instant) {
-        self.per_ip.entry(ip).or_default().push_back(now);
-        self.global.push_back(now);
-    }
+/// Counts one refused enrolment from `ip`.
+fn count_refusal(store: &dyn ServerStore, ip: &str, now: i64) -> Result<(), StoreError> {
+    store.record_attempt(SCOPE_IP, ip, now)?;
+    store.record_attempt(SCOPE_ALL, "", now)
 }
 
 #[derive(Deserialize)]
@@ -80,18 +70,15 @@ pub(crate) async fn enrol(
     body: Bytes,
 ) -> Result<Json<EnrolResponse>, ApiError> {
     let ip = peer.addr.ip();
-    let throttled = {
-        let mut t = st
-            .throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        t.check(
-            ip,
-            Instant::now(),
-            st.config.enrol_failures_per_ip,
-            st.config.enrol_failures_global,
-        )
-    };
+    let ip_key = ip.to_canonical().to_string();
+    let (store, key) = (st.store.clone(), ip_key.clone());
+    let (per_ip, global) = (
+        st.config.enrol_failures_per_ip,
+        st.config.enrol_failures_global,
+    );
+    let throttled = blocking(move || throttled(store.as_ref(), &key, now_ms(), per_ip, global))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
     if let Some(secs) = throttled {
         tracing::warn!(%ip, "enrolment throttled");
         let mut e = ApiError::new(
@@ -108,10 +95,9 @@ pub(crate) async fn enrol(
         ))
     })?;
     let refuse = |st: &AppState, status, code, message: &str| {
-        st.throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .fail(ip, Instant::now());
+        if let Err(e) = count_refusal(st.store.as_ref(), &ip_key, now_ms()) {
+            tracing::error!(error = %e, "could not count a refused enrolment");
+        }
         audit(
             st.store.as_ref(),
             "anonymous",

@@ -114,6 +114,7 @@ pub(crate) async fn media_put(
         let mut rest = body.into_data_stream();
         while let Some(Ok(_)) = rest.next().await {}
         note_acked(&st, &device.id).await?;
+        crate::http::metrics::media_ack(0);
         audit(
             st.store.as_ref(),
             &format!("device:{}", device.id),
@@ -169,6 +170,7 @@ pub(crate) async fn media_put(
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     note_acked(&st, &device.id).await?;
+    crate::http::metrics::media_ack(size);
     audit(
         st.store.as_ref(),
         &format!("device:{}", device.id),

@@ -14,7 +14,6 @@ use super::{ApiError, AppState, Peer, blocking};
 use crate::policy::Policy;
 use crate::store::{Device, DeviceStatus};
 
-pub(crate) use enrol::Throttle;
 pub(crate) use sync::QUARANTINED;
 
 /// Which device route a request is for.

@@ -362,6 +362,7 @@ fn fail(store: &dyn ServerStore, device: &Device, docs: &DeviceDocs, e: &ProtoEr
 /// Sends `frames`; false when the connection is gone.
 async fn send_all(socket: &mut WebSocket, frames: Vec<Vec<u8>>) -> bool {
     for f in frames {
+        crate::http::metrics::frame_out(f.len());
         if socket.send(WsMessage::Binary(f.into())).await.is_err() {
             return false;
         }
@@ -404,7 +405,7 @@ async fn await_wipe_done(st: &Arc<AppState>, device: &str, socket: &mut WebSocke
 
 /// The device's status now, read from the store (another process, `sprig-server device
 /// revoke`, may have changed it).
-async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus> {
+pub(crate) async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus> {
     let (store, id) = (st.store.clone(), device.to_owned());
     match tokio::task::spawn_blocking(move || store.device(&id)).await {
         Ok(Ok(Some(d))) => Some(d.status),
@@ -414,6 +415,7 @@ async fn current_status(st: &Arc<AppState>, device: &str) -> Option<DeviceStatus
 }
 
 async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
+    let _counted = crate::http::metrics::Session::start();
     let mut run = Some(SyncRun {
         session: ServerSession::new(st.config.limits.clone()),
         docs: DeviceDocs::new(st.store.clone(), &device.id),
@@ -468,7 +470,10 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
         let Some(msg) = msg else { break };
         idle.as_mut().reset(tokio::time::Instant::now() + SYNC_IDLE);
         let frame = match msg {
-            Ok(WsMessage::Binary(b)) => b,
+            Ok(WsMessage::Binary(b)) => {
+                crate::http::metrics::frame_in(b.len());
+                b
+            }
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
             Ok(WsMessage::Text(_)) => {
                 let _ = send_all(

@@ -41,7 +41,17 @@ async fn run_watch(
     status: DeviceStatus,
     mut socket: WebSocket,
 ) {
-    let mut feed = st.changes.subscribe();
+    let mut feed = st.changes.subscribe().await;
+    // A status change between the check before the upgrade and the subscription would be
+    // missed by the feed: read it once more, now that the feed listens.
+    let status = match super::sync::current_status(&st, &device).await {
+        Some(s) if s.is_refused() || s == DeviceStatus::Quarantined => {
+            let _ = socket.send(WsMessage::Close(None)).await;
+            return;
+        }
+        Some(s) => s,
+        None => status,
+    };
     // A device to be wiped (or retired) is told to sync now: the sync delivers it.
     if matches!(
         status,
