@@ -11,9 +11,9 @@ use sprig_core::Heads;
 use sprig_proto::DocId;
 
 use super::{
-    AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode,
-    MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord, Redeemed, ServerStore,
-    StatusChange, StoreError, StoreResult, StoredDoc,
+    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads,
+    DocWrite, EnrolCode, MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord,
+    Redeemed, ServerStore, SessionRow, StatusChange, StoreError, StoreResult, StoredDoc,
 };
 
 const SCHEMA: &str = r"
@@ -80,7 +80,40 @@ ALTER TABLE docs ADD COLUMN heads BLOB;
 
 /// Schema steps in order: step `n` (1-based) brings `user_version` from `n - 1` to `n`, in the
 /// same transaction. Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA, DOCS_HEADS, DEVICE_LIFECYCLE, SERVER_AUTHORITY];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    DOCS_HEADS,
+    DEVICE_LIFECYCLE,
+    SERVER_AUTHORITY,
+    PORTAL,
+];
+
+/// Schema version 5: the parents' portal. Sessions keyed by the hash of their id, attempts
+/// (what the sign-in lockout counts), and every acceptance of the agreement.
+const PORTAL: &str = "
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_key ON attempts (scope, key, at);
+CREATE TABLE portal_sessions (
+    id_hash TEXT PRIMARY KEY,
+    principal TEXT,
+    data BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+CREATE TABLE agreements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    principal TEXT NOT NULL,
+    version TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    session_hash TEXT NOT NULL
+);
+CREATE INDEX agreements_by_principal ON agreements (principal, at);
+";
 
 /// Schema version 4: the server's authority over what tablets write. Which media entries
 /// reference (uploads of anything else are refused), refused changes held with the device
@@ -993,6 +1026,108 @@ impl ServerStore for SqliteStore {
                 "SELECT parent_id FROM parent_contacts WHERE email = ?1",
                 [email.trim().to_lowercase()],
                 |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn record_attempt(&self, scope: &str, key: &str, at: i64) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO attempts (scope, key, at) VALUES (?1, ?2, ?3)",
+            params![scope, key, at],
+        )?;
+        Ok(())
+    }
+
+    fn attempts_since(&self, scope: &str, key: &str, since: i64) -> StoreResult<Attempts> {
+        let (count, oldest): (i64, Option<i64>) = self.conn().query_row(
+            "SELECT COUNT(*), MIN(at) FROM attempts WHERE scope = ?1 AND key = ?2 AND at >= ?3",
+            params![scope, key, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Attempts {
+            count: u64_col(count),
+            oldest,
+        })
+    }
+
+    fn create_session(&self, s: &SessionRow) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO portal_sessions (id_hash, principal, data, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![s.id_hash, s.principal, s.data, s.expires_at],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("session".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn save_session(&self, s: &SessionRow) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO portal_sessions (id_hash, principal, data, expires_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id_hash) DO UPDATE SET principal = excluded.principal,
+                 data = excluded.data, expires_at = excluded.expires_at",
+            params![s.id_hash, s.principal, s.data, s.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn load_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id_hash, principal, data, expires_at FROM portal_sessions
+                 WHERE id_hash = ?1 AND expires_at > ?2",
+                params![id_hash, now],
+                |r| {
+                    Ok(SessionRow {
+                        id_hash: r.get(0)?,
+                        principal: r.get(1)?,
+                        data: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.conn()
+            .execute("DELETE FROM portal_sessions WHERE id_hash = ?1", [id_hash])?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM portal_sessions WHERE expires_at <= ?1", [now])?;
+        Ok(n as u64)
+    }
+
+    fn record_agreement(&self, a: &AgreementRecord) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO agreements (principal, version, at, session_hash) VALUES (?1, ?2, ?3, ?4)",
+            params![a.principal, a.version, a.at, a.session_hash],
+        )?;
+        Ok(())
+    }
+
+    fn latest_agreement(&self, principal: &str) -> StoreResult<Option<AgreementRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT principal, version, at, session_hash FROM agreements
+                 WHERE principal = ?1 ORDER BY at DESC, id DESC LIMIT 1",
+                [principal],
+                |r| {
+                    Ok(AgreementRecord {
+                        principal: r.get(0)?,
+                        version: r.get(1)?,
+                        at: r.get(2)?,
+                        session_hash: r.get(3)?,
+                    })
+                },
             )
             .optional()?)
     }

@@ -706,6 +706,7 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
     conn.execute_batch(
         "DROP TABLE media_refs; DROP TABLE quarantine; DROP TABLE parent_contacts;
          DROP TABLE pin_failures;
+         DROP TABLE attempts; DROP TABLE portal_sessions; DROP TABLE agreements;
          ALTER TABLE devices DROP COLUMN locked;
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;
