@@ -1,12 +1,14 @@
 //! The HTTPS server (docs/PROTOCOL-HTTP.md): one rustls listener (`tls`) that requests a
 //! client certificate on every connection, hyper driving each connection with the peer's
 //! certificate fingerprint attached to every request, and axum routes by surface: the device
-//! routes (`device`: enrolment, the WebSocket sync, media) and health. Errors are the
+//! routes (`device`: enrolment, the WebSocket sync, media), health, and the parents' portal
+//! (`portal`: the `/api/v1/` JSON API and the portal UI), which needs no client certificate. Errors are the
 //! `{code, message}` JSON of `error`.
 
 pub(crate) mod changes;
 mod device;
 mod error;
+mod portal;
 mod tls;
 
 use std::future::Future;
@@ -47,6 +49,10 @@ pub struct ServeConfig {
     pub enrol_failures_global: usize,
     /// Where media is kept; `None` (the default) is the data directory's `media/` folder.
     pub media: Option<Arc<dyn MediaStore>>,
+    /// A portal session ends after this long without a request (30 minutes).
+    pub portal_idle: Duration,
+    /// A portal session ends this long after sign-in, however active (7 days).
+    pub portal_absolute: Duration,
 }
 
 impl ServeConfig {
@@ -60,6 +66,8 @@ impl ServeConfig {
             enrol_failures_per_ip: 5,
             enrol_failures_global: 50,
             media: None,
+            portal_idle: Duration::from_secs(30 * 60),
+            portal_absolute: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -167,6 +175,7 @@ pub async fn serve(
         .unwrap_or_else(|| Arc::new(FsMediaStore::new(data.media())));
     media.prepare().await?;
     let store_for_changes = store.clone();
+    let (idle, absolute) = (config.portal_idle, config.portal_absolute);
     let state = Arc::new(Settings {
         only: Arc::new(AppState {
             store,
@@ -190,8 +199,9 @@ pub async fn serve(
             "/v1/media/{sha}/thumbnail",
             get(device::media::media_thumbnail),
         )
-        .fallback(|| async { ApiError::not_found() })
-        .with_state(state);
+        .fallback(portal::assets)
+        .with_state(state.clone())
+        .merge(portal::router(state.only.clone(), idle, absolute));
     tracing::info!(addr = ?listener.local_addr().ok(), "serving");
 
     tokio::pin!(shutdown);

@@ -9,6 +9,7 @@ mod lifecycle;
 mod media;
 mod media_store;
 mod pg;
+mod portal;
 mod refusals;
 mod s3;
 mod serve;
