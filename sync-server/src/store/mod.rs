@@ -864,11 +864,13 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::AlreadyExists`] when a session with this id hash exists.
     fn create_session(&self, session: &SessionRow) -> StoreResult<()>;
 
-    /// Creates or replaces a session.
+    /// Replaces a stored session's principal, data and expiry; returns `false` (and stores
+    /// nothing) when it no longer exists, so a request still in flight cannot bring back a
+    /// session that was ended meanwhile.
     ///
     /// # Errors
     /// [`StoreError::Database`].
-    fn save_session(&self, session: &SessionRow) -> StoreResult<()>;
+    fn update_session(&self, session: &SessionRow) -> StoreResult<bool>;
 
     /// The session with this id hash, unless it has expired by `now` (ms).
     ///
@@ -881,6 +883,12 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+
+    /// The unexpired sessions signed in as `principal` at `now`, the one expiring last first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn sessions_of(&self, principal: &str, now: i64) -> StoreResult<Vec<SessionRow>>;
 
     /// Deletes every session that expired before `now`; returns how many.
     ///

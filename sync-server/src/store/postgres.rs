@@ -1782,15 +1782,13 @@ impl ServerStore for PgStore {
         Ok(())
     }
 
-    fn save_session(&self, s: &SessionRow) -> StoreResult<()> {
-        self.execute(
-            "INSERT INTO portal_sessions (setting_id, id_hash, principal, data, expires_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (setting_id, id_hash) DO UPDATE SET principal = excluded.principal,
-                 data = excluded.data, expires_at = excluded.expires_at",
+    fn update_session(&self, s: &SessionRow) -> StoreResult<bool> {
+        let n = self.execute(
+            "UPDATE portal_sessions SET principal = $3, data = $4, expires_at = $5
+             WHERE setting_id = $1 AND id_hash = $2",
             &[&s.id_hash, &s.principal, &s.data, &s.expires_at],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn load_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
@@ -1815,6 +1813,23 @@ impl ServerStore for PgStore {
             &[&id_hash],
         )?;
         Ok(())
+    }
+
+    fn sessions_of(&self, principal: &str, now: i64) -> StoreResult<Vec<SessionRow>> {
+        self.query(
+            "SELECT id_hash, principal, data, expires_at FROM portal_sessions
+             WHERE setting_id = $1 AND principal = $2 AND expires_at > $3
+             ORDER BY expires_at DESC, id_hash",
+            &[&principal, &now],
+            |r| {
+                Ok(SessionRow {
+                    id_hash: r.try_get(0)?,
+                    principal: r.try_get(1)?,
+                    data: r.try_get(2)?,
+                    expires_at: r.try_get(3)?,
+                })
+            },
+        )
     }
 
     fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {

@@ -105,6 +105,7 @@ CREATE TABLE portal_sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+CREATE INDEX portal_sessions_by_principal ON portal_sessions (principal, expires_at);
 CREATE TABLE agreements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     principal TEXT NOT NULL,
@@ -1062,15 +1063,13 @@ impl ServerStore for SqliteStore {
         }
     }
 
-    fn save_session(&self, s: &SessionRow) -> StoreResult<()> {
-        self.conn().execute(
-            "INSERT INTO portal_sessions (id_hash, principal, data, expires_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id_hash) DO UPDATE SET principal = excluded.principal,
-                 data = excluded.data, expires_at = excluded.expires_at",
+    fn update_session(&self, s: &SessionRow) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE portal_sessions SET principal = ?2, data = ?3, expires_at = ?4
+             WHERE id_hash = ?1",
             params![s.id_hash, s.principal, s.data, s.expires_at],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn load_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
@@ -1096,6 +1095,23 @@ impl ServerStore for SqliteStore {
         self.conn()
             .execute("DELETE FROM portal_sessions WHERE id_hash = ?1", [id_hash])?;
         Ok(())
+    }
+
+    fn sessions_of(&self, principal: &str, now: i64) -> StoreResult<Vec<SessionRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id_hash, principal, data, expires_at FROM portal_sessions
+             WHERE principal = ?1 AND expires_at > ?2 ORDER BY expires_at DESC, id_hash",
+        )?;
+        let rows = st.query_map(params![principal, now], |r| {
+            Ok(SessionRow {
+                id_hash: r.get(0)?,
+                principal: r.get(1)?,
+                data: r.get(2)?,
+                expires_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {

@@ -1042,7 +1042,7 @@ pub fn sessions_expire_and_are_keyed_by_hash(s: &dyn ServerStore) {
         expires_at: 20_000,
         ..row.clone()
     };
-    s.save_session(&signed_in).unwrap();
+    assert!(s.update_session(&signed_in).unwrap());
     assert_eq!(
         s.load_session(&row.id_hash, 10_000).unwrap(),
         Some(signed_in.clone())
@@ -1052,7 +1052,27 @@ pub fn sessions_expire_and_are_keyed_by_hash(s: &dyn ServerStore) {
         expires_at: 5_000,
         ..row.clone()
     };
-    s.save_session(&other).unwrap();
+    // An update of a session that does not exist stores nothing.
+    assert!(!s.update_session(&other).unwrap());
+    assert_eq!(s.load_session(&other.id_hash, 0).unwrap(), None);
+    s.create_session(&other).unwrap();
+    let elsewhere = SessionRow {
+        id_hash: "ef".repeat(32),
+        expires_at: 15_000,
+        ..signed_in.clone()
+    };
+    s.create_session(&elsewhere).unwrap();
+    // A parent's sessions: unexpired ones only, the one expiring last first.
+    assert_eq!(
+        s.sessions_of("parent:p1", 4_000).unwrap(),
+        vec![signed_in.clone(), elsewhere.clone()]
+    );
+    assert_eq!(
+        s.sessions_of("parent:p1", 15_000).unwrap(),
+        vec![signed_in.clone()]
+    );
+    assert_eq!(s.sessions_of("parent:p2", 0).unwrap(), vec![]);
+    s.delete_session(&elsewhere.id_hash).unwrap();
     assert_eq!(s.delete_expired_sessions(6_000).unwrap(), 1);
     assert!(s.load_session(&signed_in.id_hash, 6_000).unwrap().is_some());
     s.delete_session(&signed_in.id_hash).unwrap();

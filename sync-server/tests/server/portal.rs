@@ -671,14 +671,24 @@ async fn sessions_end_after_idle_time_and_after_their_absolute_lifetime() {
     server.stop().await;
 }
 
-/// Fills a path template from the OpenAPI document with ids of `kind`.
-fn fill(path: &str, child: &str, entry: &str, media: &str) -> String {
+/// One family's ids, for filling path templates.
+struct Ids<'a> {
+    child: &'a str,
+    entry: &'a str,
+    media: &'a str,
+    session: &'a str,
+}
+
+/// Fills a path template from the OpenAPI document with the ids it takes.
+fn fill(path: &str, ids: &Ids<'_>) -> String {
     let id = if path.starts_with("/api/v1/children/") {
-        child
+        ids.child
     } else if path.starts_with("/api/v1/entries/") {
-        entry
+        ids.entry
     } else if path.starts_with("/api/v1/media/") {
-        media
+        ids.media
+    } else if path.starts_with("/api/v1/sessions/") {
+        ids.session
     } else {
         panic!("the isolation matrix does not know what id {path} takes: add it here");
     };
@@ -712,13 +722,52 @@ async fn isolation_matrix_from_the_openapi_document() {
     let f = families(&server).await;
     let mut a = Client::new(&server);
     a.onboard("a@example.com", PASSWORD_A).await;
+    let mut b = Client::new(&server);
+    assert_eq!(
+        b.sign_in("b@example.com", PASSWORD_B).await.status,
+        StatusCode::OK
+    );
+    let b_session = b.call("GET", "/api/v1/sessions", None).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_session = a.call("GET", "/api/v1/sessions", None).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (child_a, entry_a, child_b, entry_b) = (
+        f.child_a.to_string(),
+        f.entry_a.to_string(),
+        f.child_b.to_string(),
+        f.entry_b.to_string(),
+    );
+    let ids_a = Ids {
+        child: &child_a,
+        entry: &entry_a,
+        media: &f.media_a,
+        session: &a_session,
+    };
+    let ids_b = Ids {
+        child: &child_b,
+        entry: &entry_b,
+        media: &f.media_b,
+        session: &b_session,
+    };
+    let unknown_child = ChildId::new_random().to_string();
+    let zeros = "0".repeat(64);
+    let ids_unknown = Ids {
+        child: &unknown_child,
+        entry: "nonsense",
+        media: &zeros,
+        session: &zeros,
+    };
     let ops = operations(&mut a).await;
     let with_id: Vec<_> = ops.iter().filter(|(_, p)| p.contains('{')).collect();
     assert!(with_id.len() >= 4, "{with_id:?}");
 
     // Parent A with family B's ids: 404 on every path that takes an id.
     for (method, path) in &with_id {
-        let url = fill(path, f.child_b.as_str(), f.entry_b.as_str(), &f.media_b);
+        let url = fill(path, &ids_b);
         let r = a.call(method, &url, Some(ANY_BODY())).await;
         assert_eq!(
             r.status,
@@ -729,12 +778,7 @@ async fn isolation_matrix_from_the_openapi_document() {
     }
     // And with ids that do not exist at all, or are not ids.
     for (method, path) in &with_id {
-        let url = fill(
-            path,
-            &ChildId::new_random().to_string(),
-            "nonsense",
-            &"0".repeat(64),
-        );
+        let url = fill(path, &ids_unknown);
         let r = a.call(method, &url, Some(ANY_BODY())).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {url}");
     }
@@ -743,12 +787,17 @@ async fn isolation_matrix_from_the_openapi_document() {
         .call("GET", &format!("/api/v1/media/{}", f.media_a), None)
         .await;
     assert_eq!(own.status, StatusCode::OK);
+    // B's session was not ended by A's attempt.
+    assert_eq!(
+        b.call("GET", "/api/v1/me", None).await.status,
+        StatusCode::OK
+    );
 
     // Signed out: 401 everywhere but the sign-in itself and sign-out.
     let mut anon = Client::new(&server);
     for (method, path) in &ops {
         let url = if path.contains('{') {
-            fill(path, f.child_a.as_str(), f.entry_a.as_str(), &f.media_a)
+            fill(path, &ids_a)
         } else {
             path.clone()
         };
@@ -773,8 +822,12 @@ async fn isolation_matrix_from_the_openapi_document() {
         },
     )
     .unwrap();
-    for (method, path) in &with_id {
-        let url = fill(path, f.child_a.as_str(), f.entry_a.as_str(), &f.media_a);
+    // (Their own sessions are still theirs.)
+    for (method, path) in with_id
+        .iter()
+        .filter(|(_, p)| !p.starts_with("/api/v1/sessions/"))
+    {
+        let url = fill(path, &ids_a);
         let r = a.call(method, &url, Some(ANY_BODY())).await;
         assert_eq!(
             r.status,
@@ -811,5 +864,47 @@ async fn openapi_document_is_committed() {
          openapi_document_is_committed`, then `npm run gen:portal` in ui/",
         committed.display()
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_sees_their_sessions_and_ends_another_one() {
+    let server = TestServer::start().await;
+    families(&server).await;
+    let mut phone = Client::new(&server);
+    let mut laptop = Client::new(&server);
+    assert_eq!(
+        phone.sign_in("a@example.com", PASSWORD_A).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        laptop.sign_in("a@example.com", PASSWORD_A).await.status,
+        StatusCode::OK
+    );
+    let list = phone.call("GET", "/api/v1/sessions", None).await.json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(list.iter().all(|s| s["signed_in_at"].as_i64().is_some()));
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The reference is not the cookie.
+    assert!(!laptop.cookie.as_deref().unwrap().contains(&other));
+    let r = phone
+        .call("DELETE", &format!("/api/v1/sessions/{other}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        laptop.call("GET", "/api/v1/me", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        phone.call("GET", "/api/v1/me", None).await.status,
+        StatusCode::OK
+    );
+    let list = phone.call("GET", "/api/v1/sessions", None).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
     server.stop().await;
 }

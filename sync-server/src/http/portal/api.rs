@@ -817,3 +817,82 @@ pub(crate) async fn reply(
     .await??;
     Ok((StatusCode::CREATED, Json(Created { id: reply_id })))
 }
+
+// ---- sessions ----
+
+/// One of the parent's signed-in sessions.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionInfo {
+    /// The session's reference (a hash of its id, never the cookie), for ending it.
+    id: String,
+    /// When it was signed in (ms).
+    signed_in_at: Option<i64>,
+    /// When it ends unless used again (ms).
+    expires_at: i64,
+    /// Whether it is the session of this request.
+    current: bool,
+}
+
+/// The parent's signed-in sessions, so they can end one they do not recognise.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "session",
+    responses((status = 200, body = [SessionInfo]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_sessions(who: SignedIn) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    let current = who.session.id().map(|id| id_hash(&id));
+    let principal = format!("parent:{}", who.parent);
+    let now = now_ms();
+    let rows = run(&who.setting, move |s| s.sessions_of(&principal, now))
+        .await?
+        .map_err(|e| store_err(&e))?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| SessionInfo {
+                current: current.as_deref() == Some(r.id_hash.as_str()),
+                signed_in_at: serde_json::from_slice::<serde_json::Value>(&r.data)
+                    .ok()
+                    .and_then(|d| d.get("signed_in_at").and_then(serde_json::Value::as_i64)),
+                expires_at: r.expires_at,
+                id: r.id_hash,
+            })
+            .collect(),
+    ))
+}
+
+/// Ends one of the parent's sessions on the server (another device, or this one).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "session",
+    params(("id" = String, Path, description = "The session's reference from GET /api/v1/sessions")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "Not one of this parent's sessions"),
+    ))]
+pub(crate) async fn end_session(
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = format!("parent:{}", who.parent);
+    let now = now_ms();
+    let ended = {
+        let id = id.clone();
+        run(&who.setting, move |s| -> Result<bool, StoreError> {
+            if !s
+                .sessions_of(&principal, now)?
+                .iter()
+                .any(|r| r.id_hash == id)
+            {
+                return Ok(false);
+            }
+            s.delete_session(&id)?;
+            crate::http::audit(s, &principal, None, "portal_session_end", String::new());
+            Ok(true)
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    if !ended {
+        return Err(ApiError::not_found());
+    }
+    if who.session.id().map(|i| id_hash(&i)).as_deref() == Some(id.as_str()) {
+        who.session.flush().await.map_err(|e| session_error(&e))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -69,6 +69,8 @@ fn millis(d: Duration) -> i64 {
 fn api_router() -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::create_session, api::delete_session))
+        .routes(routes!(api::list_sessions))
+        .routes(routes!(api::end_session))
         .routes(routes!(api::me))
         .routes(routes!(api::get_agreement, api::accept_agreement))
         .routes(routes!(api::set_consent))

@@ -103,9 +103,12 @@ impl SessionStore for StoreSessions {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // An update only: a session ended (signed out elsewhere) while this request ran
+        // stays ended. New sessions come through `create`.
         let row = Self::row(record)?;
-        self.run(move |s| s.save_session(&row))
+        self.run(move |s| s.update_session(&row))
             .await?
+            .map(|_| ())
             .map_err(|e| backend(&e))
     }
 

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS portal_sessions (
     PRIMARY KEY (setting_id, id_hash)
 );
 CREATE INDEX IF NOT EXISTS portal_sessions_by_expiry ON portal_sessions (setting_id, expires_at);
+CREATE INDEX IF NOT EXISTS portal_sessions_by_principal
+    ON portal_sessions (setting_id, principal, expires_at);
 
 CREATE TABLE IF NOT EXISTS agreements (
     setting_id UUID NOT NULL REFERENCES settings (id) ON DELETE CASCADE,

@@ -90,6 +90,18 @@ export interface NewReply {
   text: string;
 }
 
+/** One of the parent's signed-in sessions. */
+export interface SessionInfo {
+  /** Whether it is the session of this request. */
+  current: boolean;
+  /** When it ends unless used again (ms). */
+  expires_at: number;
+  /** The session's reference (a hash of its id, never the cookie), for ending it. */
+  id: string;
+  /** When it was signed in (ms). */
+  signed_in_at?: number | null;
+}
+
 /** `POST /api/v1/session`. */
 export interface SignIn {
   email: string;
@@ -104,10 +116,12 @@ export interface SignedInBody {
 /** Every operation of the API. */
 export type Operation =
   | 'DELETE /api/v1/session'
+  | 'DELETE /api/v1/sessions/{id}'
   | 'GET /api/v1/agreement'
   | 'GET /api/v1/children/{id}/journal'
   | 'GET /api/v1/me'
   | 'GET /api/v1/media/{id}'
+  | 'GET /api/v1/sessions'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
   | 'POST /api/v1/entries/{id}/replies'
