@@ -908,3 +908,27 @@ async fn a_parent_sees_their_sessions_and_ends_another_one() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_guessing_at_many_accounts_is_stopped() {
+    let server = TestServer::start().await;
+    families(&server).await;
+    let mut c = Client::new(&server);
+    for i in 0..30 {
+        let r = c
+            .sign_in(&format!("guess{i}@example.com"), "password123456")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // Even a right password from this source now waits (no account was locked by it).
+    let r = c.sign_in("b@example.com", PASSWORD_B).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.code(), "too_many_attempts");
+    assert!(r.headers.contains_key("retry-after"));
+    let n = server
+        .store()
+        .attempts_since("login_failure", "b@example.com", 0)
+        .unwrap();
+    assert_eq!(n.count, 0);
+    server.stop().await;
+}

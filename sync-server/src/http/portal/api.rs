@@ -8,7 +8,7 @@ use std::sync::Arc;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use super::PortalState;
 use super::session::{SignedIn, id_hash, session_error, sign_in};
 use crate::admin::now_ms;
 use crate::docs::{AnyDoc, DocStoreError, edit_journal, edit_roster, load_doc};
-use crate::http::{ApiError, AppState, blocking};
+use crate::http::{ApiError, AppState, Peer, blocking};
 use crate::media_store::MediaStoreError;
 use crate::store::{AgreementRecord, ServerStore, StoreError};
 
@@ -39,6 +39,11 @@ pub(crate) const MAX_REPLY_CHARS: usize = 2_000;
 
 const FAILURE: &str = "login_failure";
 const LOCK: &str = "login_lock";
+/// Wrong passwords counted per source address (any e-mail address) in [`WINDOW_MS`] before
+/// that address may not try again until the window has moved on: one client cannot lock (or
+/// guess at) many accounts.
+pub(crate) const MAX_FAILURES_PER_SOURCE: u64 = 30;
+const SOURCE_FAILURE: &str = "login_failure_source";
 
 /// The agreement shipped with the server, from the setting's policy; a manager can replace it
 /// (meta keys `portal.agreement_version` and `portal.agreement_text`).
@@ -119,16 +124,36 @@ fn dummy_hash() -> &'static str {
     responses(
         (status = 200, body = SignedInBody, description = "Signed in; the session cookie is set"),
         (status = 401, body = ErrorBody, description = "Wrong e-mail address or password"),
-        (status = 429, body = ErrorBody, description = "Locked after too many wrong passwords"),
+        (status = 429, body = ErrorBody, description = "Locked after too many wrong passwords (`locked`: this address; `too_many_attempts`: from this network)"),
     ))]
 pub(crate) async fn create_session(
     State(st): State<Arc<PortalState>>,
+    Extension(peer): Extension<Peer>,
     session: Session,
     Json(req): Json<SignIn>,
 ) -> Result<Json<SignedInBody>, ApiError> {
     let key = req.email.trim().to_lowercase();
+    let source = peer.addr.ip().to_string();
     let now = now_ms();
     let setting = st.setting.clone();
+    let from_source = {
+        let source = source.clone();
+        run(&setting, move |s| {
+            s.attempts_since(SOURCE_FAILURE, &source, now - WINDOW_MS)
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    if from_source.count >= MAX_FAILURES_PER_SOURCE {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many wrong passwords from this network. Try again in 15 minutes.",
+        );
+        let left_ms = (from_source.oldest.unwrap_or(now) + WINDOW_MS - now).max(1000);
+        e.retry_after = Some(u64::try_from((left_ms + 999) / 1000).unwrap_or(900));
+        return Err(e);
+    }
     let lock = {
         let key = key.clone();
         run(&setting, move |s| {
@@ -177,6 +202,7 @@ pub(crate) async fn create_session(
         Some(p) if ok => ParentId::parse(&p).map_err(|e| ApiError::internal(&e))?,
         _ => {
             let locked = run(&setting, move |s| -> Result<bool, StoreError> {
+                s.record_attempt(SOURCE_FAILURE, &source, now)?;
                 s.record_attempt(FAILURE, &key, now)?;
                 let n = s.attempts_since(FAILURE, &key, now - WINDOW_MS)?;
                 if n.count >= MAX_FAILURES {
