@@ -1,7 +1,8 @@
 // The parents' portal in real Chromium (Debian's /usr/bin/chromium through playwright-core;
 // nothing downloads a browser) against a real sprig-server on https://localhost, with a photo
 // recorded and synced by a headless tablet (sprig-device): sign in, agreement, photo consent,
-// the journal with the photo, a reply that reaches the tablet at its next sync. axe runs on
+// the journal with the photo, a reply that reaches the tablet at its next sync, the account
+// page (consent answer, sessions). axe runs on
 // every page (no serious or critical violations); no page logs a CSP violation. Screenshots go
 // to SPRIG_SCREENSHOTS (`make portal-screenshots` points it at docs/screenshots/), else to a
 // temporary folder.
@@ -213,8 +214,18 @@ test('a parent signs in, agrees, answers consent and sees the photo from the tab
   const onTablet = device('journal', '--data', tablet, '--staff', ids.amara, '--pin', '2468', '--child', ids.ada);
   assert.match(JSON.stringify(onTablet), /Ada counted the stairs at home too!/);
 
+  // The account page: the consent answer (changeable) and where the parent is signed in.
+  await page.getByRole('button', { name: 'Your account' }).click();
+  await page.getByRole('heading', { name: 'Where you are signed in' }).waitFor();
+  await page.getByText('photos may appear in other children’s journals').waitFor();
+  await page.getByRole('button', { name: 'Sign out here' }).waitFor();
+  await expectAccessible(page, 'account');
+  await shot(page, '6-account');
+  await page.getByRole('button', { name: 'Back to the journal' }).click();
+  await page.getByRole('heading', { name: 'Ada Birchley’s journal' }).waitFor();
+
   // Sign out ends the session on the server.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   const after = await page.evaluate(async () => (await fetch('/api/v1/me')).status);
   assert.equal(after, 401);

@@ -16,9 +16,13 @@ const seed: MemorySeed = {
     id: 'p1',
     name: 'Alex Lovelace',
     agreement_required: true,
-    children: [{ id: 'c1', name: 'Ada', consent_required: true }],
+    children: [{ id: 'c1', name: 'Ada', consent_required: true, photo_consent: null }],
   },
   agreement: { version: '1', text: 'Please agree:\n\n- not to download or share anything.' },
+  sessions: [
+    { id: 's-here', current: true, signed_in_at: Date.UTC(2026, 11, 1), expires_at: Date.UTC(2026, 11, 2) },
+    { id: 's-tablet', current: false, signed_in_at: Date.UTC(2026, 10, 28), expires_at: Date.UTC(2026, 11, 2) },
+  ],
   journals: {
     c1: {
       child_name: 'Ada',
@@ -74,6 +78,30 @@ describe('portal', () => {
 
     await fireEvent.click(screen.getByRole('button', { name: 'Sign out' }));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeTruthy();
+  });
+
+  it('shows the account: changes the consent answer and signs out another device', async () => {
+    const backend = new MemoryBackend({
+      ...seed,
+      me: { ...seed.me, agreement_required: false, children: [{ id: 'c1', name: 'Ada', consent_required: false, photo_consent: true }] },
+    });
+    backend.signedIn = true;
+    render(Portal, { portal: new PortalState(backend) });
+    await screen.findByRole('heading', { name: 'Ada’s journal' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Your account' }));
+    expect(await screen.findByRole('heading', { name: 'Your account' })).toBeTruthy();
+    expect(screen.getByTestId('consent-c1').textContent).toContain('may appear');
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'No' }));
+    await waitFor(() => expect(screen.getByTestId('consent-c1').textContent).toContain('must not appear'));
+    expect(backend.calls).toContain('consent c1 false');
+    expect(screen.getByRole('status').textContent).toContain('saved');
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign out there' }));
+    await waitFor(() => expect(backend.calls).toContain('end s-tablet'));
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'Sign out there' })).toBeNull());
+    expect(screen.getByRole('button', { name: 'Sign out here' })).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Back to the journal' }));
+    expect(await screen.findByRole('heading', { name: 'Ada’s journal' })).toBeTruthy();
   });
 
   it('keeps the generated API types equal to the OpenAPI document', () => {

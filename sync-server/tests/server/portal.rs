@@ -374,7 +374,8 @@ async fn agreement_then_consent_open_the_journal_newest_first_in_pages() {
     assert_eq!(me["agreement_required"], true);
     assert_eq!(
         me["children"],
-        json!([{"id": f.child_a.to_string(), "name": "Ada Lovelace", "consent_required": true}])
+        json!([{"id": f.child_a.to_string(), "name": "Ada Lovelace", "consent_required": true,
+                "photo_consent": null}])
     );
     let r = c.call("GET", &journal, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -420,6 +421,7 @@ async fn agreement_then_consent_open_the_journal_newest_first_in_pages() {
     let me = c.call("GET", "/api/v1/me", None).await.json();
     assert_eq!(me["agreement_required"], false);
     assert_eq!(me["children"][0]["consent_required"], false);
+    assert_eq!(me["children"][0]["photo_consent"], false);
 
     let page = c.call("GET", &journal, None).await;
     assert_eq!(page.status, StatusCode::OK);

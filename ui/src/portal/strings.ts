@@ -33,6 +33,16 @@ export const t = {
   replySent: 'Reply sent.',
   childPicker: 'Child',
   loading: 'Loading…',
+  account: 'Your account',
+  back: 'Back to the journal',
+  consentNow: (name: string, answer: boolean | null | undefined) =>
+    `${name}: ${answer === true ? 'photos may appear in other children’s journals' : answer === false ? 'photos must not appear in other children’s journals' : 'not answered yet'}`,
+  consentChanged: 'Your answer has been saved.',
+  sessionsTitle: 'Where you are signed in',
+  sessionThis: 'This device',
+  sessionSince: (date: string) => `Signed in ${date}`,
+  sessionEnd: 'Sign out there',
+  sessionEndThis: 'Sign out here',
 };
 
 export const areaNames: Record<string, string> = {

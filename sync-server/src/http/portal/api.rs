@@ -264,6 +264,8 @@ pub(crate) struct MeChild {
     id: String,
     name: String,
     consent_required: bool,
+    /// The photo-consent answer in force, `null` while unanswered; the parent may change it.
+    photo_consent: Option<bool>,
 }
 
 /// `GET /api/v1/me`.
@@ -343,6 +345,11 @@ pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
                 id: c.id.to_string(),
                 name: c.name,
                 consent_required: c.photo_consent == Consent::NotAsked,
+                photo_consent: match c.photo_consent {
+                    Consent::Yes => Some(true),
+                    Consent::No => Some(false),
+                    _ => None,
+                },
             })
             .collect(),
     }))

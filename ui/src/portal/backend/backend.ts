@@ -1,6 +1,6 @@
 // The one interface the portal's screens talk to. `HttpBackend` calls the server's /api/v1/;
 // `MemoryBackend` serves component tests. Types come from the generated OpenAPI types.
-import type { Agreement, JournalPage, Me } from '../generated/api';
+import type { Agreement, JournalPage, Me, SessionInfo } from '../generated/api';
 
 export interface PortalBackend {
   signIn(email: string, password: string): Promise<{ mfa_required: boolean }>;
@@ -12,6 +12,8 @@ export interface PortalBackend {
   answerConsent(child: string, photoConsent: boolean): Promise<void>;
   journal(child: string, before?: string | null): Promise<JournalPage>;
   reply(entry: string, text: string): Promise<string>;
+  sessions(): Promise<SessionInfo[]>;
+  endSession(id: string): Promise<void>;
   /** The address an `<img>` loads a photo from. */
   mediaUrl(url: string): string;
 }

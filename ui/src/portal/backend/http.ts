@@ -1,7 +1,7 @@
 // The HTTP implementation: same-origin fetches with the session cookie (HttpOnly, so script
 // never sees it). State-changing requests pass the server's Origin/Sec-Fetch-Site check
 // because the browser sends those headers itself.
-import type { Agreement, Created, JournalPage, Me, SignedInBody } from '../generated/api';
+import type { Agreement, Created, JournalPage, Me, SessionInfo, SignedInBody } from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -60,6 +60,12 @@ export class HttpBackend implements PortalBackend {
   }
   async reply(entry: string, text: string) {
     return (await call<Created>('POST', `/api/v1/entries/${encodeURIComponent(entry)}/replies`, { text })).id;
+  }
+  sessions() {
+    return call<SessionInfo[]>('GET', '/api/v1/sessions');
+  }
+  endSession(id: string) {
+    return call<void>('DELETE', `/api/v1/sessions/${encodeURIComponent(id)}`);
   }
   mediaUrl(url: string) {
     return url;

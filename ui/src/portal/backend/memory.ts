@@ -1,7 +1,7 @@
 // An in-memory backend that answers as the server does where the screens depend on it (the
 // agreement, then consent, then the journal; wrong passwords), for component tests. Nothing
 // here is a second implementation of the rules for production.
-import type { Agreement, JournalEntry, Me } from '../generated/api';
+import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
 
 export interface MemorySeed {
@@ -10,6 +10,7 @@ export interface MemorySeed {
   me: Me;
   agreement: Agreement;
   journals: Record<string, { child_name: string; entries: JournalEntry[] }>;
+  sessions: SessionInfo[];
 }
 
 export class MemoryBackend implements PortalBackend {
@@ -49,6 +50,7 @@ export class MemoryBackend implements PortalBackend {
     const c = this.seed.me.children.find((c) => c.id === child);
     if (!c) throw new PortalError(404, 'not_found', 'not found');
     c.consent_required = false;
+    c.photo_consent = photoConsent;
   }
   async journal(child: string) {
     const j = this.seed.journals[child];
@@ -65,6 +67,16 @@ export class MemoryBackend implements PortalBackend {
       }
     }
     throw new PortalError(404, 'not_found', 'not found');
+  }
+  async sessions() {
+    return structuredClone(this.seed.sessions);
+  }
+  async endSession(id: string) {
+    this.calls.push(`end ${id}`);
+    const i = this.seed.sessions.findIndex((s) => s.id === id);
+    if (i < 0) throw new PortalError(404, 'not_found', 'not found');
+    const [ended] = this.seed.sessions.splice(i, 1);
+    if (ended?.current) this.signedIn = false;
   }
   mediaUrl(url: string) {
     return url;

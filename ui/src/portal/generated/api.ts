@@ -82,6 +82,8 @@ export interface MeChild {
   consent_required: boolean;
   id: string;
   name: string;
+  /** The photo-consent answer in force, `null` while unanswered; the parent may change it. */
+  photo_consent?: boolean | null;
 }
 
 /** `POST /api/v1/entries/{id}/replies`. */

@@ -1,10 +1,10 @@
 // The portal's state: who is signed in, which step they are at (agreement, consent, journal),
 // and the journal page shown. The server decides every rule; this only follows its answers.
-import type { Agreement, JournalEntry, Me } from '../generated/api';
+import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
 import { type PortalBackend, PortalError } from '../backend/backend';
 import { errorText } from '../strings';
 
-export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal';
+export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal' | 'account';
 
 export class PortalState {
   screen = $state<Screen>('loading');
@@ -16,6 +16,7 @@ export class PortalState {
   next = $state<string | null>(null);
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
+  sessions = $state<SessionInfo[]>([]);
   busy = $state(false);
   readonly backend: PortalBackend;
 
@@ -122,6 +123,44 @@ export class PortalState {
       await this.backend.reply(entry, text);
       if (this.child) await this.load(this.child);
       this.notice = 'sent';
+    });
+  }
+
+  /** The account page: photo-consent answers (which the parent may change) and sessions. */
+  openAccount() {
+    return this.guard(async () => {
+      this.me = await this.backend.me();
+      this.sessions = await this.backend.sessions();
+      this.screen = 'account';
+    });
+  }
+
+  changeConsent(child: string, yes: boolean) {
+    return this.guard(async () => {
+      await this.backend.answerConsent(child, yes);
+      this.me = await this.backend.me();
+      this.notice = 'consent';
+    });
+  }
+
+  endSession(id: string) {
+    return this.guard(async () => {
+      const current = this.sessions.find((s) => s.id === id)?.current ?? false;
+      await this.backend.endSession(id);
+      if (current) {
+        this.me = null;
+        this.screen = 'signin';
+        return;
+      }
+      this.sessions = await this.backend.sessions();
+    });
+  }
+
+  backToJournal() {
+    return this.guard(async () => {
+      this.notice = null;
+      this.child = null;
+      await this.route();
     });
   }
 
