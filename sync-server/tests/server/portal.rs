@@ -934,3 +934,76 @@ async fn one_client_guessing_at_many_accounts_is_stopped() {
     assert_eq!(n.count, 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_and_pending_contributions_never_show_in_the_journal() {
+    let server = TestServer::start().await;
+    let f = families(&server).await;
+    let mut a = Client::new(&server);
+    a.onboard("a@example.com", PASSWORD_A).await;
+    let store = server.store();
+    let AnyDoc::Roster(roster) = load_doc(&store, &sprig_proto::DocId::Roster).unwrap() else {
+        panic!()
+    };
+    // A staff draft with a photo, and the parent's own contribution (pending until approved).
+    let (draft_photo, draft_sha) = photo(b"draft photo");
+    let draft = plan_entry(
+        &roster,
+        &Actor::Staff(f.staff.clone()),
+        NewEntry {
+            children: vec![f.child_a.clone()],
+            text: "Draft, not yet published".into(),
+            media: vec![draft_photo],
+            draft: true,
+            ..NewEntry::default()
+        },
+        Timestamp(9_000),
+    )
+    .unwrap();
+    let pending = plan_entry(
+        &roster,
+        &Actor::Parent(f.parent_a.clone()),
+        NewEntry {
+            children: vec![f.child_a.clone()],
+            text: "From home: we baked bread".into(),
+            ..NewEntry::default()
+        },
+        Timestamp(9_500),
+    )
+    .unwrap();
+    edit_journal(
+        &store,
+        &f.child_a,
+        |j| -> Result<(), sprig_server::docs::DocStoreError> {
+            j.apply_entry(&draft).unwrap();
+            j.apply_entry(&pending).unwrap();
+            Ok(())
+        },
+    )
+    .unwrap();
+    let page = a
+        .call(
+            "GET",
+            &format!("/api/v1/children/{}/journal", f.child_a),
+            None,
+        )
+        .await;
+    let body = String::from_utf8(page.body.clone()).unwrap();
+    assert!(!body.contains("Draft, not yet published"), "{body}");
+    assert!(!body.contains("we baked bread"), "{body}");
+    assert_eq!(page.json()["entries"].as_array().unwrap().len(), 1);
+    // Nor can a draft's photo be fetched, or the pending entry be replied to.
+    let r = a
+        .call("GET", &format!("/api/v1/media/{draft_sha}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = a
+        .call(
+            "POST",
+            &format!("/api/v1/entries/{}/replies", pending.id),
+            Some(json!({"text": "hello"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
