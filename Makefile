@@ -7,6 +7,7 @@
 #   make fuzz    the fuzz targets, FUZZ_SECONDS (60) each, on nightly (docs/FUZZING.md)
 #   make app     the tablet app: the UI (ui/, entry app) and the release binary sprig-app
 #   make app-e2e the real app window under Xvfb over WebDriver; writes docs/screenshots/
+#   make portal-e2e the parents' portal in real Chromium (Playwright) against a real server
 #   make bench-app the tablet app's figures with a year of a 60-child setting
 #
 # The cargo target directory is CARGO_TARGET_DIR when set (CI keeps it outside the clone so
@@ -22,6 +23,10 @@ export CARGO_TERM_COLOR ?= never
 APP_APT_PACKAGES := libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
 	xvfb xauth webkit2gtk-driver gstreamer1.0-plugins-base gstreamer1.0-plugins-good fonts-dejavu-core
 
+# The parents' portal's browser tests: Debian's Chromium (driven by playwright-core; nothing
+# downloads a browser) and NSS's certutil, to trust the setting's CA in a throw-away profile.
+PORTAL_APT_PACKAGES := chromium libnss3-tools
+
 # Debian packages: C toolchain and OpenSSL for SQLCipher; D-Bus headers for keyring's Secret
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
 # (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
@@ -30,7 +35,7 @@ APP_APT_PACKAGES := libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
 	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3 \
-	postgresql $(APP_APT_PACKAGES)
+	postgresql $(APP_APT_PACKAGES) $(PORTAL_APT_PACKAGES)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -66,7 +71,7 @@ s3s-fs: rust
 		env -u CARGO_TARGET_DIR cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary \
 			--locked --root "$(SPRIG_TOOLS)"; }
 
-test: setup lint unit ui-test app-e2e bench-smoke
+test: setup lint unit ui-test app-e2e portal-e2e bench-smoke
 
 lint: setup ui
 	cargo fmt --all -- --check
@@ -129,6 +134,18 @@ app-e2e: setup ui tauri-driver
 	SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device SPRIG_HELPER_BIN=$(TARGET_DIR)/debug/sprig-e2e-helper \
 	TAURI_DRIVER=$(TAURI_DRIVER) \
 		scripts/with-keystore.sh xvfb-run -a -s "-screen 0 1280x1280x24" node --test ui/e2e/app.e2e.mjs
+
+# The parents' portal in real Chromium (playwright-core, /usr/bin/chromium) against a real
+# sprig-server with the UI inside, and a headless tablet (sprig-device) that syncs a photo:
+# sign-in, agreement, consent, journal, reply; axe on every page; screenshots in a temporary
+# folder (`make portal-screenshots` refreshes the ones in docs/screenshots/).
+.PHONY: portal-e2e portal-screenshots
+portal-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
+portal-screenshots: portal-e2e
+portal-e2e: setup ui
+	cargo build -p sprig-server -p sprig-device --bins
+	SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device \
+		scripts/with-keystore.sh node --test ui/e2e/portal.e2e.mjs
 
 bench-app: setup app
 	scripts/with-keystore.sh benches/app.sh

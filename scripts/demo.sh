@@ -150,6 +150,13 @@ keystore; scripts/with-keystore.sh gives this one its own keystore session):
     $device observe --data $demo/tablet-2 --staff $cleo --pin 4680 --child ${children[4]} --text "Esme planted cress" --json &&
     $device sync --data $demo/tablet-2 --json' "\$code"
 The manager's view of what each tablet holds: $server device list --data $srv --json
+
+The parents' portal: https://localhost:$port/ (a phone-sized window suits it). The browser does
+not know the setting's own CA: import $srv/ca.pem as a trusted authority, or accept the warning.
+Parent logins (e-mail / password), each seeing only their own child's journal:
+  parent0@example.org / demo-parent-pw-0    ${names[0]} (photos, a group observation)
+  parent1@example.org / demo-parent-pw-1    ${names[1]} (a photo)
+  parentN@example.org / demo-parent-pw-N    for N up to 11
 Press Ctrl-C to stop.
 EOF
 wait $server_pid || true

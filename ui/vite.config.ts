@@ -3,9 +3,9 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { svelteTesting } from '@testing-library/svelte/vite';
 import { defineConfig } from 'vitest/config';
 
-// One package, several entries: `app` (the tablet, inside Tauri) today; the parents' portal
-// joins as `portal` (SPRIG_ENTRY=portal). Each entry is a folder with its index.html and
-// builds into dist/<entry>.
+// One package, two entries: `app` (the tablet, inside Tauri) and `portal` (the parents'
+// portal, served by sprig-server from the binary; SPRIG_ENTRY=portal). Each entry is a folder
+// with its index.html and builds into dist/<entry>.
 const entry = process.env.SPRIG_ENTRY ?? 'app';
 
 export default defineConfig({
@@ -16,6 +16,7 @@ export default defineConfig({
     alias: {
       $lib: resolve(import.meta.dirname, 'src/lib'),
       $app: resolve(import.meta.dirname, 'src/app'),
+      $portal: resolve(import.meta.dirname, 'src/portal'),
     },
   },
   // Tauri's dev server port; nothing is ever loaded from elsewhere.

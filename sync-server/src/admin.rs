@@ -665,8 +665,9 @@ pub fn child_add(
     Ok(id)
 }
 
-/// Adds a parent with a portal password, linked to their children (each child's photo-consent
-/// question must have been answered).
+/// Adds a parent with a portal password, linked to their children. A link takes effect once
+/// the child's photo-consent question is answered (by `child add --photo-consent`, or by the
+/// parent in the portal after sign-in).
 ///
 /// # Errors
 /// [`AdminError`]; nothing is written when any child cannot be linked.

@@ -124,6 +124,52 @@ pub fn edit_roster<T, E: From<DocStoreError>>(
     Ok(out)
 }
 
+/// Loads a child's journal, lets `edit` change it, and appends the change durably: how the
+/// portal writes a parent's reply. Tablets receive it at their next sync, merged with theirs.
+///
+/// # Errors
+/// [`DocStoreError`], or `edit`'s error.
+pub fn edit_journal<T, E: From<DocStoreError>>(
+    store: &dyn ServerStore,
+    child: &sprig_core::ChildId,
+    edit: impl FnOnce(&mut Journal) -> Result<T, E>,
+) -> Result<T, E> {
+    let doc = DocId::Journal(child.clone());
+    let stored = store
+        .load_doc(&doc)
+        .map_err(DocStoreError::from)?
+        .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
+    let version = stored.version;
+    let AnyDoc::Journal(mut journal) =
+        load_stored(&doc, &stored).map_err(|source| DocStoreError::Damaged {
+            doc: doc.clone(),
+            source,
+        })?
+    else {
+        unreachable!("load_stored returns the kind asked for");
+    };
+    drop(stored);
+    let out = edit(&mut journal)?;
+    let chunk = journal.save_incremental();
+    if !chunk.is_empty() {
+        store
+            .commit_changes(
+                None,
+                &[DocWrite {
+                    doc,
+                    chunks: vec![chunk],
+                    heads: journal.heads(),
+                    base_version: version,
+                    media: Vec::new(),
+                }],
+                &[],
+                &[],
+            )
+            .map_err(DocStoreError::from)?;
+    }
+    Ok(out)
+}
+
 /// One-time moves of data written by earlier versions, done when a store is opened; each is
 /// marked done in the store's meta table.
 ///

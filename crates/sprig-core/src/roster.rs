@@ -358,22 +358,21 @@ impl Roster {
         Ok(id)
     }
 
-    /// Links a parent to a child's journal. Refused until the photo-consent question for that
-    /// child has been answered (policy: consent is asked before parents are linked).
+    /// Links a parent to a child's journal. The link takes effect only once the child's
+    /// photo-consent question has been answered (policy: consent is asked before parents are
+    /// linked): until then [`crate::rules::may_read_journal`] refuses the parent, and the
+    /// portal asks the parent the question first.
     ///
     /// # Errors
-    /// [`RuleError::ConsentNotAnswered`], or unknown parent/child.
+    /// Unknown parent or child.
     pub fn link_parent(
         &mut self,
         parent: &ParentId,
         child: &ChildId,
         at: Timestamp,
     ) -> Result<(), RuleError> {
-        let c = self
-            .child(child)
-            .ok_or_else(|| RuleError::UnknownChild(child.clone()))?;
-        if c.photo_consent == Consent::NotAsked {
-            return Err(RuleError::ConsentNotAnswered(child.clone()));
+        if self.child(child).is_none() {
+            return Err(RuleError::UnknownChild(child.clone()));
         }
         let p = get_obj(&self.doc.am, &self.section("parents"), parent.as_str())
             .ok_or_else(|| RuleError::UnknownParent(parent.clone()))?;

@@ -92,7 +92,7 @@ pub enum RuleError {
         /// Their name, for the member of staff recording.
         name: String,
     },
-    /// A parent cannot be linked before the photo-consent question is answered.
+    /// A parent's link does not take effect before the photo-consent question is answered.
     #[error("ask the parents about photo consent for this child before linking them")]
     ConsentNotAnswered(ChildId),
     /// The entry does not exist (or is not visible to this parent).
@@ -260,7 +260,13 @@ pub fn require_manager<'a>(roster: &Roster, actor: &'a Actor) -> Result<&'a Staf
 pub fn may_read_journal(roster: &Roster, actor: &Actor, child: &ChildId) -> bool {
     match actor {
         Actor::Staff(_) => require_staff(roster, actor).is_ok() && roster.child(child).is_some(),
-        Actor::Parent(p) => roster.parent(p).is_some_and(|p| p.children.contains(child)),
+        // A link takes effect once the child's photo-consent question is answered.
+        Actor::Parent(p) => {
+            roster.parent(p).is_some_and(|p| p.children.contains(child))
+                && roster
+                    .child(child)
+                    .is_some_and(|c| c.photo_consent != Consent::NotAsked)
+        }
     }
 }
 

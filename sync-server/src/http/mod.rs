@@ -1,7 +1,8 @@
 //! The HTTPS server (docs/PROTOCOL-HTTP.md): one rustls listener (`tls`) that requests a
 //! client certificate on every connection, hyper driving each connection with the peer's
 //! certificate fingerprint attached to every request, and axum routes by surface: the device
-//! routes (`device`: enrolment, the WebSocket sync, media) and health. Errors are the
+//! routes (`device`: enrolment, the WebSocket sync, media), health, and the parents' portal
+//! (`portal`: the `/api/v1/` JSON API and the portal UI), which needs no client certificate. Errors are the
 //! `{code, message}` JSON of `error`.
 
 pub(crate) mod changes;
@@ -9,6 +10,7 @@ mod device;
 mod error;
 mod hosted;
 mod metrics;
+mod portal;
 mod tls;
 
 use std::future::Future;
@@ -50,6 +52,10 @@ pub struct ServeConfig {
     pub enrol_failures_global: usize,
     /// Where media is kept; `None` (the default) is the data directory's `media/` folder.
     pub media: Option<Arc<dyn MediaStore>>,
+    /// A portal session ends after this long without a request (30 minutes).
+    pub portal_idle: Duration,
+    /// A portal session ends this long after sign-in, however active (7 days).
+    pub portal_absolute: Duration,
 }
 
 impl ServeConfig {
@@ -63,6 +69,8 @@ impl ServeConfig {
             enrol_failures_per_ip: 5,
             enrol_failures_global: 50,
             media: None,
+            portal_idle: Duration::from_secs(30 * 60),
+            portal_absolute: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -217,14 +225,18 @@ pub async fn serve(
     media.prepare().await?;
     let store_for_changes = store.clone();
     let pruner = tokio::spawn(prune_forever(vec![store.clone()]));
-    let state = Arc::new(Settings::One(Arc::new(AppState {
+    let (idle, absolute) = (config.portal_idle, config.portal_absolute);
+    let setting = Arc::new(AppState {
         store,
         media,
         ca,
         config,
         changes: changes::Changes::start(store_for_changes),
-    })));
-    let served = run(listener, tls, router(state), shutdown).await;
+    });
+    let app = router(Arc::new(Settings::One(setting.clone())))
+        .fallback(portal::assets)
+        .merge(portal::router(setting, idle, absolute));
+    let served = run(listener, tls, app, shutdown).await;
     pruner.abort();
     served
 }
@@ -273,7 +285,9 @@ pub async fn serve_hosted(
     let served = run(
         listener,
         tls,
-        router(Arc::new(Settings::Hosted(hosted))),
+        // The parents' portal is served by a single setting's server for now (its sessions
+        // are bound to that setting; ARCHITECTURE.md, departures).
+        router(Arc::new(Settings::Hosted(hosted))).fallback(|| async { ApiError::not_found() }),
         shutdown,
     )
     .await;
@@ -309,7 +323,6 @@ fn router(state: Arc<Settings>) -> Router {
             "/v1/media/{sha}/thumbnail",
             get(device::media::media_thumbnail),
         )
-        .fallback(|| async { ApiError::not_found() })
         .with_state(state)
 }
 

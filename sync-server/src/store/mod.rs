@@ -429,6 +429,43 @@ pub struct Attempts {
     pub oldest: Option<i64>,
 }
 
+/// A portal session as stored. The row is keyed by the SHA-256 of the session id, never the
+/// id itself, so a copy of the database does not hold live cookies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Lower-case hex SHA-256 of the session id as the cookie carries it.
+    pub id_hash: String,
+    /// Who signed in on it (`parent:<id>`), `None` before sign-in.
+    pub principal: Option<String>,
+    /// The session's data (JSON, written by the session layer).
+    pub data: Vec<u8>,
+    /// When it expires (ms); a load at or after this finds nothing.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("principal", &self.principal)
+            .field("data", &format_args!("<{} bytes>", self.data.len()))
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A parent's acceptance of the setting's agreement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgreementRecord {
+    /// Who accepted (`parent:<id>`).
+    pub principal: String,
+    /// The agreement version accepted.
+    pub version: String,
+    /// When (ms).
+    pub at: i64,
+    /// The SHA-256 (hex) of the session it was accepted in.
+    pub session_hash: String,
+}
+
 /// A storage operation failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -830,6 +867,58 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn parent_by_email(&self, email: &str) -> StoreResult<Option<String>>;
+
+    // ---- portal sessions and agreements ----
+
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when a session with this id hash exists.
+    fn create_session(&self, session: &SessionRow) -> StoreResult<()>;
+
+    /// Replaces a stored session's principal, data and expiry; returns `false` (and stores
+    /// nothing) when it no longer exists, so a request still in flight cannot bring back a
+    /// session that was ended meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn update_session(&self, session: &SessionRow) -> StoreResult<bool>;
+
+    /// The session with this id hash, unless it has expired by `now` (ms).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn load_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>>;
+
+    /// Deletes a session (nothing when absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+
+    /// The unexpired sessions signed in as `principal` at `now`, the one expiring last first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn sessions_of(&self, principal: &str, now: i64) -> StoreResult<Vec<SessionRow>>;
+
+    /// Deletes every session that expired before `now`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+
+    /// Records that a parent accepted an agreement version.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn record_agreement(&self, record: &AgreementRecord) -> StoreResult<()>;
+
+    /// The newest acceptance recorded for `principal`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn latest_agreement(&self, principal: &str) -> StoreResult<Option<AgreementRecord>>;
 
     // ---- audit ----
 

@@ -10,11 +10,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sprig_core::Heads;
 use sprig_proto::DocId;
 
-use super::Attempts;
 use super::{
-    AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads, DocWrite, EnrolCode,
-    MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord, Redeemed, ServerStore,
-    SettingEvent, StatusChange, StoreError, StoreResult, StoredDoc,
+    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads,
+    DocWrite, EnrolCode, MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord,
+    Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange, StoreError, StoreResult,
+    StoredDoc,
 };
 
 const SCHEMA: &str = r"
@@ -87,10 +87,11 @@ const MIGRATIONS: &[&str] = &[
     DEVICE_LIFECYCLE,
     SERVER_AUTHORITY,
     EVENTS_AND_ATTEMPTS,
+    PORTAL,
 ];
 
 /// Schema version 5 (hosting): events that running servers act on (a device's status
-/// changed), written with the change, and attempt counters (enrolment throttles, later login
+/// changed), written with the change, and attempt counters (enrolment throttles, sign-in
 /// lock-outs) kept in the database rather than in one process's memory.
 const EVENTS_AND_ATTEMPTS: &str = "
 CREATE TABLE setting_events (
@@ -107,6 +108,27 @@ CREATE TABLE attempts (
     at INTEGER NOT NULL
 );
 CREATE INDEX attempts_by_key ON attempts (scope, key, at);
+";
+
+/// Schema version 6: the parents' portal. Sessions keyed by the hash of their id, and every
+/// acceptance of the agreement.
+const PORTAL: &str = "
+CREATE TABLE portal_sessions (
+    id_hash TEXT PRIMARY KEY,
+    principal TEXT,
+    data BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+CREATE INDEX portal_sessions_by_principal ON portal_sessions (principal, expires_at);
+CREATE TABLE agreements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    principal TEXT NOT NULL,
+    version TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    session_hash TEXT NOT NULL
+);
+CREATE INDEX agreements_by_principal ON agreements (principal, at);
 ";
 
 /// Schema version 4: the server's authority over what tablets write. Which media entries
@@ -1055,6 +1077,103 @@ impl ServerStore for SqliteStore {
                 "SELECT parent_id FROM parent_contacts WHERE email = ?1",
                 [email.trim().to_lowercase()],
                 |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn create_session(&self, s: &SessionRow) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO portal_sessions (id_hash, principal, data, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![s.id_hash, s.principal, s.data, s.expires_at],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("session".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn update_session(&self, s: &SessionRow) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE portal_sessions SET principal = ?2, data = ?3, expires_at = ?4
+             WHERE id_hash = ?1",
+            params![s.id_hash, s.principal, s.data, s.expires_at],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn load_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id_hash, principal, data, expires_at FROM portal_sessions
+                 WHERE id_hash = ?1 AND expires_at > ?2",
+                params![id_hash, now],
+                |r| {
+                    Ok(SessionRow {
+                        id_hash: r.get(0)?,
+                        principal: r.get(1)?,
+                        data: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.conn()
+            .execute("DELETE FROM portal_sessions WHERE id_hash = ?1", [id_hash])?;
+        Ok(())
+    }
+
+    fn sessions_of(&self, principal: &str, now: i64) -> StoreResult<Vec<SessionRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id_hash, principal, data, expires_at FROM portal_sessions
+             WHERE principal = ?1 AND expires_at > ?2 ORDER BY expires_at DESC, id_hash",
+        )?;
+        let rows = st.query_map(params![principal, now], |r| {
+            Ok(SessionRow {
+                id_hash: r.get(0)?,
+                principal: r.get(1)?,
+                data: r.get(2)?,
+                expires_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM portal_sessions WHERE expires_at <= ?1", [now])?;
+        Ok(n as u64)
+    }
+
+    fn record_agreement(&self, a: &AgreementRecord) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO agreements (principal, version, at, session_hash) VALUES (?1, ?2, ?3, ?4)",
+            params![a.principal, a.version, a.at, a.session_hash],
+        )?;
+        Ok(())
+    }
+
+    fn latest_agreement(&self, principal: &str) -> StoreResult<Option<AgreementRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT principal, version, at, session_hash FROM agreements
+                 WHERE principal = ?1 ORDER BY at DESC, id DESC LIMIT 1",
+                [principal],
+                |r| {
+                    Ok(AgreementRecord {
+                        principal: r.get(0)?,
+                        version: r.get(1)?,
+                        at: r.get(2)?,
+                        session_hash: r.get(3)?,
+                    })
+                },
             )
             .optional()?)
     }

@@ -5,9 +5,9 @@ use sprig_core::{ChildId, Heads};
 use sprig_proto::DocId;
 
 use super::{
-    Attempts, AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode, MediaRecord,
-    NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore, SettingEvent, StatusChange,
-    StoreError,
+    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode,
+    MediaRecord, NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore, SessionRow,
+    SettingEvent, StatusChange, StoreError,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -37,7 +37,10 @@ macro_rules! server_store_tests {
             parent_emails_are_unique_in_any_case,
             a_replaced_document_drops_its_chunks_and_sync_states,
             status_changes_write_events_in_order,
-            attempts_are_counted_in_a_window_and_pruned
+            attempts_are_counted_in_a_window_and_pruned,
+            attempts_are_counted_per_scope_and_key_in_a_window,
+            sessions_expire_and_are_keyed_by_hash,
+            agreements_latest_acceptance_wins
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -1087,4 +1090,136 @@ pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
         .map(|e| e.action)
         .collect();
     assert_eq!(log, ["pin_failure"]);
+}
+
+pub fn attempts_are_counted_per_scope_and_key_in_a_window(s: &dyn ServerStore) {
+    assert_eq!(
+        s.attempts_since("login_failure", "a@example.com", 0)
+            .unwrap(),
+        Attempts::default()
+    );
+    for at in [1_000, 2_000, 3_000] {
+        s.record_attempt("login_failure", "a@example.com", at)
+            .unwrap();
+    }
+    s.record_attempt("login_failure", "b@example.com", 2_500)
+        .unwrap();
+    s.record_attempt("login_lock", "a@example.com", 2_500)
+        .unwrap();
+    assert_eq!(
+        s.attempts_since("login_failure", "a@example.com", 0)
+            .unwrap(),
+        Attempts {
+            count: 3,
+            oldest: Some(1_000)
+        }
+    );
+    // The window starts at `since`, inclusive.
+    assert_eq!(
+        s.attempts_since("login_failure", "a@example.com", 2_000)
+            .unwrap(),
+        Attempts {
+            count: 2,
+            oldest: Some(2_000)
+        }
+    );
+    assert_eq!(
+        s.attempts_since("login_failure", "a@example.com", 3_001)
+            .unwrap(),
+        Attempts::default()
+    );
+    assert_eq!(
+        s.attempts_since("login_lock", "a@example.com", 0)
+            .unwrap()
+            .count,
+        1
+    );
+}
+
+pub fn sessions_expire_and_are_keyed_by_hash(s: &dyn ServerStore) {
+    let row = SessionRow {
+        id_hash: "ab".repeat(32),
+        principal: None,
+        data: b"{}".to_vec(),
+        expires_at: 10_000,
+    };
+    s.create_session(&row).unwrap();
+    assert!(matches!(
+        s.create_session(&row),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.load_session(&row.id_hash, 9_999).unwrap(),
+        Some(row.clone())
+    );
+    // Expired at its expiry time: never served again.
+    assert_eq!(s.load_session(&row.id_hash, 10_000).unwrap(), None);
+    let signed_in = SessionRow {
+        principal: Some("parent:p1".into()),
+        data: br#"{"parent":"p1"}"#.to_vec(),
+        expires_at: 20_000,
+        ..row.clone()
+    };
+    assert!(s.update_session(&signed_in).unwrap());
+    assert_eq!(
+        s.load_session(&row.id_hash, 10_000).unwrap(),
+        Some(signed_in.clone())
+    );
+    let other = SessionRow {
+        id_hash: "cd".repeat(32),
+        expires_at: 5_000,
+        ..row.clone()
+    };
+    // An update of a session that does not exist stores nothing.
+    assert!(!s.update_session(&other).unwrap());
+    assert_eq!(s.load_session(&other.id_hash, 0).unwrap(), None);
+    s.create_session(&other).unwrap();
+    let elsewhere = SessionRow {
+        id_hash: "ef".repeat(32),
+        expires_at: 15_000,
+        ..signed_in.clone()
+    };
+    s.create_session(&elsewhere).unwrap();
+    // A parent's sessions: unexpired ones only, the one expiring last first.
+    assert_eq!(
+        s.sessions_of("parent:p1", 4_000).unwrap(),
+        vec![signed_in.clone(), elsewhere.clone()]
+    );
+    assert_eq!(
+        s.sessions_of("parent:p1", 15_000).unwrap(),
+        vec![signed_in.clone()]
+    );
+    assert_eq!(s.sessions_of("parent:p2", 0).unwrap(), vec![]);
+    s.delete_session(&elsewhere.id_hash).unwrap();
+    assert_eq!(s.delete_expired_sessions(6_000).unwrap(), 1);
+    assert!(s.load_session(&signed_in.id_hash, 6_000).unwrap().is_some());
+    s.delete_session(&signed_in.id_hash).unwrap();
+    assert_eq!(s.load_session(&signed_in.id_hash, 6_000).unwrap(), None);
+    // Deleting what is not there is not an error.
+    s.delete_session(&signed_in.id_hash).unwrap();
+}
+
+pub fn agreements_latest_acceptance_wins(s: &dyn ServerStore) {
+    assert_eq!(s.latest_agreement("parent:p1").unwrap(), None);
+    let first = AgreementRecord {
+        principal: "parent:p1".into(),
+        version: "1".into(),
+        at: 1_000,
+        session_hash: "aa".into(),
+    };
+    s.record_agreement(&first).unwrap();
+    let second = AgreementRecord {
+        version: "2".into(),
+        at: 2_000,
+        session_hash: "bb".into(),
+        ..first.clone()
+    };
+    s.record_agreement(&second).unwrap();
+    s.record_agreement(&AgreementRecord {
+        principal: "parent:p2".into(),
+        at: 3_000,
+        ..first.clone()
+    })
+    .unwrap();
+    assert_eq!(s.latest_agreement("parent:p1").unwrap(), Some(second));
 }

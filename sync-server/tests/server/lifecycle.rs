@@ -705,7 +705,8 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE media_refs; DROP TABLE quarantine; DROP TABLE parent_contacts;
-         DROP TABLE pin_failures; DROP TABLE setting_events; DROP TABLE attempts;
+         DROP TABLE pin_failures; DROP TABLE setting_events;
+         DROP TABLE attempts; DROP TABLE portal_sessions; DROP TABLE agreements;
          ALTER TABLE devices DROP COLUMN locked;
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;

@@ -12,6 +12,7 @@ mod media;
 mod media_store;
 mod pg;
 mod ready;
+mod portal;
 mod refusals;
 mod s3;
 mod serve;

@@ -303,10 +303,16 @@ fn migrations_run_once_even_from_two_migrators() {
     applied.sort_unstable();
     let pool = PgPool::open(&url).unwrap();
     let latest = pool.schema_version().unwrap();
-    assert_eq!(applied, (1..=latest).collect::<Vec<_>>());
+    // Each step once (numbers may have a gap while another branch holds one), up to the latest.
+    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+    assert_eq!(applied.first(), Some(&1));
+    assert_eq!(applied.last(), Some(&latest));
     assert_eq!(PgStore::migrate(&url).unwrap(), Vec::<i64>::new());
     let raw = Raw::connect(&url);
-    assert_eq!(raw.count("SELECT COUNT(*) FROM schema_migrations"), latest);
+    assert_eq!(
+        raw.count("SELECT COUNT(*) FROM schema_migrations"),
+        i64::try_from(applied.len()).unwrap()
+    );
 }
 
 /// Settings: created once per host name, found by host name (any case) and by CA, with

@@ -294,7 +294,7 @@ fn replies_attach_to_visible_entries_only() {
 }
 
 #[test]
-fn parents_cannot_be_linked_before_consent_is_answered() {
+fn a_parents_link_takes_effect_only_once_consent_is_answered() {
     let mut fx = Fixture::new(1);
     let child = fx
         .roster
@@ -310,12 +310,11 @@ fn parents_cannot_be_linked_before_consent_is_answered() {
         )
         .unwrap();
     let p = fx.roster.add_parent("Parent Quinn", at(0)).unwrap();
-    assert!(matches!(
-        fx.roster.link_parent(&p, &child, at(1)),
-        Err(RuleError::ConsentNotAnswered(_))
-    ));
+    fx.roster.link_parent(&p, &child, at(1)).unwrap();
+    let parent = Actor::Parent(p.clone());
+    assert!(!rules::may_read_journal(&fx.roster, &parent, &child));
     fx.roster.set_consent(&child, Consent::No, at(2)).unwrap();
-    fx.roster.link_parent(&p, &child, at(3)).unwrap();
+    assert!(rules::may_read_journal(&fx.roster, &parent, &child));
     assert_eq!(fx.roster.parent(&p).unwrap().children, vec![child]);
 }
 

@@ -1,0 +1,931 @@
+//! The handlers of `/api/v1/` and their JSON types (the DTOs of the portal's edge). Every rule
+//! is decided here, per request, from the roster as it stands: an id that is not the signed-in
+//! parent's own answers 404 (never 403, so ids cannot be probed); then the agreement; then,
+//! for a journal, the child's photo-consent answer.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use sprig_core::{
+    Actor, ChildId, Consent, EntryId, EntryStatus, GroupMembers, Journal, ParentId, ParentView,
+    Roster, ShownAuthor, Timestamp, parent_view,
+};
+use sprig_proto::DocId;
+use tower_sessions::Session;
+use utoipa::ToSchema;
+
+use super::PortalState;
+use super::session::{SignedIn, id_hash, session_error, sign_in};
+use crate::admin::now_ms;
+use crate::docs::{AnyDoc, DocStoreError, edit_journal, edit_roster, load_doc};
+use crate::http::{ApiError, AppState, Peer, blocking};
+use crate::media_store::MediaStoreError;
+use crate::store::{AgreementRecord, ServerStore, StoreError};
+
+/// Wrong passwords counted per e-mail address in [`WINDOW_MS`] before it is locked.
+pub(crate) const MAX_FAILURES: u64 = 5;
+/// The window failures are counted in, and how long a lock lasts: 15 minutes.
+pub(crate) const WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Entries per journal page.
+pub(crate) const PAGE: usize = 20;
+/// The longest reply, in characters (replies are comments, not letters).
+pub(crate) const MAX_REPLY_CHARS: usize = 2_000;
+
+const FAILURE: &str = "login_failure";
+const LOCK: &str = "login_lock";
+/// Wrong passwords counted per source address (any e-mail address) in [`WINDOW_MS`] before
+/// that address may not try again until the window has moved on: one client cannot lock (or
+/// guess at) many accounts.
+pub(crate) const MAX_FAILURES_PER_SOURCE: u64 = 30;
+const SOURCE_FAILURE: &str = "login_failure_source";
+
+/// The agreement shipped with the server, from the setting's policy; a manager can replace it
+/// (meta keys `portal.agreement_version` and `portal.agreement_text`).
+const DEFAULT_AGREEMENT: &str = include_str!("agreement.txt");
+const DEFAULT_AGREEMENT_VERSION: &str = "2026-12-01";
+
+/// A JSON error: `{code, message}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// Stable, snake_case: `signed_out`, `not_found`, `agreement_required`, …
+    code: String,
+    /// What to do, for people.
+    message: String,
+}
+
+fn store_err(e: &StoreError) -> ApiError {
+    ApiError::internal(e)
+}
+
+fn doc_err(e: &DocStoreError) -> ApiError {
+    ApiError::internal(e)
+}
+
+fn agreement_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "agreement_required",
+        "Read and accept the setting's agreement first.",
+    )
+}
+
+fn consent_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "consent_required",
+        "Answer the photo-consent question for this child first.",
+    )
+}
+
+async fn run<T: Send + 'static>(
+    st: &Arc<AppState>,
+    f: impl FnOnce(&dyn ServerStore) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = st.store.clone();
+    blocking(move || f(store.as_ref())).await
+}
+
+// ---- session ----
+
+/// `POST /api/v1/session`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SignIn {
+    email: String,
+    password: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn").finish_non_exhaustive()
+    }
+}
+
+/// Signed in; whether a second factor is still needed.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SignedInBody {
+    mfa_required: bool,
+}
+
+/// The Argon2id hash a sign-in for an unknown address is checked against, so that it takes as
+/// long as one for a known address.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| crate::admin::hash_password("not a password anyone has").unwrap_or_default())
+}
+
+/// Signs a parent in with e-mail and password.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
+    responses(
+        (status = 200, body = SignedInBody, description = "Signed in; the session cookie is set"),
+        (status = 401, body = ErrorBody, description = "Wrong e-mail address or password"),
+        (status = 429, body = ErrorBody, description = "Locked after too many wrong passwords (`locked`: this address; `too_many_attempts`: from this network)"),
+    ))]
+pub(crate) async fn create_session(
+    State(st): State<Arc<PortalState>>,
+    Extension(peer): Extension<Peer>,
+    session: Session,
+    Json(req): Json<SignIn>,
+) -> Result<Json<SignedInBody>, ApiError> {
+    let key = req.email.trim().to_lowercase();
+    let source = peer.addr.ip().to_string();
+    let now = now_ms();
+    let setting = st.setting.clone();
+    let from_source = {
+        let source = source.clone();
+        run(&setting, move |s| {
+            s.attempts_since(SOURCE_FAILURE, &source, now - WINDOW_MS)
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    if from_source.count >= MAX_FAILURES_PER_SOURCE {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many wrong passwords from this network. Try again in 15 minutes.",
+        );
+        let left_ms = (from_source.oldest.unwrap_or(now) + WINDOW_MS - now).max(1000);
+        e.retry_after = Some(u64::try_from((left_ms + 999) / 1000).unwrap_or(900));
+        return Err(e);
+    }
+    let lock = {
+        let key = key.clone();
+        run(&setting, move |s| {
+            s.attempts_since(LOCK, &key, now - WINDOW_MS)
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    if let Some(oldest) = lock.oldest {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked",
+            "Too many wrong passwords: this account is locked for 15 minutes. Try again later.",
+        );
+        let left_ms = (oldest + WINDOW_MS - now).max(1000);
+        e.retry_after = Some(u64::try_from((left_ms + 999) / 1000).unwrap_or(900));
+        return Err(e);
+    }
+    let found = {
+        let key = key.clone();
+        run(&setting, move |s| -> Result<_, StoreError> {
+            let Some(parent) = s.parent_by_email(&key)? else {
+                return Ok(None);
+            };
+            Ok(s.password(&format!("parent:{parent}"))?
+                .map(|phc| (parent, phc)))
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    let password = req.password;
+    let (parent, ok) = blocking(move || {
+        let (parent, phc) = match found {
+            Some((p, phc)) => (Some(p), phc),
+            None => (None, dummy_hash().to_owned()),
+        };
+        let ok = PasswordHash::new(&phc).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+        (parent, ok)
+    })
+    .await?;
+    let parent = match parent {
+        Some(p) if ok => ParentId::parse(&p).map_err(|e| ApiError::internal(&e))?,
+        _ => {
+            let locked = run(&setting, move |s| -> Result<bool, StoreError> {
+                s.record_attempt(SOURCE_FAILURE, &source, now)?;
+                s.record_attempt(FAILURE, &key, now)?;
+                let n = s.attempts_since(FAILURE, &key, now - WINDOW_MS)?;
+                if n.count >= MAX_FAILURES {
+                    s.record_attempt(LOCK, &key, now)?;
+                    return Ok(true);
+                }
+                Ok(false)
+            })
+            .await?
+            .map_err(|e| store_err(&e))?;
+            run(&setting, move |s| {
+                crate::http::audit(
+                    s,
+                    "anonymous",
+                    None,
+                    "portal_sign_in_refused",
+                    format!("locked={locked}"),
+                );
+            })
+            .await?;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong_credentials",
+                "That e-mail address and password do not match. Check them and try again.",
+            ));
+        }
+    };
+    sign_in(&session, &parent, &st).await?;
+    let pid = parent.clone();
+    run(&setting, move |s| {
+        let _ = s.delete_expired_sessions(now);
+        crate::http::audit(
+            s,
+            &format!("parent:{pid}"),
+            None,
+            "portal_sign_in",
+            String::new(),
+        );
+    })
+    .await?;
+    Ok(Json(SignedInBody {
+        mfa_required: false,
+    }))
+}
+
+/// Signs out: the session ends on the server.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "Signed out (also when not signed in)")))]
+pub(crate) async fn delete_session(session: Session) -> Result<StatusCode, ApiError> {
+    session.flush().await.map_err(|e| session_error(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- me and the agreement ----
+
+/// A linked child, as its parent's account lists it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MeChild {
+    id: String,
+    name: String,
+    consent_required: bool,
+    /// The photo-consent answer in force, `null` while unanswered; the parent may change it.
+    photo_consent: Option<bool>,
+}
+
+/// `GET /api/v1/me`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Me {
+    id: String,
+    name: String,
+    agreement_required: bool,
+    children: Vec<MeChild>,
+}
+
+/// The agreement in force.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Agreement {
+    version: String,
+    text: String,
+}
+
+/// `POST /api/v1/agreement`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AcceptAgreement {
+    version: String,
+}
+
+fn current_agreement(s: &dyn ServerStore) -> Result<Agreement, StoreError> {
+    let version = s.meta("portal.agreement_version")?;
+    let text = s.meta("portal.agreement_text")?;
+    Ok(match (version, text) {
+        (Some(version), Some(text)) => Agreement { version, text },
+        _ => Agreement {
+            version: DEFAULT_AGREEMENT_VERSION.into(),
+            text: DEFAULT_AGREEMENT.into(),
+        },
+    })
+}
+
+/// Whether `parent` has accepted the agreement in force.
+async fn agreement_accepted(st: &Arc<AppState>, parent: &ParentId) -> Result<bool, ApiError> {
+    let principal = format!("parent:{parent}");
+    run(st, move |s| -> Result<bool, StoreError> {
+        let current = current_agreement(s)?;
+        Ok(s.latest_agreement(&principal)?
+            .is_some_and(|a| a.version == current.version))
+    })
+    .await?
+    .map_err(|e| store_err(&e))
+}
+
+/// Linked children in the roster.
+fn children_of(roster: &Roster, parent: &ParentId) -> Vec<sprig_core::Child> {
+    roster
+        .parent(parent)
+        .map(|p| p.children)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| roster.child(c))
+        .collect()
+}
+
+/// The signed-in parent and what they must do before they can see a journal.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
+    let agreement_required = !agreement_accepted(&who.setting, &who.parent).await?;
+    let name = who
+        .roster
+        .parent(&who.parent)
+        .map(|p| p.name)
+        .unwrap_or_default();
+    Ok(Json(Me {
+        id: who.parent.to_string(),
+        name,
+        agreement_required,
+        children: children_of(&who.roster, &who.parent)
+            .into_iter()
+            .map(|c| MeChild {
+                id: c.id.to_string(),
+                name: c.name,
+                consent_required: c.photo_consent == Consent::NotAsked,
+                photo_consent: match c.photo_consent {
+                    Consent::Yes => Some(true),
+                    Consent::No => Some(false),
+                    _ => None,
+                },
+            })
+            .collect(),
+    }))
+}
+
+/// The setting's agreement, shown before anything else.
+#[utoipa::path(get, path = "/api/v1/agreement", tag = "account",
+    responses((status = 200, body = Agreement), (status = 401, body = ErrorBody)))]
+pub(crate) async fn get_agreement(who: SignedIn) -> Result<Json<Agreement>, ApiError> {
+    let a = run(&who.setting, current_agreement)
+        .await?
+        .map_err(|e| store_err(&e))?;
+    Ok(Json(a))
+}
+
+/// Accepts the agreement in force; records the version, the time and the session.
+#[utoipa::path(post, path = "/api/v1/agreement", tag = "account", request_body = AcceptAgreement,
+    responses(
+        (status = 204, description = "Accepted"),
+        (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The agreement changed: read it again"),
+    ))]
+pub(crate) async fn accept_agreement(
+    who: SignedIn,
+    Json(req): Json<AcceptAgreement>,
+) -> Result<StatusCode, ApiError> {
+    let session_hash = who
+        .session
+        .id()
+        .map(|id| id_hash(&id))
+        .ok_or_else(super::session::signed_out)?;
+    let principal = format!("parent:{}", who.parent);
+    let accepted = run(&who.setting, move |s| -> Result<bool, StoreError> {
+        let current = current_agreement(s)?;
+        if current.version != req.version {
+            return Ok(false);
+        }
+        s.record_agreement(&AgreementRecord {
+            principal: principal.clone(),
+            version: current.version.clone(),
+            at: now_ms(),
+            session_hash,
+        })?;
+        crate::http::audit(
+            s,
+            &principal,
+            None,
+            "portal_agreement",
+            format!("version={}", current.version),
+        );
+        Ok(true)
+    })
+    .await?
+    .map_err(|e| store_err(&e))?;
+    if !accepted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "agreement_changed",
+            "The agreement has changed: read it again, then accept it.",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- consent ----
+
+/// `POST /api/v1/children/{id}/consent`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ConsentAnswer {
+    /// May this child's photo appear in other children's journals?
+    photo_consent: bool,
+}
+
+/// The signed-in parent's own linked child with this id, or 404.
+fn own_child(who: &SignedIn, id: &str) -> Result<ChildId, ApiError> {
+    let child = ChildId::parse(id).map_err(|_| ApiError::not_found())?;
+    let linked = who
+        .roster
+        .parent(&who.parent)
+        .is_some_and(|p| p.children.contains(&child));
+    if !linked || who.roster.child(&child).is_none() {
+        return Err(ApiError::not_found());
+    }
+    Ok(child)
+}
+
+/// Answers (or changes) the photo-consent question for one's own child; the server writes
+/// the roster.
+#[utoipa::path(post, path = "/api/v1/children/{id}/consent", tag = "children",
+    params(("id" = String, Path, description = "The child's id")),
+    request_body = ConsentAnswer,
+    responses(
+        (status = 204, description = "Recorded in the roster"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "agreement_required"),
+        (status = 404, body = ErrorBody, description = "Not this parent's child"),
+    ))]
+pub(crate) async fn set_consent(
+    who: SignedIn,
+    Path(id): Path<String>,
+    Json(req): Json<ConsentAnswer>,
+) -> Result<StatusCode, ApiError> {
+    let child = own_child(&who, &id)?;
+    if !agreement_accepted(&who.setting, &who.parent).await? {
+        return Err(agreement_required());
+    }
+    let consent = if req.photo_consent {
+        Consent::Yes
+    } else {
+        Consent::No
+    };
+    let parent = who.parent.clone();
+    run(&who.setting, move |s| -> Result<(), ApiError> {
+        edit_roster(s, |r| -> Result<(), ApiError> {
+            r.set_consent(&child, consent, Timestamp(now_ms()))
+                .map_err(|e| ApiError::internal(&e))
+        })
+        .map_err(|e: ApiError| e)?;
+        crate::http::audit(
+            s,
+            &format!("parent:{parent}"),
+            None,
+            "portal_consent",
+            format!("child={child} consent={}", consent.as_str()),
+        );
+        Ok(())
+    })
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<DocStoreError> for ApiError {
+    fn from(e: DocStoreError) -> ApiError {
+        doc_err(&e)
+    }
+}
+
+// ---- the journal ----
+
+/// A photo or video of an entry, served by `GET /api/v1/media/{id}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JournalMedia {
+    id: String,
+    /// `photo` or `video`.
+    kind: String,
+    url: String,
+}
+
+/// A reply under an entry.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JournalReply {
+    author: String,
+    created_at: i64,
+    text: String,
+}
+
+/// A published entry as a parent sees it. A group entry never names another child.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JournalEntry {
+    id: String,
+    /// ms since the Unix epoch.
+    created_at: i64,
+    text: String,
+    areas: Vec<String>,
+    next_step: String,
+    media: Vec<JournalMedia>,
+    /// Media exist but are not shown (a child in the group has no photo consent).
+    media_hidden: bool,
+    is_group: bool,
+    replies: Vec<JournalReply>,
+    author: String,
+}
+
+/// A page of a child's journal, newest first; `next` is the cursor of the following page.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JournalPage {
+    child_name: String,
+    entries: Vec<JournalEntry>,
+    next: Option<String>,
+}
+
+/// `?before=CURSOR`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct PageQuery {
+    /// The `next` of the previous page.
+    before: Option<String>,
+}
+
+fn shown(a: &ShownAuthor) -> String {
+    match a {
+        ShownAuthor::Staff(n) | ShownAuthor::Parent(n) => n.clone(),
+        ShownAuthor::You => "You".into(),
+    }
+}
+
+fn load_journal(s: &dyn ServerStore, child: &ChildId) -> Result<Journal, DocStoreError> {
+    match load_doc(s, &DocId::Journal(child.clone()))? {
+        AnyDoc::Journal(j) => Ok(j),
+        _ => Err(DocStoreError::Missing(DocId::Journal(child.clone()))),
+    }
+}
+
+/// A child's journal as `parent` sees it, or `None` when the link does not take effect
+/// (not linked, or consent unanswered). Group membership comes from the other journals, read
+/// only when this one holds a group entry.
+fn view_of(
+    s: &dyn ServerStore,
+    roster: &Roster,
+    parent: &ParentId,
+    child: &ChildId,
+) -> Result<Option<ParentView>, DocStoreError> {
+    let journal = load_journal(s, child)?;
+    let mut groups = GroupMembers::default();
+    if journal.entries().iter().any(|e| e.group.is_some()) {
+        for c in roster.children() {
+            if &c.id == child {
+                groups = merge_groups(groups, &journal);
+            } else if let Ok(j) = load_journal(s, &c.id) {
+                groups = merge_groups(groups, &j);
+            }
+        }
+    }
+    Ok(parent_view(&journal, roster, parent, &groups).ok())
+}
+
+fn merge_groups(mut g: GroupMembers, j: &Journal) -> GroupMembers {
+    for e in j.entries() {
+        if let Some(group) = e.group {
+            g.insert(group, j.child().clone());
+        }
+    }
+    g
+}
+
+fn cursor_of(e: &sprig_core::ParentEntry) -> String {
+    format!("{}_{}", e.created_at.0, e.id)
+}
+
+/// One page of a child's journal: published entries only, newest first.
+#[utoipa::path(get, path = "/api/v1/children/{id}/journal", tag = "children",
+    params(("id" = String, Path, description = "The child's id"), PageQuery),
+    responses(
+        (status = 200, body = JournalPage),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "agreement_required or consent_required"),
+        (status = 404, body = ErrorBody, description = "Not this parent's child"),
+    ))]
+pub(crate) async fn journal(
+    who: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<JournalPage>, ApiError> {
+    let child = own_child(&who, &id)?;
+    if !agreement_accepted(&who.setting, &who.parent).await? {
+        return Err(agreement_required());
+    }
+    if who
+        .roster
+        .child(&child)
+        .is_none_or(|c| c.photo_consent == Consent::NotAsked)
+    {
+        return Err(consent_required());
+    }
+    let (roster, parent) = (who.roster, who.parent);
+    let view = run(&who.setting, move |s| view_of(s, &roster, &parent, &child))
+        .await??
+        .ok_or_else(ApiError::not_found)?;
+    let mut entries: Vec<_> = view
+        .entries
+        .into_iter()
+        .filter(|e| e.status == EntryStatus::Published)
+        .collect();
+    entries.sort_by(|a, b| (b.created_at.0, b.id.as_str()).cmp(&(a.created_at.0, a.id.as_str())));
+    if let Some(before) = q.before.as_deref() {
+        let (at, eid) = before
+            .split_once('_')
+            .and_then(|(a, e)| Some((a.parse::<i64>().ok()?, e.to_owned())))
+            .ok_or_else(|| ApiError::bad_request("`before` is not a cursor from `next`"))?;
+        entries.retain(|e| (e.created_at.0, e.id.as_str()) < (at, eid.as_str()));
+    }
+    let next = (entries.len() > PAGE).then(|| cursor_of(&entries[PAGE - 1]));
+    entries.truncate(PAGE);
+    Ok(Json(JournalPage {
+        child_name: view.child_name,
+        next,
+        entries: entries
+            .into_iter()
+            .map(|e| JournalEntry {
+                id: e.id.to_string(),
+                created_at: e.created_at.0,
+                text: e.text,
+                areas: e.areas.iter().map(|a| a.as_str().to_owned()).collect(),
+                next_step: e.next_steps,
+                media: e
+                    .media
+                    .iter()
+                    .map(|m| {
+                        let sha = m.sha256.to_hex();
+                        JournalMedia {
+                            url: format!("/api/v1/media/{sha}"),
+                            id: sha,
+                            kind: m.kind.as_str().to_owned(),
+                        }
+                    })
+                    .collect(),
+                media_hidden: e.media_hidden,
+                is_group: e.is_group,
+                replies: e
+                    .replies
+                    .iter()
+                    .map(|r| JournalReply {
+                        author: shown(&r.author),
+                        created_at: r.created_at.0,
+                        text: r.text.clone(),
+                    })
+                    .collect(),
+                author: shown(&e.author),
+            })
+            .collect(),
+    }))
+}
+
+// ---- media ----
+
+/// The MIME type of a media file of an entry this parent may see, or `None`.
+fn entitled_media(
+    s: &dyn ServerStore,
+    roster: &Roster,
+    parent: &ParentId,
+    sha: &str,
+) -> Result<Option<String>, DocStoreError> {
+    for c in children_of(roster, parent) {
+        let Some(view) = view_of(s, roster, parent, &c.id)? else {
+            continue;
+        };
+        for e in view
+            .entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Published)
+        {
+            if let Some(m) = e.media.iter().find(|m| m.sha256.to_hex() == sha) {
+                return Ok(Some(m.mime.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A photo or video of an entry the parent may see: inline, never cached.
+#[utoipa::path(get, path = "/api/v1/media/{id}", tag = "media",
+    params(("id" = String, Path, description = "The media's SHA-256, hex")),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "agreement_required"),
+        (status = 404, body = ErrorBody, description = "Not an entry of this parent's child"),
+    ))]
+pub(crate) async fn media(who: SignedIn, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found());
+    }
+    let sha = id.to_ascii_lowercase();
+    let (roster, parent) = (who.roster.clone(), who.parent.clone());
+    let found = {
+        let sha = sha.clone();
+        run(&who.setting, move |s| {
+            entitled_media(s, &roster, &parent, &sha)
+        })
+        .await??
+        .ok_or_else(ApiError::not_found)?
+    };
+    if !agreement_accepted(&who.setting, &who.parent).await? {
+        return Err(agreement_required());
+    }
+    let stream = who.setting.media.get(&sha).await.map_err(|e| match e {
+        MediaStoreError::NotFound => ApiError::not_found(),
+        other => ApiError::internal(&other),
+    })?;
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    let ct = match found.as_str() {
+        "image/jpeg" | "image/png" | "image/webp" | "video/mp4" | "video/webm"
+        | "video/quicktime" => found.as_str(),
+        _ => "application/octet-stream",
+    };
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(static_mime(ct)),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("inline"),
+    );
+    Ok(r)
+}
+
+fn static_mime(ct: &str) -> &'static str {
+    match ct {
+        "image/jpeg" => "image/jpeg",
+        "image/png" => "image/png",
+        "image/webp" => "image/webp",
+        "video/mp4" => "video/mp4",
+        "video/webm" => "video/webm",
+        "video/quicktime" => "video/quicktime",
+        _ => "application/octet-stream",
+    }
+}
+
+// ---- replies ----
+
+/// `POST /api/v1/entries/{id}/replies`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct NewReply {
+    /// Plain text, at most 2,000 characters.
+    text: String,
+}
+
+/// The reply's id.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Created {
+    id: String,
+}
+
+/// The child whose journal holds a published entry `entry` this parent may see.
+fn entry_child(
+    s: &dyn ServerStore,
+    roster: &Roster,
+    parent: &ParentId,
+    entry: &EntryId,
+) -> Result<Option<ChildId>, DocStoreError> {
+    for c in children_of(roster, parent) {
+        let Some(view) = view_of(s, roster, parent, &c.id)? else {
+            continue;
+        };
+        if view
+            .entries
+            .iter()
+            .any(|e| &e.id == entry && e.status == EntryStatus::Published)
+        {
+            return Ok(Some(c.id));
+        }
+    }
+    Ok(None)
+}
+
+/// Replies to an entry of one's own child's journal. Tablets receive it at their next sync.
+#[utoipa::path(post, path = "/api/v1/entries/{id}/replies", tag = "entries",
+    params(("id" = String, Path, description = "The entry's id")),
+    request_body = NewReply,
+    responses(
+        (status = 201, body = Created),
+        (status = 400, body = ErrorBody, description = "Empty or too long"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "agreement_required"),
+        (status = 404, body = ErrorBody, description = "Not an entry of this parent's child"),
+    ))]
+pub(crate) async fn reply(
+    who: SignedIn,
+    Path(id): Path<String>,
+    Json(req): Json<NewReply>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let entry = EntryId::parse(&id).map_err(|_| ApiError::not_found())?;
+    let (roster, parent) = (who.roster.clone(), who.parent.clone());
+    let child = {
+        let entry = entry.clone();
+        run(&who.setting, move |s| {
+            entry_child(s, &roster, &parent, &entry)
+        })
+        .await??
+        .ok_or_else(ApiError::not_found)?
+    };
+    if !agreement_accepted(&who.setting, &who.parent).await? {
+        return Err(agreement_required());
+    }
+    let text = req.text.trim().to_owned();
+    if text.is_empty() || text.chars().count() > MAX_REPLY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "A reply is between 1 and {MAX_REPLY_CHARS} characters."
+        )));
+    }
+    let (roster, parent) = (who.roster, who.parent);
+    let reply_id = run(&who.setting, move |s| -> Result<String, ApiError> {
+        let actor = Actor::Parent(parent.clone());
+        let id = edit_journal(s, &child, |j| -> Result<String, ApiError> {
+            j.reply(&roster, &actor, &entry, &text, Timestamp(now_ms()))
+                .map(|r| r.to_string())
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        })?;
+        crate::http::audit(
+            s,
+            &format!("parent:{parent}"),
+            None,
+            "portal_reply",
+            format!("child={child} entry={entry}"),
+        );
+        Ok(id)
+    })
+    .await??;
+    Ok((StatusCode::CREATED, Json(Created { id: reply_id })))
+}
+
+// ---- sessions ----
+
+/// One of the parent's signed-in sessions.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionInfo {
+    /// The session's reference (a hash of its id, never the cookie), for ending it.
+    id: String,
+    /// When it was signed in (ms).
+    signed_in_at: Option<i64>,
+    /// When it ends unless used again (ms).
+    expires_at: i64,
+    /// Whether it is the session of this request.
+    current: bool,
+}
+
+/// The parent's signed-in sessions, so they can end one they do not recognise.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "session",
+    responses((status = 200, body = [SessionInfo]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_sessions(who: SignedIn) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    let current = who.session.id().map(|id| id_hash(&id));
+    let principal = format!("parent:{}", who.parent);
+    let now = now_ms();
+    let rows = run(&who.setting, move |s| s.sessions_of(&principal, now))
+        .await?
+        .map_err(|e| store_err(&e))?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| SessionInfo {
+                current: current.as_deref() == Some(r.id_hash.as_str()),
+                signed_in_at: serde_json::from_slice::<serde_json::Value>(&r.data)
+                    .ok()
+                    .and_then(|d| d.get("signed_in_at").and_then(serde_json::Value::as_i64)),
+                expires_at: r.expires_at,
+                id: r.id_hash,
+            })
+            .collect(),
+    ))
+}
+
+/// Ends one of the parent's sessions on the server (another device, or this one).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "session",
+    params(("id" = String, Path, description = "The session's reference from GET /api/v1/sessions")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "Not one of this parent's sessions"),
+    ))]
+pub(crate) async fn end_session(
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = format!("parent:{}", who.parent);
+    let now = now_ms();
+    let ended = {
+        let id = id.clone();
+        run(&who.setting, move |s| -> Result<bool, StoreError> {
+            if !s
+                .sessions_of(&principal, now)?
+                .iter()
+                .any(|r| r.id_hash == id)
+            {
+                return Ok(false);
+            }
+            s.delete_session(&id)?;
+            crate::http::audit(s, &principal, None, "portal_session_end", String::new());
+            Ok(true)
+        })
+        .await?
+        .map_err(|e| store_err(&e))?
+    };
+    if !ended {
+        return Err(ApiError::not_found());
+    }
+    if who.session.id().map(|i| id_hash(&i)).as_deref() == Some(id.as_str()) {
+        who.session.flush().await.map_err(|e| session_error(&e))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,236 @@
+//! Portal sessions: tower-sessions over [`ServerStore`] (every backend keeps them, so a hosted
+//! deployment's replicas share them), and the signed-in parent as an extractor.
+//!
+//! The cookie carries the session id (128 random bits, tower-sessions' `Id`); the store keeps
+//! only its SHA-256. Expiry is the earlier of 30 minutes idle and 7 days after sign-in: each
+//! authenticated request moves the idle deadline, never past the absolute one.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use sprig_core::{ParentId, Roster};
+use sprig_proto::DocId;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, Session};
+
+use super::PortalState;
+use crate::admin::now_ms;
+use crate::docs::{AnyDoc, load_doc};
+use crate::http::{ApiError, AppState, blocking};
+use crate::store::{ServerStore, SessionRow, StoreError};
+
+/// The session cookie's name: `__Host-` makes the browser insist on `Secure`, `Path=/` and no
+/// `Domain`, so no other host can set or shadow it.
+pub(crate) const COOKIE: &str = "__Host-sprig-session";
+
+/// Session keys.
+const PARENT: &str = "parent";
+const SIGNED_IN_AT: &str = "signed_in_at";
+
+/// The hex SHA-256 of a session id, as the store keys it.
+pub(crate) fn id_hash(id: &Id) -> String {
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
+}
+
+fn ms_of(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn time_of(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// tower-sessions' store over a [`ServerStore`].
+#[derive(Clone, Debug)]
+pub(crate) struct StoreSessions {
+    store: Arc<dyn ServerStore>,
+}
+
+impl StoreSessions {
+    pub(crate) fn new(store: Arc<dyn ServerStore>) -> StoreSessions {
+        StoreSessions { store }
+    }
+
+    fn row(r: &Record) -> session_store::Result<SessionRow> {
+        let data =
+            serde_json::to_vec(&r.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        Ok(SessionRow {
+            id_hash: id_hash(&r.id),
+            principal: r
+                .data
+                .get(PARENT)
+                .and_then(serde_json::Value::as_str)
+                .map(|p| format!("parent:{p}")),
+            data,
+            expires_at: ms_of(r.expiry_date),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn ServerStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<Result<T, StoreError>, session_store::Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| session_store::Error::Backend(e.to_string()))
+    }
+}
+
+fn backend(e: &StoreError) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for StoreSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A collision of 128 random bits is not expected; draw again rather than overwrite.
+        loop {
+            let row = Self::row(record)?;
+            match self.run(move |s| s.create_session(&row)).await? {
+                Ok(()) => return Ok(()),
+                Err(StoreError::AlreadyExists(_)) => record.id = Id::default(),
+                Err(e) => return Err(backend(&e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // An update only: a session ended (signed out elsewhere) while this request ran
+        // stays ended. New sessions come through `create`.
+        let row = Self::row(record)?;
+        self.run(move |s| s.update_session(&row))
+            .await?
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let hash = id_hash(id);
+        let now = now_ms();
+        let Some(row) = self
+            .run(move |s| s.load_session(&hash, now))
+            .await?
+            .map_err(|e| backend(&e))?
+        else {
+            return Ok(None);
+        };
+        let data = serde_json::from_slice(&row.data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date: time_of(row.expires_at),
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let hash = id_hash(id);
+        self.run(move |s| s.delete_session(&hash))
+            .await?
+            .map_err(|e| backend(&e))
+    }
+}
+
+pub(crate) fn session_error(e: &tower_sessions::session::Error) -> ApiError {
+    ApiError::internal(e)
+}
+
+/// Marks `session` signed in as `parent`: a new session id (so an id planted before sign-in
+/// is worthless), the sign-in time, and the first expiry.
+pub(crate) async fn sign_in(
+    session: &Session,
+    parent: &ParentId,
+    st: &PortalState,
+) -> Result<(), ApiError> {
+    session.cycle_id().await.map_err(|e| session_error(&e))?;
+    let now = now_ms();
+    session
+        .insert(PARENT, parent.as_str())
+        .await
+        .map_err(|e| session_error(&e))?;
+    session
+        .insert(SIGNED_IN_AT, now)
+        .await
+        .map_err(|e| session_error(&e))?;
+    extend(session, now, now, st);
+    Ok(())
+}
+
+/// Moves the idle deadline, never past the absolute one.
+fn extend(session: &Session, now: i64, signed_in_at: i64, st: &PortalState) {
+    let idle = now.saturating_add(st.idle_ms);
+    let absolute = signed_in_at.saturating_add(st.absolute_ms);
+    session.set_expiry(Some(Expiry::AtDateTime(time_of(idle.min(absolute)))));
+}
+
+/// The signed-in parent of a request, with the roster as it stands now. A request without one
+/// is answered 401 `signed_out`; a session past its absolute expiry, or whose parent is no
+/// longer in the roster, is ended on the server first.
+pub(crate) struct SignedIn {
+    pub(crate) parent: ParentId,
+    pub(crate) roster: Roster,
+    pub(crate) session: Session,
+    pub(crate) setting: Arc<AppState>,
+}
+
+pub(crate) fn signed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+        "Sign in to see this.",
+    )
+}
+
+impl FromRequestParts<Arc<PortalState>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<PortalState>,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, st)
+            .await
+            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let parent: Option<String> = session.get(PARENT).await.map_err(|e| session_error(&e))?;
+        let signed_in_at: Option<i64> = session
+            .get(SIGNED_IN_AT)
+            .await
+            .map_err(|e| session_error(&e))?;
+        let (Some(parent), Some(signed_in_at)) = (parent, signed_in_at) else {
+            return Err(signed_out());
+        };
+        let now = now_ms();
+        let parent = ParentId::parse(&parent).map_err(|_| signed_out())?;
+        if now >= signed_in_at.saturating_add(st.absolute_ms) {
+            session.flush().await.map_err(|e| session_error(&e))?;
+            return Err(signed_out());
+        }
+        let setting = st.setting.clone();
+        let store = setting.store.clone();
+        let roster = blocking(move || load_doc(store.as_ref(), &DocId::Roster))
+            .await?
+            .map_err(|e| ApiError::internal(&e))?;
+        let AnyDoc::Roster(roster) = roster else {
+            return Err(ApiError::internal(&"the roster is not a roster"));
+        };
+        if roster.parent(&parent).is_none() {
+            session.flush().await.map_err(|e| session_error(&e))?;
+            return Err(signed_out());
+        }
+        extend(&session, now, signed_in_at, st);
+        Ok(SignedIn {
+            parent,
+            roster,
+            session,
+            setting,
+        })
+    }
+}

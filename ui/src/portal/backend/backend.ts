@@ -1,0 +1,33 @@
+// The one interface the portal's screens talk to. `HttpBackend` calls the server's /api/v1/;
+// `MemoryBackend` serves component tests. Types come from the generated OpenAPI types.
+import type { Agreement, JournalPage, Me, SessionInfo } from '../generated/api';
+
+export interface PortalBackend {
+  signIn(email: string, password: string): Promise<{ mfa_required: boolean }>;
+  signOut(): Promise<void>;
+  /** The signed-in parent, or `null` when signed out. */
+  me(): Promise<Me | null>;
+  agreement(): Promise<Agreement>;
+  acceptAgreement(version: string): Promise<void>;
+  answerConsent(child: string, photoConsent: boolean): Promise<void>;
+  journal(child: string, before?: string | null): Promise<JournalPage>;
+  reply(entry: string, text: string): Promise<string>;
+  sessions(): Promise<SessionInfo[]>;
+  endSession(id: string): Promise<void>;
+  /** The address an `<img>` loads a photo from. */
+  mediaUrl(url: string): string;
+}
+
+/** A refusal from the server: the stable code decides what the screen shows. */
+export class PortalError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly retryAfter: number | null;
+
+  constructor(status: number, code: string, message: string, retryAfter: number | null = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}

@@ -1,0 +1,73 @@
+// The HTTP implementation: same-origin fetches with the session cookie (HttpOnly, so script
+// never sees it). State-changing requests pass the server's Origin/Sec-Fetch-Site check
+// because the browser sends those headers itself.
+import type { Agreement, Created, JournalPage, Me, SessionInfo, SignedInBody } from '../generated/api';
+import { type PortalBackend, PortalError } from './backend';
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const r = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!r.ok) {
+    let code = 'http_' + r.status;
+    let message = r.statusText;
+    try {
+      const e = (await r.json()) as { code?: string; message?: string };
+      code = e.code ?? code;
+      message = e.message ?? message;
+    } catch {
+      // Not JSON: keep the status.
+    }
+    const retry = r.headers.get('retry-after');
+    throw new PortalError(r.status, code, message, retry ? Number(retry) : null);
+  }
+  if (r.status === 204) return undefined as T;
+  return (await r.json()) as T;
+}
+
+export class HttpBackend implements PortalBackend {
+  signIn(email: string, password: string) {
+    return call<SignedInBody>('POST', '/api/v1/session', { email, password });
+  }
+  signOut() {
+    return call<void>('DELETE', '/api/v1/session');
+  }
+  async me() {
+    try {
+      return await call<Me>('GET', '/api/v1/me');
+    } catch (e) {
+      if (e instanceof PortalError && e.status === 401) return null;
+      throw e;
+    }
+  }
+  agreement() {
+    return call<Agreement>('GET', '/api/v1/agreement');
+  }
+  acceptAgreement(version: string) {
+    return call<void>('POST', '/api/v1/agreement', { version });
+  }
+  answerConsent(child: string, photoConsent: boolean) {
+    return call<void>('POST', `/api/v1/children/${encodeURIComponent(child)}/consent`, {
+      photo_consent: photoConsent,
+    });
+  }
+  journal(child: string, before?: string | null) {
+    const q = before ? `?before=${encodeURIComponent(before)}` : '';
+    return call<JournalPage>('GET', `/api/v1/children/${encodeURIComponent(child)}/journal${q}`);
+  }
+  async reply(entry: string, text: string) {
+    return (await call<Created>('POST', `/api/v1/entries/${encodeURIComponent(entry)}/replies`, { text })).id;
+  }
+  sessions() {
+    return call<SessionInfo[]>('GET', '/api/v1/sessions');
+  }
+  endSession(id: string) {
+    return call<void>('DELETE', `/api/v1/sessions/${encodeURIComponent(id)}`);
+  }
+  mediaUrl(url: string) {
+    return url;
+  }
+}

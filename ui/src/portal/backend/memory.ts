@@ -1,0 +1,84 @@
+// An in-memory backend that answers as the server does where the screens depend on it (the
+// agreement, then consent, then the journal; wrong passwords), for component tests. Nothing
+// here is a second implementation of the rules for production.
+import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
+import { type PortalBackend, PortalError } from './backend';
+
+export interface MemorySeed {
+  email: string;
+  password: string;
+  me: Me;
+  agreement: Agreement;
+  journals: Record<string, { child_name: string; entries: JournalEntry[] }>;
+  sessions: SessionInfo[];
+}
+
+export class MemoryBackend implements PortalBackend {
+  calls: string[] = [];
+  signedIn = false;
+  seed: MemorySeed;
+
+  constructor(seed: MemorySeed) {
+    this.seed = structuredClone(seed);
+  }
+
+  async signIn(email: string, password: string) {
+    this.calls.push('signIn');
+    if (email.trim().toLowerCase() !== this.seed.email || password !== this.seed.password) {
+      throw new PortalError(401, 'wrong_credentials', 'wrong');
+    }
+    this.signedIn = true;
+    return { mfa_required: false };
+  }
+  async signOut() {
+    this.calls.push('signOut');
+    this.signedIn = false;
+  }
+  async me() {
+    return this.signedIn ? structuredClone(this.seed.me) : null;
+  }
+  async agreement() {
+    return this.seed.agreement;
+  }
+  async acceptAgreement(version: string) {
+    this.calls.push(`accept ${version}`);
+    if (version !== this.seed.agreement.version) throw new PortalError(409, 'agreement_changed', 'changed');
+    this.seed.me.agreement_required = false;
+  }
+  async answerConsent(child: string, photoConsent: boolean) {
+    this.calls.push(`consent ${child} ${photoConsent}`);
+    const c = this.seed.me.children.find((c) => c.id === child);
+    if (!c) throw new PortalError(404, 'not_found', 'not found');
+    c.consent_required = false;
+    c.photo_consent = photoConsent;
+  }
+  async journal(child: string) {
+    const j = this.seed.journals[child];
+    if (!j) throw new PortalError(404, 'not_found', 'not found');
+    return { child_name: j.child_name, entries: structuredClone(j.entries), next: null };
+  }
+  async reply(entry: string, text: string) {
+    this.calls.push(`reply ${entry} ${text}`);
+    for (const j of Object.values(this.seed.journals)) {
+      const e = j.entries.find((e) => e.id === entry);
+      if (e) {
+        e.replies.push({ author: 'You', created_at: Date.now(), text });
+        return 'r1';
+      }
+    }
+    throw new PortalError(404, 'not_found', 'not found');
+  }
+  async sessions() {
+    return structuredClone(this.seed.sessions);
+  }
+  async endSession(id: string) {
+    this.calls.push(`end ${id}`);
+    const i = this.seed.sessions.findIndex((s) => s.id === id);
+    if (i < 0) throw new PortalError(404, 'not_found', 'not found');
+    const [ended] = this.seed.sessions.splice(i, 1);
+    if (ended?.current) this.signedIn = false;
+  }
+  mediaUrl(url: string) {
+    return url;
+  }
+}

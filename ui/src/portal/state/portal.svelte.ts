@@ -1,0 +1,176 @@
+// The portal's state: who is signed in, which step they are at (agreement, consent, journal),
+// and the journal page shown. The server decides every rule; this only follows its answers.
+import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
+import { type PortalBackend, PortalError } from '../backend/backend';
+import { errorText } from '../strings';
+
+export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal' | 'account';
+
+export class PortalState {
+  screen = $state<Screen>('loading');
+  me = $state<Me | null>(null);
+  agreement = $state<Agreement | null>(null);
+  child = $state<string | null>(null);
+  childName = $state('');
+  entries = $state<JournalEntry[]>([]);
+  next = $state<string | null>(null);
+  error = $state<string | null>(null);
+  notice = $state<string | null>(null);
+  sessions = $state<SessionInfo[]>([]);
+  busy = $state(false);
+  readonly backend: PortalBackend;
+
+  constructor(backend: PortalBackend) {
+    this.backend = backend;
+  }
+
+  private fail(e: unknown) {
+    if (e instanceof PortalError) {
+      this.error = errorText(e.code, e.message);
+      if (e.code === 'signed_out') {
+        this.me = null;
+        this.screen = 'signin';
+      }
+    } else {
+      this.error = String(e);
+    }
+  }
+
+  private async guard(f: () => Promise<void>) {
+    this.busy = true;
+    this.error = null;
+    try {
+      await f();
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async start() {
+    await this.guard(async () => {
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  /** The first step the parent still has to take. */
+  private async route() {
+    const me = this.me;
+    if (!me) {
+      this.screen = 'signin';
+    } else if (me.agreement_required) {
+      this.agreement = await this.backend.agreement();
+      this.screen = 'agreement';
+    } else if (me.children.some((c) => c.consent_required)) {
+      this.screen = 'consent';
+    } else {
+      this.screen = 'journal';
+      const first = me.children[0];
+      if (first && !this.child) await this.load(first.id);
+    }
+  }
+
+  signIn(email: string, password: string) {
+    return this.guard(async () => {
+      await this.backend.signIn(email, password);
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  accept() {
+    return this.guard(async () => {
+      if (!this.agreement) return;
+      await this.backend.acceptAgreement(this.agreement.version);
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  answer(child: string, yes: boolean) {
+    return this.guard(async () => {
+      await this.backend.answerConsent(child, yes);
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  private async load(child: string) {
+    const page = await this.backend.journal(child);
+    this.child = child;
+    this.childName = page.child_name;
+    this.entries = page.entries;
+    this.next = page.next ?? null;
+  }
+
+  select(child: string) {
+    return this.guard(() => this.load(child));
+  }
+
+  more() {
+    return this.guard(async () => {
+      if (!this.child || !this.next) return;
+      const page = await this.backend.journal(this.child, this.next);
+      this.entries = [...this.entries, ...page.entries];
+      this.next = page.next ?? null;
+    });
+  }
+
+  reply(entry: string, text: string) {
+    return this.guard(async () => {
+      await this.backend.reply(entry, text);
+      if (this.child) await this.load(this.child);
+      this.notice = 'sent';
+    });
+  }
+
+  /** The account page: photo-consent answers (which the parent may change) and sessions. */
+  openAccount() {
+    return this.guard(async () => {
+      this.me = await this.backend.me();
+      this.sessions = await this.backend.sessions();
+      this.screen = 'account';
+    });
+  }
+
+  changeConsent(child: string, yes: boolean) {
+    return this.guard(async () => {
+      await this.backend.answerConsent(child, yes);
+      this.me = await this.backend.me();
+      this.notice = 'consent';
+    });
+  }
+
+  endSession(id: string) {
+    return this.guard(async () => {
+      const current = this.sessions.find((s) => s.id === id)?.current ?? false;
+      await this.backend.endSession(id);
+      if (current) {
+        this.me = null;
+        this.screen = 'signin';
+        return;
+      }
+      this.sessions = await this.backend.sessions();
+    });
+  }
+
+  backToJournal() {
+    return this.guard(async () => {
+      this.notice = null;
+      this.child = null;
+      await this.route();
+    });
+  }
+
+  signOut() {
+    return this.guard(async () => {
+      await this.backend.signOut();
+      this.me = null;
+      this.child = null;
+      this.entries = [];
+      this.screen = 'signin';
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// Every sentence the parents' portal shows, in UK English, in one place so a translation can be
+// added beside it. Error codes map to sentences a parent can act on.
+
+export const t = {
+  appName: 'Sprig',
+  tagline: "Your child's learning journal",
+  signInTitle: 'Sign in',
+  email: 'E-mail address',
+  password: 'Password',
+  signIn: 'Sign in',
+  signingIn: 'Signing in…',
+  signOut: 'Sign out',
+  agreementTitle: 'Before you start',
+  agreementIntro: 'Please read the setting’s agreement. You can use the journal once you have accepted it.',
+  accept: 'I agree',
+  consentTitle: 'Photo consent',
+  consentQuestion: (name: string) =>
+    `May ${name}’s photo appear in other children’s learning journals (for example in a group photo)?`,
+  consentHint: 'You can change your answer later. Staff will not share group photos of your child with other families if you say no.',
+  yes: 'Yes, that’s fine',
+  no: 'No',
+  journalTitle: (name: string) => `${name}’s journal`,
+  empty: 'Nothing has been shared yet. New observations appear here once staff publish them.',
+  more: 'Show older entries',
+  by: (author: string) => `by ${author}`,
+  nextStep: 'Next step',
+  group: 'Group observation',
+  photoHidden: 'A photo of this group activity is not shown.',
+  photoAlt: (name: string, date: string) => `Photo from an observation of ${name} on ${date}`,
+  replies: 'Replies',
+  replyLabel: 'Reply to this observation',
+  replySend: 'Send reply',
+  replySent: 'Reply sent.',
+  childPicker: 'Child',
+  loading: 'Loading…',
+  account: 'Your account',
+  back: 'Back to the journal',
+  consentNow: (name: string, answer: boolean | null | undefined) =>
+    `${name}: ${answer === true ? 'photos may appear in other children’s journals' : answer === false ? 'photos must not appear in other children’s journals' : 'not answered yet'}`,
+  consentChanged: 'Your answer has been saved.',
+  sessionsTitle: 'Where you are signed in',
+  sessionThis: 'This device',
+  sessionSince: (date: string) => `Signed in ${date}`,
+  sessionEnd: 'Sign out there',
+  sessionEndThis: 'Sign out here',
+};
+
+export const areaNames: Record<string, string> = {
+  'communication-and-language': 'Communication and language',
+  'physical-development': 'Physical development',
+  'personal-social-emotional': 'Personal, social and emotional',
+  literacy: 'Literacy',
+  mathematics: 'Mathematics',
+  'understanding-the-world': 'Understanding the world',
+  'expressive-arts-and-design': 'Expressive arts and design',
+};
+
+export const errors: Record<string, string> = {
+  wrong_credentials: 'That e-mail address and password do not match. Check them and try again.',
+  locked: 'Too many wrong passwords. For your safety this account is locked for 15 minutes.',
+  cross_origin: 'The request was refused. Reload the page and try again.',
+  agreement_changed: 'The agreement has just changed. Please read it again.',
+  signed_out: 'You have been signed out. Please sign in again.',
+  bad_request: 'That could not be sent. Check it and try again.',
+};
+
+export function errorText(code: string, fallback: string): string {
+  return errors[code] ?? fallback;
+}
+
+export function formatDate(ms: number): string {
+  return new Date(ms).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric' });
+}

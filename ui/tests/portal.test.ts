@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+import Portal from '../src/portal/Portal.svelte';
+import { MemoryBackend, type MemorySeed } from '../src/portal/backend/memory';
+import { PortalState } from '../src/portal/state/portal.svelte';
+import { docPath, generate, outPath } from '../scripts/portal-api.mjs';
+import { expectAccessible } from './axe';
+
+afterEach(() => cleanup());
+
+const seed: MemorySeed = {
+  email: 'alex@example.com',
+  password: 'correct horse battery staple',
+  me: {
+    id: 'p1',
+    name: 'Alex Lovelace',
+    agreement_required: true,
+    children: [{ id: 'c1', name: 'Ada', consent_required: true, photo_consent: null }],
+  },
+  agreement: { version: '1', text: 'Please agree:\n\n- not to download or share anything.' },
+  sessions: [
+    { id: 's-here', current: true, signed_in_at: Date.UTC(2026, 11, 1), expires_at: Date.UTC(2026, 11, 2) },
+    { id: 's-tablet', current: false, signed_in_at: Date.UTC(2026, 10, 28), expires_at: Date.UTC(2026, 11, 2) },
+  ],
+  journals: {
+    c1: {
+      child_name: 'Ada',
+      entries: [
+        {
+          id: 'e1',
+          created_at: Date.UTC(2026, 10, 30),
+          text: 'Ada built a tall tower.',
+          areas: ['mathematics'],
+          next_step: 'Count the blocks together.',
+          media: [{ id: 'abc', kind: 'photo', url: '/api/v1/media/abc' }],
+          media_hidden: false,
+          is_group: false,
+          replies: [],
+          author: 'Amara Okafor',
+        },
+      ],
+    },
+  },
+};
+
+describe('portal', () => {
+  it('signs in, shows the agreement, asks consent, then the journal, and sends a reply', async () => {
+    const backend = new MemoryBackend(seed);
+    render(Portal, { portal: new PortalState(backend) });
+    await fireEvent.input(await screen.findByLabelText('E-mail address'), { target: { value: 'alex@example.com' } });
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'wrong' } });
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('do not match');
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: seed.password } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    expect(await screen.findByRole('heading', { name: 'Before you start' })).toBeTruthy();
+    expect(screen.getByText('not to download or share anything.')).toBeTruthy();
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'I agree' }));
+
+    expect(await screen.findByRole('heading', { name: 'Photo consent' })).toBeTruthy();
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'Yes, that’s fine' }));
+    expect(backend.calls).toContain('consent c1 true');
+
+    expect(await screen.findByRole('heading', { name: 'Ada’s journal' })).toBeTruthy();
+    expect(screen.getByText('Ada built a tall tower.')).toBeTruthy();
+    const img = screen.getByRole('img', { name: /Photo from an observation of Ada/ }) as HTMLImageElement;
+    expect(img.getAttribute('src')).toBe('/api/v1/media/abc');
+    await expectAccessible();
+    await fireEvent.input(screen.getByLabelText('Reply to this observation'), { target: { value: 'Lovely!' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Send reply' }));
+    await waitFor(() => expect(backend.calls).toContain('reply e1 Lovely!'));
+    expect(await screen.findByText('Lovely!', { exact: false })).toBeTruthy();
+
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign out' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeTruthy();
+  });
+
+  it('shows the account: changes the consent answer and signs out another device', async () => {
+    const backend = new MemoryBackend({
+      ...seed,
+      me: { ...seed.me, agreement_required: false, children: [{ id: 'c1', name: 'Ada', consent_required: false, photo_consent: true }] },
+    });
+    backend.signedIn = true;
+    render(Portal, { portal: new PortalState(backend) });
+    await screen.findByRole('heading', { name: 'Ada’s journal' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Your account' }));
+    expect(await screen.findByRole('heading', { name: 'Your account' })).toBeTruthy();
+    expect(screen.getByTestId('consent-c1').textContent).toContain('may appear');
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'No' }));
+    await waitFor(() => expect(screen.getByTestId('consent-c1').textContent).toContain('must not appear'));
+    expect(backend.calls).toContain('consent c1 false');
+    expect(screen.getByRole('status').textContent).toContain('saved');
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign out there' }));
+    await waitFor(() => expect(backend.calls).toContain('end s-tablet'));
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'Sign out there' })).toBeNull());
+    expect(screen.getByRole('button', { name: 'Sign out here' })).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Back to the journal' }));
+    expect(await screen.findByRole('heading', { name: 'Ada’s journal' })).toBeTruthy();
+  });
+
+  it('keeps the generated API types equal to the OpenAPI document', () => {
+    const doc = JSON.parse(readFileSync(docPath, 'utf8'));
+    expect(readFileSync(outPath, 'utf8')).toBe(generate(doc));
+  });
+});
