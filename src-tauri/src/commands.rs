@@ -504,7 +504,8 @@ pub async fn sync_now(shell: State<'_, Shell>) -> Res<SyncStatus> {
 /// means "sync now". The UI calls it in a loop while the tablet is enrolled and online, so
 /// what another key worker records shows up within a second or so instead of at the next
 /// minute's sync. The watch connection stays open between calls; a network error ends it
-/// (the UI waits a little and calls again, which opens a new one).
+/// (the UI waits a little and calls again, which opens a new one). The call that opens a
+/// connection answers `true` at once: changes made while none was open were not announced.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn wait_for_changes(shell: State<'_, Shell>, timeout_secs: u32) -> Res<bool> {
     let timeout = std::time::Duration::from_secs(u64::from(timeout_secs.clamp(1, 60)));
@@ -517,7 +518,9 @@ pub async fn wait_for_changes(shell: State<'_, Shell>, timeout_secs: u32) -> Res
         let mut watch = match watch {
             Some(w) => w,
             None => match Device::open_with_clock(&dir, clock).and_then(|d| d.watch()) {
-                Ok(w) => w,
+                // A new connection: whatever changed while none was open was not announced to
+                // this tablet, so "sync now" to catch up, then wait on it from the next call.
+                Ok(w) => return (Some(w), Ok(Some(Vec::new()))),
                 Err(e) => return (None, Err(e)),
             },
         };

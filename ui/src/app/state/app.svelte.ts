@@ -12,6 +12,7 @@ const SYNC_EVERY_MS = 60_000;
 /** How long one wait for the server's notice lasts, and the pause after a failed one. */
 const WATCH_WAIT_SECS = 25;
 const WATCH_RETRY_MS = 15_000;
+const WATCH_IDLE_MS = 1_000;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -158,7 +159,8 @@ export class AppState {
     try {
       while (this.timers.length > 0) {
         if ((this.phase !== 'locked' && this.phase !== 'unlocked') || !this.browserOnline) {
-          await pause(WATCH_RETRY_MS);
+          // Not enrolled yet, blocked or offline: look again soon.
+          await pause(WATCH_IDLE_MS);
           continue;
         }
         try {
