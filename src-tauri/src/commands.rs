@@ -515,14 +515,13 @@ pub async fn wait_for_changes(shell: State<'_, Shell>, timeout_secs: u32) -> Res
     // Off the window's threads, with a store connection of its own for the moment it opens:
     // the wait holds nothing the other commands need.
     let (watch, outcome) = off_thread(move || {
-        let mut watch = match watch {
-            Some(w) => w,
-            None => match Device::open_with_clock(&dir, clock).and_then(|d| d.watch()) {
-                // A new connection: whatever changed while none was open was not announced to
-                // this tablet, so "sync now" to catch up, then wait on it from the next call.
-                Ok(w) => return (Some(w), Ok(Some(Vec::new()))),
-                Err(e) => return (None, Err(e)),
-            },
+        let Some(mut watch) = watch else {
+            // A new connection: whatever changed while none was open was not announced to this
+            // tablet, so "sync now" to catch up, then wait on it from the next call.
+            return match Device::open_with_clock(&dir, clock).and_then(|d| d.watch()) {
+                Ok(w) => (Some(w), Ok(Some(Vec::new()))),
+                Err(e) => (None, Err(e)),
+            };
         };
         let outcome = watch.next(timeout);
         (outcome.is_ok().then_some(watch), outcome)
