@@ -287,8 +287,10 @@ pub struct DeviceDocs {
     store: Arc<dyn ServerStore>,
     device: String,
     cache: BTreeMap<DocId, Loaded>,
-    /// The roster journal changes are checked against, loaded at the first check.
-    roster: Option<RosterView>,
+    /// The roster journal changes are checked against, found at the first check.
+    roster: Option<Arc<RosterView>>,
+    /// The setting's roster views, shared by its sessions.
+    views: Arc<RosterViews>,
     /// The session's sync states, written with its changes by `publish`.
     states: BTreeMap<DocId, Vec<u8>>,
     /// Media referenced by entries the session added, per document.
@@ -314,15 +316,52 @@ fn damaged(doc: &DocId, source: &DocError) -> DocSetError {
     ))
 }
 
+/// The view of the roster that journal changes are checked against, kept between sessions
+/// for as long as the stored roster keeps the heads it was built from. Loading the roster and
+/// building its view costs about half of what loading a year's journal does, so building it
+/// once per roster change, not once per session, keeps the checks cheap (docs/BENCHMARKS.md).
+#[derive(Debug, Default)]
+pub struct RosterViews(std::sync::Mutex<Option<(Heads, Arc<RosterView>)>>);
+
+impl RosterViews {
+    fn get(&self, heads: &Heads) -> Option<Arc<RosterView>> {
+        let held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.as_ref()
+            .filter(|(h, _)| h == heads)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, heads: Heads, view: Arc<RosterView>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((heads, view));
+    }
+}
+
 impl DeviceDocs {
-    /// A view for `device`.
+    /// A view for `device`, with roster views of its own.
     #[must_use]
     pub fn new(store: Arc<dyn ServerStore>, device: &str) -> DeviceDocs {
+        DeviceDocs::with_views(store, device, Arc::default())
+    }
+
+    /// A view for `device` that shares `views` with the setting's other sessions.
+    #[must_use]
+    pub fn with_views(
+        store: Arc<dyn ServerStore>,
+        device: &str,
+        views: Arc<RosterViews>,
+    ) -> DeviceDocs {
         DeviceDocs {
             store,
             device: device.to_owned(),
             cache: BTreeMap::new(),
             roster: None,
+            views,
             states: BTreeMap::new(),
             media: BTreeMap::new(),
             refusal: None,
@@ -368,13 +407,23 @@ impl DeviceDocs {
                 .load_doc(&doc)
                 .map_err(store_err)?
                 .ok_or_else(|| DocSetError::NotFound(doc.clone()))?;
-            match load_stored(&doc, &stored).map_err(|e| damaged(&doc, &e))? {
-                Document::Roster(r) => self.roster = Some(RosterView::new(&r)),
-                _ => return Err(DocSetError::NotFound(doc)),
+            // The stored heads name the roster's content: a view built from the same heads
+            // is this roster's view. Unknown heads (two writers at once) build afresh.
+            if let Some(view) = stored.heads.as_ref().and_then(|h| self.views.get(h)) {
+                self.roster = Some(view);
+            } else {
+                let view = match load_stored(&doc, &stored).map_err(|e| damaged(&doc, &e))? {
+                    Document::Roster(r) => Arc::new(RosterView::new(&r)),
+                    _ => return Err(DocSetError::NotFound(doc)),
+                };
+                if let Some(h) = stored.heads {
+                    self.views.put(h, view.clone());
+                }
+                self.roster = Some(view);
             }
         }
         self.roster
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| DocSetError::NotFound(DocId::Roster))
     }
 

@@ -3,7 +3,10 @@
 //!
 //! `cargo run --release -p sprig-core --example receive_cost -- time 200` times interleaved
 //! batches and prints the fastest of each (docs/BENCHMARKS.md); `-- receive N` and
-//! `-- checked N` only do the work, for `valgrind --tool=callgrind` instruction counts.
+//! `-- checked N` only do the work, for `valgrind --tool=callgrind` instruction counts;
+//! `-- server N` and `-- server-checked N` do what the server does per session (load the
+//! journal, receive, save the increment), and `-- roster N` builds the roster view the checks
+//! use from the stored roster.
 use sprig_core::{Journal, RosterView, SyncState, Timestamp};
 use sprig_testkit::{Fixture, photo_ref};
 
@@ -66,6 +69,33 @@ fn main() {
             best_c * 1e6,
             (best_c - best_r) / best_r * 100.0
         );
+        return;
+    }
+    // What the server does with one observation in a sync session: load its copy of the
+    // journal, receive the message (plain, or checked), and save the increment it stores.
+    if mode == "server" || mode == "server-checked" {
+        for _ in 0..n {
+            let mut j = Journal::load(&bytes).unwrap();
+            if mode == "server" {
+                j.receive_sync_message(&mut SyncState::new(), &carrying)
+                    .unwrap();
+            } else {
+                j.receive_checked(&mut SyncState::new(), &carrying, &view)
+                    .unwrap();
+            }
+            std::hint::black_box(j.save_incremental());
+        }
+        println!("{mode} x{n}");
+        return;
+    }
+    // Building the roster the checks use, from the stored roster.
+    if mode == "roster" {
+        let saved = fx.roster.clone().save();
+        for _ in 0..n {
+            let r = sprig_core::Roster::load(&saved).unwrap();
+            std::hint::black_box(RosterView::new(&r));
+        }
+        println!("{mode} x{n}");
         return;
     }
     let mut copies: Vec<Journal> = (0..n).map(|_| server.clone()).collect();

@@ -256,9 +256,17 @@ impl Doc {
         state: &mut SyncState,
         message: &[u8],
     ) -> Result<(), DocError> {
-        use automerge::sync::SyncDoc;
         let msg = automerge::sync::Message::decode(message)
             .map_err(|e| DocError::Corrupt(e.to_string()))?;
+        self.receive_decoded(state, msg)
+    }
+
+    pub(crate) fn receive_decoded(
+        &mut self,
+        state: &mut SyncState,
+        msg: automerge::sync::Message,
+    ) -> Result<(), DocError> {
+        use automerge::sync::SyncDoc;
         self.am.sync().receive_sync_message(&mut state.0, msg)?;
         Ok(())
     }

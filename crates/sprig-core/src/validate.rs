@@ -208,7 +208,8 @@ pub struct Accepted {
 }
 
 /// What the validation needs to know of the roster, read once: who is active staff, which
-/// children attend and with what photo consent. Build it once per sync session.
+/// children attend and with what photo consent. Build it once per roster version (the server
+/// keeps it while the stored roster's heads stay the same).
 #[derive(Clone, Debug, Default)]
 pub struct RosterView {
     active_staff: BTreeSet<StaffId>,
@@ -1051,34 +1052,45 @@ pub enum ReceiveError {
     Refused(#[from] Violation),
 }
 
-/// The changes a sync message carries that `am` lacks, read from the message itself (so
-/// finding them costs nothing of the document's history), or `None` when they cannot be told
-/// from the message alone: a chunk that is not a plain change, or a change whose dependencies
-/// are neither in the document nor in the message (Automerge would queue it, and apply it
-/// later with changes the message does not show).
+/// The changes a sync message carries that `am` lacks, parsed from the message itself (so
+/// finding them costs nothing of the document's history) and in causal order, or `None` when
+/// they cannot be told from the message alone: a chunk that is not a plain change, a document
+/// with changes queued, or a change whose dependencies are neither in the document nor in the
+/// message (Automerge would queue it, and apply it later with changes the message does not
+/// show).
 fn carried_changes(
     am: &mut automerge::AutoCommit,
-    message: &[u8],
+    msg: &automerge::sync::Message,
 ) -> Option<Vec<automerge::Change>> {
-    let msg = automerge::sync::Message::decode(message).ok()?;
-    let mut out = Vec::new();
-    for chunk in msg.changes.iter() {
-        let change = automerge::Change::try_from(chunk).ok()?;
-        if am.get_change_meta_by_hash(&change.hash()).is_none() {
-            out.push(change);
-        }
+    // Changes waiting for dependencies could be released by this message.
+    if !am.get_missing_deps(&[]).is_empty() {
+        return None;
     }
+    let mut parsed = Vec::with_capacity(msg.changes.len());
+    for chunk in msg.changes.iter() {
+        parsed.push(automerge::Change::try_from(chunk).ok()?);
+    }
+    // With nothing queued, the hashes the document lacks are exactly those it reports missing.
+    let wanted: Vec<automerge::ChangeHash> = parsed.iter().map(automerge::Change::hash).collect();
+    let missing: HashSet<automerge::ChangeHash> =
+        am.get_missing_deps(&wanted).into_iter().collect();
+    let out: Vec<automerge::Change> = parsed
+        .into_iter()
+        .filter(|c| missing.contains(&c.hash()))
+        .collect();
     let carried: HashSet<automerge::ChangeHash> = out.iter().map(automerge::Change::hash).collect();
-    for c in &out {
-        for dep in c.deps() {
-            if !carried.contains(dep) && am.get_change_meta_by_hash(dep).is_none() {
-                return None;
-            }
-        }
+    let deps: Vec<automerge::ChangeHash> = out
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .filter(|d| !carried.contains(d))
+        .collect();
+    if !am.get_missing_deps(&deps).is_empty() {
+        return None;
     }
     // Causal order, so every object is made before anything is written into it.
     let mut ordered = Vec::with_capacity(out.len());
     let mut placed = HashSet::new();
+    let mut out = out;
     while !out.is_empty() {
         let before = out.len();
         let mut rest = Vec::with_capacity(out.len());
@@ -1103,7 +1115,7 @@ fn carried_changes(
 
 impl Journal {
     /// Applies a tablet's sync message to this (the server's) copy and checks every change it
-    /// added, as [`Journal::validate_since`] does. The new changes are read from the message
+    /// added, as [`Journal::validate_since`] does. The added changes are read from the message
     /// when it shows them all, which spares a walk of the journal's history.
     ///
     /// # Errors
@@ -1115,27 +1127,27 @@ impl Journal {
         message: &[u8],
         roster: &RosterView,
     ) -> Result<Accepted, ReceiveError> {
+        let msg = automerge::sync::Message::decode(message)
+            .map_err(|e| crate::DocError::Corrupt(e.to_string()))?;
+        let carried = carried_changes(&mut self.doc.am, &msg);
         let before = self.doc.heads();
-        let carried = carried_changes(&mut self.doc.am, message);
-        self.doc.receive_sync_message(state, message)?;
+        self.doc.receive_decoded(state, msg)?;
         let after = self.doc.heads();
         if after == before {
             return Ok(Accepted::default());
         }
         // Everything applied must be what the message carried: every head is an old head or
         // a carried change (a change applied from Automerge's queue would show up as a head
-        // or a dependency the message does not hold).
-        let changes = match carried {
-            Some(c)
-                if after
-                    .0
-                    .iter()
-                    .all(|h| before.0.contains(h) || c.iter().any(|x| x.hash() == *h)) =>
-            {
-                c
-            }
-            _ => self.doc.am.get_changes(&before.0),
-        };
+        // the message does not hold). Otherwise the added changes are read from the document.
+        if let Some(c) = carried
+            && after
+                .0
+                .iter()
+                .all(|h| before.0.contains(h) || c.iter().any(|x| x.hash() == *h))
+        {
+            return Ok(self.validate_changes(&c, roster)?);
+        }
+        let changes = self.doc.am.get_changes(&before.0);
         Ok(self.validate_changes(&changes, roster)?)
     }
 

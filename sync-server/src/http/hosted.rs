@@ -224,6 +224,7 @@ impl Hosted {
             media,
             ca,
             config: self.config.tuning.clone(),
+            roster_views: Arc::default(),
         });
         Ok((
             Entry {

@@ -105,6 +105,8 @@ pub(crate) struct AppState {
     pub(crate) config: ServeConfig,
     /// Announces changed documents to the devices watching.
     pub(crate) changes: Arc<changes::Changes>,
+    /// The roster view journal changes are checked against, shared by the sessions.
+    pub(crate) roster_views: Arc<crate::docs::RosterViews>,
 }
 
 /// The settings this server serves, and how a request finds its own: a device request by the
@@ -232,6 +234,7 @@ pub async fn serve(
         ca,
         config,
         changes: changes::Changes::start(store_for_changes),
+        roster_views: Arc::default(),
     });
     let app = router(Arc::new(Settings::One(setting.clone())))
         .fallback(portal::assets)

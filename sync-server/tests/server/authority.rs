@@ -101,6 +101,55 @@ async fn a_roster_change_from_a_device_quarantines_it_until_release_replaces_the
     server.stop().await;
 }
 
+/// The roster view the checks use is kept between sessions; a roster change must reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_added_after_a_checked_session_may_write_in_the_next() {
+    let server = TestServer::start().await;
+    let (staff, child) = server.seed();
+    let dev = enrol(&server, "tablet").await;
+    let mut docs = MemoryDocs::new();
+    sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+    // A checked session: the server builds (and keeps) its view of the roster.
+    crate::sync::record(&mut docs, &staff, &child, "Built a tower of six bricks");
+    sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+
+    let newcomer = admin::staff_add(
+        &server.store(),
+        "Bea Newcomer",
+        sprig_core::Role::Practitioner,
+        "1357",
+        None,
+    )
+    .unwrap();
+    // The device learns of the newcomer, who then records.
+    sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+    crate::sync::record(&mut docs, &newcomer, &child, "Sorted the shells by size");
+    let report = session(
+        &server,
+        &dev,
+        &mut docs,
+        info(&dev, Unsynced::default()),
+        false,
+    )
+    .await;
+    assert!(
+        report.is_ok(),
+        "the newcomer's entry was refused: {report:?}"
+    );
+    let d = server.store().device(&dev.device_id).unwrap().unwrap();
+    assert_eq!(d.status, DeviceStatus::Active);
+    let AnyDoc::Journal(j) = load_doc(&server.store(), &DocId::Journal(child.clone())).unwrap()
+    else {
+        panic!("a journal")
+    };
+    assert!(
+        j.entries()
+            .iter()
+            .any(|e| e.text == "Sorted the shells by size")
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_a_session_bound_nothing_is_applied() {
     let server = TestServer::start_with(|c| c.limits.max_session_bytes = 2_000).await;

@@ -418,7 +418,7 @@ async fn run_sync(st: Arc<AppState>, device: Device, mut socket: WebSocket) {
     let _counted = crate::http::metrics::Session::start();
     let mut run = Some(SyncRun {
         session: ServerSession::new(st.config.limits.clone()),
-        docs: DeviceDocs::new(st.store.clone(), &device.id),
+        docs: DeviceDocs::with_views(st.store.clone(), &device.id, st.roster_views.clone()),
         welcomed: false,
         retire: false,
         replacing: Vec::new(),
