@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sprig_core::{Consent, Role};
 use sprig_server::admin::{self, HostedKeys, IdOutput, Lifecycle, SettingKeys};
+use sprig_server::config::{ConfigFile, pick};
 use sprig_server::media_store::{MediaRoot, S3Config, S3MediaStore};
 use sprig_server::policy::{Cidr, PolicyChange, PolicyOutput, parse_duration};
 use sprig_server::{DataDir, HostedConfig, PgPool, PgStore, ServeConfig, ServerStore};
@@ -60,8 +61,14 @@ enum Cmd {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
-    /// Serve devices over HTTPS until Ctrl-C.
+    /// Serve devices, the portal and the console over HTTPS until Ctrl-C or SIGTERM.
+    /// Each option is taken from its flag, else its environment variable (SPRIG_DATA,
+    /// SPRIG_DATABASE_URL, SPRIG_MEDIA, SPRIG_S3_ENDPOINT, SPRIG_S3_REGION, SPRIG_LISTEN,
+    /// SPRIG_PUBLIC_URL), else the configuration file, else its default.
     Serve {
+        /// A TOML configuration file (or SPRIG_CONFIG); see docs/HOSTING.md.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// A data directory (one setting, SQLite).
         #[arg(long, conflicts_with = "database_url")]
         data: Option<PathBuf>,
@@ -77,11 +84,12 @@ enum Cmd {
         /// The S3 endpoint (http://127.0.0.1:3900); leave out for AWS.
         #[arg(long, value_name = "URL")]
         s3_endpoint: Option<String>,
-        /// The S3 region.
-        #[arg(long, default_value = "us-east-1")]
-        s3_region: String,
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: String,
+        /// The S3 region (default us-east-1).
+        #[arg(long)]
+        s3_region: Option<String>,
+        /// The address to listen on (default 127.0.0.1:8443).
+        #[arg(long)]
+        listen: Option<String>,
         /// The address devices and browsers reach this server at (e.g.
         /// https://sprig.acorns.example:443), which enrolment codes and QR links carry; kept
         /// for later commands. Default: what `init` set, https://HOSTNAME:8443.
@@ -279,6 +287,23 @@ struct Opened {
     keys: Box<dyn SettingKeys>,
 }
 
+/// Ctrl-C, or SIGTERM (what systemd and container runtimes send to stop a service): either
+/// stops the server gracefully.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn database_url(given: Option<&str>) -> Option<String> {
     given
         .map(str::to_owned)
@@ -458,6 +483,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             Ok((serde_json::json!({ "applied": applied }), human))
         }
         Cmd::Serve {
+            config,
             data,
             database_url: url,
             media,
@@ -466,6 +492,19 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
             listen,
             public_url,
         } => {
+            let file = match pick(config, "SPRIG_CONFIG", None::<PathBuf>) {
+                Some(path) => ConfigFile::load(&path)?,
+                None => ConfigFile::default(),
+            };
+            let data = pick(data, "SPRIG_DATA", file.data.clone());
+            let url = pick(url, "SPRIG_DATABASE_URL", file.database_url.clone());
+            let media = pick(media, "SPRIG_MEDIA", file.media.clone());
+            let s3_endpoint = pick(s3_endpoint, "SPRIG_S3_ENDPOINT", file.s3_endpoint.clone());
+            let s3_region = pick(s3_region, "SPRIG_S3_REGION", file.s3_region.clone())
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let listen = pick(listen, "SPRIG_LISTEN", file.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:8443".to_owned());
+            let public_url = pick(public_url, "SPRIG_PUBLIC_URL", file.public_url.clone());
             let hosted = match (&data, database_url(url.as_deref())) {
                 (Some(_), _) => None,
                 (None, Some(url)) => Some(url),
@@ -474,9 +513,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 ),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
+            let stop = stop_signal();
             if let Some(url) = hosted {
                 let Some(media) = media else {
                     anyhow::bail!("a hosted server needs --media DIR or --media s3://BUCKET");
@@ -495,8 +532,10 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                     let listener = tokio::net::TcpListener::bind(&listen)
                         .await
                         .with_context(|| format!("listening on {listen}"))?;
-                    sprig_server::serve_hosted(listener, HostedConfig::new(pool, root), stop)
-                        .await?;
+                    let mut config = HostedConfig::new(pool, root);
+                    file.apply(&mut config.tuning)
+                        .map_err(|e| anyhow::anyhow!("the configuration file: {e}"))?;
+                    sprig_server::serve_hosted(listener, config, stop).await?;
                     Ok((serde_json::json!({"stopped": true}), "Stopped".to_owned()))
                 });
             }
@@ -509,6 +548,8 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
                 let mut config = ServeConfig::new(DataDir::new(&data));
+                file.apply(&mut config)
+                    .map_err(|e| anyhow::anyhow!("the configuration file: {e}"))?;
                 if let Some(media) = &media {
                     config.media = Some(
                         media_root(media, s3_endpoint.as_deref(), &s3_region)?.for_setting(None),

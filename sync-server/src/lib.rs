@@ -26,6 +26,7 @@
 
 pub mod admin;
 pub mod ca;
+pub mod config;
 pub mod docs;
 mod http;
 pub mod media_store;

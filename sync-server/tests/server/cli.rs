@@ -670,3 +670,79 @@ fn hosted_settings_from_the_command_line() {
     ]);
     assert!(err.contains("no setting 'Nowhere'"), "{err}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_reads_its_config_file_takes_env_over_it_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    ok_json(&["init", "--data", data_s, "--name", "Config Nursery"]);
+    let (file_port, env_port) = (free_port(), free_port());
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data = {data_s:?}\nlisten = \"127.0.0.1:{file_port}\"\n\n[limits]\n\
+             max_media_mb = 64\nportal_idle = \"15m\"\n"
+        ),
+    )
+    .unwrap();
+
+    // A typo is refused at start, naming the file and the line.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "data = \"/x\"\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let err = fails(&["serve", "--config", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("bad.toml") && err.contains("lisen") && err.contains("line 2"),
+        "{err}"
+    );
+
+    // The environment wins over the file: the server listens on SPRIG_LISTEN's port.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args(["serve", "--json"])
+        .env("SPRIG_CONFIG", &config)
+        .env("SPRIG_LISTEN", format!("127.0.0.1:{env_port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", env_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never listened on SPRIG_LISTEN's port"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", file_port)).is_err(),
+        "the file's port must not be used when SPRIG_LISTEN is set"
+    );
+    // SIGTERM, as systemd sends it, stops the server gracefully.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(stopped["stopped"], true);
+}
