@@ -302,11 +302,28 @@ test('live updates, and a contribution from home that a tablet approves into the
   // The open page hears of it: approved, then in the journal.
   await mine.getByText('In the journal').waitFor({ timeout: 15000 });
   await shot(page, '11-share-approved');
+
+  // A second one, which staff turn down with a reason: the parent sees both, it stays out.
+  await page.getByLabel('What happened?').fill('Ada’s drawing of her cousins at the party.');
+  await page.getByRole('button', { name: 'Send to staff' }).click();
+  const second = page.getByRole('article').filter({ hasText: 'drawing of her cousins' });
+  await second.getByText('Waiting for staff').waitFor();
+  device('sync', '--data', tablet);
+  const toReject = device('pending', '--data', tablet, '--staff', ids.amara, '--pin', '2468')
+    .find((p) => p.text.includes('drawing of her cousins'));
+  assert.ok(toReject, 'the tablet lists the second contribution');
+  device('reject', '--data', tablet, '--staff', ids.amara, '--pin', '2468', '--entry', toReject.id,
+    '--reason', 'It names other children; please send it without their names.');
+  device('sync', '--data', tablet);
+  await second.getByText('Not added').waitFor({ timeout: 15000 });
+  await second.getByText('It names other children; please send it without their names.').waitFor();
+  await expectAccessible(page, 'share-rejected');
   await page.getByRole('button', { name: 'Back to the journal' }).click();
   await page.getByRole('heading', { name: 'Ada Birchley’s journal' }).waitFor();
   const entry = page.getByRole('article').filter({ hasText: 'We baked bread at the weekend' });
   await entry.waitFor();
   await entry.getByText('by You').waitFor();
+  assert.equal(await page.getByText('drawing of her cousins').count(), 0, 'a rejected contribution is not in the journal');
   await expectAccessible(page, 'journal-with-contribution');
   await shot(page, '12-journal-contribution');
 
