@@ -121,6 +121,8 @@ async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
 
+    // The tablet keeps its watch connection open: it hears of the contribution at once.
+    let mut watching = crate::watch::watch(&server, &dev).await;
     let camera = images::jpeg_with_exif(640, 480, 6, ByteOrder::Little);
     assert!(has_exif(&camera), "the fixture carries EXIF (with GPS)");
     let r = contribute(
@@ -138,6 +140,8 @@ async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_
     );
     assert_eq!(r.json()["status"], "pending");
     let id = EntryId::parse(r.json()["id"].as_str().unwrap()).unwrap();
+    let heard = crate::watch::next_changed(&mut watching, 5).await;
+    assert_eq!(heard, Some(vec![DocId::Journal(f.child_a.clone())]));
 
     let list = contributions(&mut a, &f.child_a).await;
     assert_eq!(list[0]["id"], id.as_str());
@@ -551,6 +555,10 @@ async fn events_tell_a_parent_of_their_own_childs_journal_and_never_of_another_f
     let (f, mut a) = setup(&server).await;
     let anon = Client::new(&server);
     assert_eq!(Events::open(&anon).await.0, StatusCode::UNAUTHORIZED);
+    // Signed in, but the agreement not yet accepted: refused like the other endpoints.
+    let mut b = Client::new(&server);
+    b.sign_in("b@example.com", crate::portal::PASSWORD_B).await;
+    assert_eq!(Events::open(&b).await.0, StatusCode::FORBIDDEN);
 
     let (status, events) = Events::open(&a).await;
     assert_eq!(status, StatusCode::OK);
