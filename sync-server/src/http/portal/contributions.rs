@@ -44,8 +44,9 @@ use crate::store::MediaRecord;
 pub(crate) const MAX_FILES: usize = 10;
 const _: () = assert!(MAX_FILES <= MAX_MEDIA_PER_ENTRY);
 
-/// Uploads processed at once per server: each holds its body in memory while photos are
-/// decoded, so a burst of uploads cannot take all of it.
+/// Uploads whose files are decoded at once per server (decoding a photo takes a core and up
+/// to `sprig_media::Limits::max_alloc` of memory), so a burst of uploads cannot take all of
+/// either.
 const CONCURRENT_UPLOADS: usize = 4;
 
 fn uploads() -> &'static Semaphore {
@@ -135,19 +136,19 @@ fn media_refusal(e: &MediaError, max: u64) -> ApiError {
 /// One checked file, ready to store.
 struct Checked {
     sha: String,
-    bytes: Vec<u8>,
-    thumbnail: Option<Vec<u8>>,
+    bytes: bytes::Bytes,
+    thumbnail: Option<bytes::Bytes>,
     media: MediaRef,
 }
 
 /// Recognises and processes one uploaded file by its bytes.
-fn check_file(bytes: &[u8], max: u64) -> Result<Checked, ApiError> {
-    let photo = sprig_media::sniff_photo(bytes);
+fn check_file(bytes: bytes::Bytes, max: u64) -> Result<Checked, ApiError> {
+    let photo = sprig_media::sniff_photo(&bytes);
     if let Err(e @ MediaError::UnsupportedPhotoFormat { .. }) = &photo {
         return Err(media_refusal(e, max));
     }
     if photo.is_ok() {
-        let out = sprig_media::process_photo(bytes, &PhotoOptions::default())
+        let out = sprig_media::process_photo(&bytes, &PhotoOptions::default())
             .map_err(|e| media_refusal(&e, max))?;
         let sha = Sha256::from_hex(&out.sha256).map_err(|e| ApiError::internal(&e))?;
         return Ok(Checked {
@@ -160,8 +161,8 @@ fn check_file(bytes: &[u8], max: u64) -> Result<Checked, ApiError> {
                 height: out.photo.height,
             },
             sha: out.sha256,
-            bytes: out.photo.bytes,
-            thumbnail: Some(out.thumbnail.bytes),
+            bytes: out.photo.bytes.into(),
+            thumbnail: Some(out.thumbnail.bytes.into()),
         });
     }
     let mut limits = Limits::default();
@@ -169,7 +170,7 @@ fn check_file(bytes: &[u8], max: u64) -> Result<Checked, ApiError> {
     let head = &bytes[..bytes.len().min(sprig_media::VIDEO_SNIFF_LEN)];
     let container: VideoContainer = sprig_media::sniff_video(head, bytes.len() as u64, &limits)
         .map_err(|e| media_refusal(&e, max))?;
-    let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
     Ok(Checked {
         sha: hex::encode(digest),
         media: MediaRef {
@@ -180,7 +181,7 @@ fn check_file(bytes: &[u8], max: u64) -> Result<Checked, ApiError> {
             width: 0,
             height: 0,
         },
-        bytes: bytes.to_vec(),
+        bytes,
         thumbnail: None,
     })
 }
@@ -211,7 +212,7 @@ fn upload_error(e: &axum::extract::multipart::MultipartError, max: u64) -> ApiEr
 /// The parts of the form, read within the limits.
 struct Form {
     text: String,
-    files: Vec<Vec<u8>>,
+    files: Vec<bytes::Bytes>,
 }
 
 async fn read_form(mut form: Multipart, max: u64) -> Result<Form, ApiError> {
@@ -250,7 +251,7 @@ async fn read_form(mut form: Multipart, max: u64) -> Result<Form, ApiError> {
                 }
                 // A browser sends an empty part for an empty file picker: not a file.
                 if !buf.is_empty() {
-                    files.push(buf);
+                    files.push(buf.into());
                 }
             }
             _ => {
@@ -315,10 +316,6 @@ pub(crate) async fn create(
             "Send the contribution as a form (multipart/form-data) with `text` and `file` parts.",
         )
     })?;
-    let _permit = uploads()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
     let form = read_form(form, max).await?;
     let text = form.text.trim().to_owned();
     if text.chars().count() > MAX_TEXT_CHARS {
@@ -332,14 +329,21 @@ pub(crate) async fn create(
         ));
     }
     // Every file is checked before anything is stored: a refusal leaves nothing behind.
+    // Decoding is the costly part: a few at a time, whatever the number of uploads.
     let files = form.files;
-    let checked = crate::http::blocking(move || {
-        files
-            .iter()
-            .map(|f| check_file(f, max))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await??;
+    let checked = {
+        let _permit = uploads()
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        crate::http::blocking(move || {
+            files
+                .into_iter()
+                .map(|f| check_file(f, max))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await??
+    };
     let st = who.setting.clone();
     store_media(&st, &checked, &who.parent.to_string()).await?;
     let (roster, parent) = (who.roster, who.parent);
@@ -391,7 +395,7 @@ pub(crate) async fn create(
 async fn store_media(st: &Arc<AppState>, files: &[Checked], parent: &str) -> Result<(), ApiError> {
     for f in files {
         let body = futures_util::stream::once({
-            let b = bytes::Bytes::from(f.bytes.clone());
+            let b = f.bytes.clone();
             async move { Ok(b) }
         })
         .boxed();
@@ -401,10 +405,7 @@ async fn store_media(st: &Arc<AppState>, files: &[Checked], parent: &str) -> Res
             .map_err(|e| ApiError::internal(&e))?;
         if let Some(t) = &f.thumbnail {
             // A cache: without it the tablet makes its own.
-            let _ = st
-                .media
-                .put_thumbnail(&f.sha, bytes::Bytes::from(t.clone()))
-                .await;
+            let _ = st.media.put_thumbnail(&f.sha, t.clone()).await;
         }
         let rec = MediaRecord {
             sha256: f.sha.clone(),
