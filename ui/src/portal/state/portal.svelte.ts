@@ -108,8 +108,12 @@ export class PortalState {
       } else if (this.screen === 'journal') {
         const page = await this.backend.journal(child);
         if (child !== this.child) return;
-        this.entries = page.entries;
-        this.next = page.next ?? null;
+        // Older pages the parent already opened stay below the fresh first page.
+        const fresh = page.entries.map((e) => e.id);
+        const last = page.entries.at(-1)?.created_at ?? Number.POSITIVE_INFINITY;
+        const older = this.entries.filter((e) => !fresh.includes(e.id) && e.created_at < last);
+        this.entries = [...page.entries, ...older];
+        if (older.length === 0) this.next = page.next ?? null;
       }
     } catch {
       // The next change or a reload tries again.
