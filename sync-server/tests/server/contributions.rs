@@ -623,3 +623,34 @@ async fn events_tell_a_parent_of_their_own_childs_journal_and_never_of_another_f
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_axums_default_body_limit_is_taken_up_to_the_configured_one() {
+    let server = TestServer::start_with(|c| c.max_contribution_bytes = 8 * 1024 * 1024).await;
+    let (f, mut a) = setup(&server).await;
+    // 3 MiB: over axum's 2 MB default for request bodies, under the setting's limit.
+    let mut mp4 = images::mp4_head();
+    mp4.resize(3 * 1024 * 1024, 7);
+    let r = contribute(
+        &mut a,
+        &f.child_a,
+        Some("A video of the garden"),
+        &[("video/mp4", &mp4)],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let mut big = images::mp4_head();
+    big.resize(9 * 1024 * 1024, 7);
+    let r = contribute(&mut a, &f.child_a, None, &[("video/mp4", &big)]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    assert!(r.json()["message"].as_str().unwrap().contains("8 MB"));
+    server.stop().await;
+}
