@@ -61,6 +61,18 @@ async fn contribute(
     .await
 }
 
+/// Asserts a contribution was taken (201 pending) and returns its id.
+fn created(r: &crate::support::Reply) -> EntryId {
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["status"], "pending");
+    EntryId::parse(r.json()["id"].as_str().unwrap()).unwrap()
+}
+
 fn server_journal(server: &TestServer, child: &sprig_core::ChildId) -> sprig_core::Journal {
     let AnyDoc::Journal(j) = load_doc(&server.store(), &DocId::Journal(child.clone())).unwrap()
     else {
@@ -132,14 +144,7 @@ async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_
         &[("image/jpeg", &camera)],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(r.json()["status"], "pending");
-    let id = EntryId::parse(r.json()["id"].as_str().unwrap()).unwrap();
+    let id = created(&r);
     let heard = crate::watch::next_changed(&mut watching, 5).await;
     assert_eq!(heard, Some(vec![DocId::Journal(f.child_a.clone())]));
 
@@ -388,12 +393,7 @@ async fn refused_uploads_say_why_and_leave_nothing_behind() {
         &[("application/octet-stream", &mp4)],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    created(&r);
     let list = contributions(&mut a, &f.child_a).await;
     assert_eq!(list[0]["media"][0]["kind"], "video");
     let v = a
@@ -638,12 +638,7 @@ async fn an_upload_over_axums_default_body_limit_is_taken_up_to_the_configured_o
         &[("video/mp4", &mp4)],
     )
     .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    created(&r);
     let mut big = images::mp4_head();
     big.resize(9 * 1024 * 1024, 7);
     let r = contribute(&mut a, &f.child_a, None, &[("video/mp4", &big)]).await;
