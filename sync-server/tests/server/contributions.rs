@@ -129,6 +129,18 @@ fn has_exif(jpeg: &[u8]) -> bool {
 async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_no_metadata() {
     let server = TestServer::start().await;
     let (f, mut a) = setup(&server).await;
+    // Ada's other parent.
+    sprig_server::admin::parent_add(
+        &server.store(),
+        "jo@example.com",
+        "Jo Lovelace",
+        crate::portal::PASSWORD_B,
+        &[f.child_a.to_string()],
+    )
+    .unwrap();
+    let mut jo = Client::new(&server);
+    jo.onboard("jo@example.com", crate::portal::PASSWORD_B)
+        .await;
     let dev = enrol(&server, "tablet").await;
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
@@ -172,6 +184,18 @@ async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_
     );
     let img = images::decode_rgb(&photo.body);
     assert_eq!((img.width(), img.height()), (640, 480), "turned upright");
+    // The other parent sees neither the pending contribution nor its photo.
+    assert_eq!(
+        jo.call("GET", &url, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        contributions(&mut jo, &f.child_a)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // Written by the server as the parent's pending contribution, with its media recorded.
     let e = server_journal(&server, &f.child_a).entry(&id).unwrap();
     assert_eq!(e.status, EntryStatus::Pending);
@@ -210,6 +234,23 @@ async fn a_contribution_is_pending_until_a_tablet_approves_it_and_its_photo_has_
             .await
             .contains(&"We baked bread at home".to_owned())
     );
+    // Approved, it is part of the journal for both parents, photo and all.
+    assert_eq!(jo.call("GET", &url, None).await.status, StatusCode::OK);
+    let page = jo
+        .call(
+            "GET",
+            &format!("/api/v1/children/{}/journal", f.child_a),
+            None,
+        )
+        .await
+        .json();
+    let shown = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("in Jo's journal");
+    assert_eq!(shown["author"], "Alex Lovelace");
     assert_eq!(
         contributions(&mut a, &f.child_a).await[0]["status"],
         "approved"
