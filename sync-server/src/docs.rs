@@ -134,6 +134,21 @@ pub fn edit_journal<T, E: From<DocStoreError>>(
     child: &sprig_core::ChildId,
     edit: impl FnOnce(&mut Journal) -> Result<T, E>,
 ) -> Result<T, E> {
+    edit_journal_with_media(store, child, Vec::new(), edit)
+}
+
+/// [`edit_journal`] for an edit whose new entry references media (hex SHA-256, already in
+/// the media store): the reference index is written in the same commit, so tablets may
+/// fetch them. How the portal writes a parent's contribution.
+///
+/// # Errors
+/// [`DocStoreError`], or `edit`'s error.
+pub fn edit_journal_with_media<T, E: From<DocStoreError>>(
+    store: &dyn ServerStore,
+    child: &sprig_core::ChildId,
+    media: Vec<String>,
+    edit: impl FnOnce(&mut Journal) -> Result<T, E>,
+) -> Result<T, E> {
     let doc = DocId::Journal(child.clone());
     let stored = store
         .load_doc(&doc)
@@ -160,7 +175,7 @@ pub fn edit_journal<T, E: From<DocStoreError>>(
                     chunks: vec![chunk],
                     heads: journal.heads(),
                     base_version: version,
-                    media: Vec::new(),
+                    media,
                 }],
                 &[],
                 &[],

@@ -2,7 +2,9 @@
 // nothing downloads a browser) against a real sprig-server on https://localhost, with a photo
 // recorded and synced by a headless tablet (sprig-device): sign in, agreement, photo consent,
 // the journal with the photo, a reply that reaches the tablet at its next sync, the account
-// page (consent answer, sessions). axe runs on
+// page (consent answer, sessions); then live updates (an entry a tablet publishes appears on
+// the open page) and a contribution from home with a photo: pending, approved on the tablet,
+// then in the journal. axe runs on
 // every page (no serious or critical violations); no page logs a CSP violation. Screenshots go
 // to SPRIG_SCREENSHOTS (`make portal-screenshots` points it at docs/screenshots/), else to a
 // temporary folder.
@@ -10,7 +12,7 @@
 // Run by `make portal-e2e` (inside scripts/with-keystore.sh, for the tablet's keystore); the
 // binaries come from SPRIG_SERVER_BIN and SPRIG_DEVICE_BIN.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -229,6 +231,101 @@ test('a parent signs in, agrees, answers consent and sees the photo from the tab
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   const after = await page.evaluate(async () => (await fetch('/api/v1/me')).status);
   assert.equal(after, 401);
+
+  assert.deepEqual(cspViolations, [], 'no CSP violations');
+  await context.close();
+});
+
+test('live updates, and a contribution from home that a tablet approves into the journal', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  await page.goto(`${base}/`);
+  await page.getByLabel('E-mail address').fill('sam.birchley@example.org');
+  await page.getByLabel('Password').fill('a long portal pass phrase');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Ada Birchley’s journal' }).waitFor();
+  // The page opens its event stream as the journal shows; give it a moment to connect.
+  await sleep(1500);
+
+  // Live update: a tablet publishes an entry; the open page shows it without a reload.
+  const marker = await page.evaluate(() => (globalThis.__notReloaded = true));
+  assert.equal(marker, true);
+  device('observe', '--data', tablet, '--staff', ids.amara, '--pin', '2468', '--child', ids.ada,
+    '--area', 'physical-development', '--text', 'Ada jumped in every puddle on the way in.');
+  device('sync', '--data', tablet);
+  await page.getByText('Ada jumped in every puddle on the way in.').waitFor({ timeout: 15000 });
+  assert.equal(await page.evaluate(() => globalThis.__notReloaded), true, 'shown without a reload');
+  await shot(page, '7-live-update');
+
+  // Share from home: text and a photo.
+  await page.getByRole('button', { name: 'Share from home' }).click();
+  await page.getByRole('heading', { name: 'Share from home: Ada Birchley' }).waitFor();
+  await page.getByText('Nothing yet.').waitFor();
+  await expectAccessible(page, 'share');
+  await shot(page, '8-share');
+  execFileSync('convert', ['-size', '800x600', 'plasma:fractal', '-seed', '23', join(work, 'home.jpg')]);
+  await page.getByLabel('What happened?').fill('We baked bread at the weekend; Ada kneaded the dough.');
+  await page.getByLabel('Photos and videos (optional)').setInputFiles(join(work, 'home.jpg'));
+  await page.getByText('home.jpg').waitFor();
+  // A file that is not a photo is refused by the server with a sentence to act on.
+  writeFileSync(join(work, 'notes.jpg'), '<html>not a photo</html>');
+  await page.getByLabel('Photos and videos (optional)').setInputFiles(join(work, 'notes.jpg'));
+  await page.getByRole('button', { name: 'Send to staff' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Only photos' }).waitFor();
+  await shot(page, '9-share-refused');
+  await page.getByRole('button', { name: 'Remove notes.jpg' }).click();
+  await page.getByRole('button', { name: 'Send to staff' }).click();
+  await page.getByRole('status').filter({ hasText: 'Staff will look at it soon' }).waitFor();
+  const mine = page.getByRole('article').filter({ hasText: 'We baked bread at the weekend' });
+  await mine.getByText('Waiting for staff').waitFor();
+  await page.waitForFunction(() => {
+    const i = document.querySelector('.share img.photo');
+    return i && i.complete && i.naturalWidth > 0;
+  });
+  // Pending: not in the journal yet.
+  const journal = await page.evaluate(async (child) => (await fetch(`/api/v1/children/${child}/journal`)).json(), ids.ada);
+  assert.ok(!JSON.stringify(journal).includes('We baked bread'), 'a pending contribution is not in the journal');
+  await expectAccessible(page, 'share-pending');
+  await shot(page, '10-share-pending');
+
+  // The tablet receives it, a member of staff approves it, the tablet syncs.
+  device('sync', '--data', tablet);
+  const pending = device('pending', '--data', tablet, '--staff', ids.amara, '--pin', '2468');
+  const contribution = pending.find((p) => p.text.includes('We baked bread'));
+  assert.ok(contribution, 'the tablet lists the contribution for review');
+  device('approve', '--data', tablet, '--staff', ids.amara, '--pin', '2468', '--entry', contribution.id);
+  device('sync', '--data', tablet);
+
+  // The open page hears of it: approved, then in the journal.
+  await mine.getByText('In the journal').waitFor({ timeout: 15000 });
+  await shot(page, '11-share-approved');
+
+  // A second one, which staff turn down with a reason: the parent sees both, it stays out.
+  await page.getByLabel('What happened?').fill('Ada’s drawing of her cousins at the party.');
+  await page.getByRole('button', { name: 'Send to staff' }).click();
+  const second = page.getByRole('article').filter({ hasText: 'drawing of her cousins' });
+  await second.getByText('Waiting for staff').waitFor();
+  device('sync', '--data', tablet);
+  const toReject = device('pending', '--data', tablet, '--staff', ids.amara, '--pin', '2468')
+    .find((p) => p.text.includes('drawing of her cousins'));
+  assert.ok(toReject, 'the tablet lists the second contribution');
+  device('reject', '--data', tablet, '--staff', ids.amara, '--pin', '2468', '--entry', toReject.id,
+    '--reason', 'It names other children; please send it without their names.');
+  device('sync', '--data', tablet);
+  await second.getByText('Not added').waitFor({ timeout: 15000 });
+  await second.getByText('It names other children; please send it without their names.').waitFor();
+  await expectAccessible(page, 'share-rejected');
+  await page.getByRole('button', { name: 'Back to the journal' }).click();
+  await page.getByRole('heading', { name: 'Ada Birchley’s journal' }).waitFor();
+  const entry = page.getByRole('article').filter({ hasText: 'We baked bread at the weekend' });
+  await entry.waitFor();
+  await entry.getByText('by You').waitFor();
+  assert.equal(await page.getByText('drawing of her cousins').count(), 0, 'a rejected contribution is not in the journal');
+  await expectAccessible(page, 'journal-with-contribution');
+  await shot(page, '12-journal-contribution');
 
   assert.deepEqual(cspViolations, [], 'no CSP violations');
   await context.close();

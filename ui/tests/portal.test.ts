@@ -104,6 +104,65 @@ describe('portal', () => {
     expect(await screen.findByRole('heading', { name: 'Ada’s journal' })).toBeTruthy();
   });
 
+  it('shares from home with a photo, lists the outcomes with the reason, and refuses what the server refuses', async () => {
+    const backend = new MemoryBackend({
+      ...seed,
+      me: { ...seed.me, agreement_required: false, children: [{ id: 'c1', name: 'Ada', consent_required: false, photo_consent: true }] },
+      contributions: {
+        c1: [{ id: 'k0', created_at: Date.UTC(2026, 10, 29), text: 'A photo from the park', status: 'rejected', reason: 'It shows another child', media: [] }],
+      },
+    });
+    backend.signedIn = true;
+    render(Portal, { portal: new PortalState(backend) });
+    await screen.findByRole('heading', { name: 'Ada’s journal' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Share from home' }));
+    expect(await screen.findByRole('heading', { name: 'Share from home: Ada' })).toBeTruthy();
+    expect(screen.getByText('Not added')).toBeTruthy();
+    expect(screen.getByText('It shows another child')).toBeTruthy();
+    await expectAccessible();
+
+    // Nothing chosen, nothing written: said at once, nothing sent.
+    await fireEvent.click(screen.getByRole('button', { name: 'Send to staff' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('Write something');
+    const picker = screen.getByLabelText('Photos and videos (optional)') as HTMLInputElement;
+    expect(picker.getAttribute('accept')).toBe('image/*,video/*');
+    expect(picker.multiple).toBe(true);
+
+    // Too big: the server's refusal is shown, the form is kept.
+    const big = new File([new Uint8Array(2 * 1024 * 1024)], 'long.mp4', { type: 'video/mp4' });
+    await fireEvent.change(picker, { target: { files: [big] } });
+    expect(screen.getByText('long.mp4')).toBeTruthy();
+    await fireEvent.input(screen.getByLabelText('What happened?'), { target: { value: 'We baked bread' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Send to staff' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('too large');
+    await fireEvent.click(screen.getByRole('button', { name: 'Remove long.mp4' }));
+
+    const photo = new File([new Uint8Array([0xff, 0xd8, 0xff])], 'bread.jpg', { type: 'image/jpeg' });
+    await fireEvent.change(picker, { target: { files: [photo] } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Send to staff' }));
+    expect((await screen.findByRole('status')).textContent).toContain('Staff will look at it');
+    expect(backend.calls).toContain('contribute c1 We baked bread 1');
+    expect(screen.getByText('Waiting for staff')).toBeTruthy();
+    await waitFor(() => expect((screen.getByLabelText('What happened?') as HTMLTextAreaElement).value).toBe(''));
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'Back to the journal' }));
+    expect(await screen.findByRole('heading', { name: 'Ada’s journal' })).toBeTruthy();
+  });
+
+  it('reloads the journal when the server says it changed', async () => {
+    const backend = new MemoryBackend({
+      ...seed,
+      me: { ...seed.me, agreement_required: false, children: [{ id: 'c1', name: 'Ada', consent_required: false, photo_consent: true }] },
+    });
+    backend.signedIn = true;
+    render(Portal, { portal: new PortalState(backend) });
+    await screen.findByRole('heading', { name: 'Ada’s journal' });
+    backend.seed.journals.c1!.entries.unshift({ ...backend.seed.journals.c1!.entries[0]!, id: 'e2', text: 'Ada painted a rainbow.' });
+    backend.listener?.('other-child');
+    backend.listener?.('c1');
+    expect(await screen.findByText('Ada painted a rainbow.')).toBeTruthy();
+  });
+
   it('keeps the generated API types equal to the OpenAPI document', () => {
     const doc = JSON.parse(readFileSync(docPath, 'utf8'));
     expect(readFileSync(outPath, 'utf8')).toBe(generate(doc));

@@ -184,6 +184,15 @@ impl Changes {
         }
     }
 
+    /// Announces documents the server itself just wrote (a parent's contribution from the
+    /// portal): every device hears of it, none is its origin.
+    pub(crate) fn announce_written(&self, docs: Vec<DocId>) {
+        if !docs.is_empty() {
+            locked(&self.announced).extend(docs.iter().cloned());
+            let _ = self.tx.send(Notice::Docs { docs, origin: None });
+        }
+    }
+
     /// Polls now instead of at the next tick: something was written elsewhere (the database
     /// said so). Only a hint; the tick polls anyway.
     pub(crate) fn wake(&self) {

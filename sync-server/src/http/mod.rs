@@ -56,6 +56,10 @@ pub struct ServeConfig {
     pub portal_idle: Duration,
     /// A portal session ends this long after sign-in, however active (7 days).
     pub portal_absolute: Duration,
+    /// Largest parent contribution accepted from the portal, in bytes: the whole multipart
+    /// body (text and every photo and video together). 100 MiB: a couple of minutes of phone
+    /// video.
+    pub max_contribution_bytes: u64,
 }
 
 impl ServeConfig {
@@ -71,6 +75,7 @@ impl ServeConfig {
             media: None,
             portal_idle: Duration::from_secs(30 * 60),
             portal_absolute: Duration::from_secs(7 * 24 * 3600),
+            max_contribution_bytes: 100 * 1024 * 1024,
         }
     }
 }

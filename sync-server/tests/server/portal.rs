@@ -17,19 +17,19 @@ use sprig_server::{ServerStore, admin};
 
 use crate::support::{Reply, TestServer, client_config, request};
 
-const PASSWORD_A: &str = "correct horse battery staple";
-const PASSWORD_B: &str = "another long pass phrase";
+pub(crate) const PASSWORD_A: &str = "correct horse battery staple";
+pub(crate) const PASSWORD_B: &str = "another long pass phrase";
 
 /// A browser-like client: one cookie jar, same-origin fetches.
-struct Client {
-    addr: std::net::SocketAddr,
-    cfg: Arc<rustls::ClientConfig>,
-    cookie: Option<String>,
+pub(crate) struct Client {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) cfg: Arc<rustls::ClientConfig>,
+    pub(crate) cookie: Option<String>,
     set_cookie: Vec<String>,
 }
 
 impl Client {
-    fn new(server: &TestServer) -> Client {
+    pub(crate) fn new(server: &TestServer) -> Client {
         Client {
             addr: server.addr,
             cfg: client_config(&server.ca_pem, None),
@@ -38,7 +38,7 @@ impl Client {
         }
     }
 
-    async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Reply {
         self.call_with(method, path, body, &[("sec-fetch-site", "same-origin")])
             .await
     }
@@ -50,15 +50,42 @@ impl Client {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> Reply {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
         let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        headers.extend_from_slice(extra);
+        self.send(method, path, &headers, bytes).await
+    }
+
+    /// A same-origin request with a body of any type (a multipart upload).
+    pub(crate) async fn call_raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let headers = [
+            ("content-type", content_type),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        self.send(method, path, &headers, bytes).await
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        bytes: Vec<u8>,
+    ) -> Reply {
         let cookie = self.cookie.clone();
+        let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(c) = &cookie {
             headers.push(("cookie", c));
         }
         headers.extend_from_slice(extra);
-        let bytes = body
-            .map(|b| serde_json::to_vec(&b).unwrap())
-            .unwrap_or_default();
         let r = request(self.addr, self.cfg.clone(), method, path, &headers, bytes)
             .await
             .unwrap();
@@ -79,7 +106,7 @@ impl Client {
         r
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
         self.call(
             "POST",
             "/api/v1/session",
@@ -89,7 +116,7 @@ impl Client {
     }
 
     /// Signs in, accepts the agreement and answers consent for every child.
-    async fn onboard(&mut self, email: &str, password: &str) {
+    pub(crate) async fn onboard(&mut self, email: &str, password: &str) {
         assert_eq!(self.sign_in(email, password).await.status, StatusCode::OK);
         let a = self.call("GET", "/api/v1/agreement", None).await.json();
         let r = self
@@ -114,11 +141,11 @@ impl Client {
 }
 
 /// Two families: A's child Ada (consent not yet asked) and B's child Bea (consent yes).
-struct Families {
-    staff: StaffId,
-    child_a: ChildId,
-    child_b: ChildId,
-    parent_a: ParentId,
+pub(crate) struct Families {
+    pub(crate) staff: StaffId,
+    pub(crate) child_a: ChildId,
+    pub(crate) child_b: ChildId,
+    pub(crate) parent_a: ParentId,
     entry_a: EntryId,
     entry_b: EntryId,
     media_a: String,
@@ -145,7 +172,7 @@ async fn store_media(server: &TestServer, bytes: &'static [u8]) {
         .unwrap();
 }
 
-fn record(
+pub(crate) fn record(
     store: &dyn ServerStore,
     staff: &StaffId,
     children: &[ChildId],
@@ -185,7 +212,7 @@ fn record(
 const PHOTO_A: &[u8] = b"\xff\xd8\xff\xe0 photo of Ada";
 const PHOTO_B: &[u8] = b"\xff\xd8\xff\xe0 photo of Bea";
 
-async fn families(server: &TestServer) -> Families {
+pub(crate) async fn families(server: &TestServer) -> Families {
     let store = server.store();
     let staff = admin::staff_add(&store, "Amara Okafor", Role::Practitioner, "2468", None).unwrap();
     let child_a = admin::child_add(

@@ -13,10 +13,10 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 use crate::support::{Identity, TestServer, client_config, enrol, tls_connect};
 use crate::sync::{record, sync_once};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-async fn watch(server: &TestServer, id: &Identity) -> Socket {
+pub(crate) async fn watch(server: &TestServer, id: &Identity) -> Socket {
     let tls = tls_connect(server.addr, client_config(&server.ca_pem, Some(id)))
         .await
         .unwrap();
@@ -27,7 +27,7 @@ async fn watch(server: &TestServer, id: &Identity) -> Socket {
 }
 
 /// The next `Changed` notice within `secs`, or `None` (the connection ended or nothing came).
-async fn next_changed(ws: &mut Socket, secs: u64) -> Option<Vec<DocId>> {
+pub(crate) async fn next_changed(ws: &mut Socket, secs: u64) -> Option<Vec<DocId>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;

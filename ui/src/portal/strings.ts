@@ -43,6 +43,24 @@ export const t = {
   sessionSince: (date: string) => `Signed in ${date}`,
   sessionEnd: 'Sign out there',
   sessionEndThis: 'Sign out here',
+  share: 'Share from home',
+  shareTitle: (name: string) => `Share from home: ${name}`,
+  shareIntro: 'Tell staff what your child has been doing at home. They look at it first; once they approve it, it appears in the journal.',
+  shareText: 'What happened?',
+  shareFiles: 'Photos and videos (optional)',
+  shareFilesHint: 'Up to 10 photos (JPEG, PNG) or short videos (MP4, MOV, WebM). Location and camera details are removed from photos.',
+  shareSend: 'Send to staff',
+  shareSending: 'Sending…',
+  shareProgress: 'Upload progress',
+  shareSent: 'Thank you. Staff will look at it soon.',
+  shareEmpty: 'Write something or add a photo or video first.',
+  shareTooMany: 'Choose at most 10 photos and videos.',
+  shareRemove: (name: string) => `Remove ${name}`,
+  sharedTitle: 'What you have shared',
+  sharedNone: 'Nothing yet. What you send appears here, with what staff decided.',
+  status: { pending: 'Waiting for staff', approved: 'In the journal', rejected: 'Not added' } as Record<string, string>,
+  reason: 'Reason',
+  sharedPhotoAlt: (date: string) => `Your photo from ${date}`,
 };
 
 export const areaNames: Record<string, string> = {
@@ -62,6 +80,10 @@ export const errors: Record<string, string> = {
   agreement_changed: 'The agreement has just changed. Please read it again.',
   signed_out: 'You have been signed out. Please sign in again.',
   bad_request: 'That could not be sent. Check it and try again.',
+  // Upload refusals (too_large, unsupported_type, damaged_file, …) show the server's own
+  // sentence, which names the limit or the format.
+  offline: 'You seem to be offline. Nothing was sent: connect to the internet and try again.',
+  too_many_streams: 'This page is open in many tabs. Close some to keep live updates.',
 };
 
 export function errorText(code: string, fallback: string): string {

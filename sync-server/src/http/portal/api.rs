@@ -67,7 +67,7 @@ fn doc_err(e: &DocStoreError) -> ApiError {
     ApiError::internal(e)
 }
 
-fn agreement_required() -> ApiError {
+pub(super) fn agreement_required() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "agreement_required",
@@ -75,7 +75,7 @@ fn agreement_required() -> ApiError {
     )
 }
 
-fn consent_required() -> ApiError {
+pub(super) fn consent_required() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "consent_required",
@@ -83,7 +83,7 @@ fn consent_required() -> ApiError {
     )
 }
 
-async fn run<T: Send + 'static>(
+pub(super) async fn run<T: Send + 'static>(
     st: &Arc<AppState>,
     f: impl FnOnce(&dyn ServerStore) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -303,7 +303,10 @@ fn current_agreement(s: &dyn ServerStore) -> Result<Agreement, StoreError> {
 }
 
 /// Whether `parent` has accepted the agreement in force.
-async fn agreement_accepted(st: &Arc<AppState>, parent: &ParentId) -> Result<bool, ApiError> {
+pub(super) async fn agreement_accepted(
+    st: &Arc<AppState>,
+    parent: &ParentId,
+) -> Result<bool, ApiError> {
     let principal = format!("parent:{parent}");
     run(st, move |s| -> Result<bool, StoreError> {
         let current = current_agreement(s)?;
@@ -424,7 +427,7 @@ pub(crate) struct ConsentAnswer {
 }
 
 /// The signed-in parent's own linked child with this id, or 404.
-fn own_child(who: &SignedIn, id: &str) -> Result<ChildId, ApiError> {
+pub(super) fn own_child(who: &SignedIn, id: &str) -> Result<ChildId, ApiError> {
     let child = ChildId::parse(id).map_err(|_| ApiError::not_found())?;
     let linked = who
         .roster
@@ -498,6 +501,18 @@ pub(crate) struct JournalMedia {
     url: String,
 }
 
+impl JournalMedia {
+    /// How a parent reaches one media file: through `GET /api/v1/media/{id}`.
+    pub(super) fn of(m: &sprig_core::MediaRef) -> JournalMedia {
+        let sha = m.sha256.to_hex();
+        JournalMedia {
+            url: format!("/api/v1/media/{sha}"),
+            id: sha,
+            kind: m.kind.as_str().to_owned(),
+        }
+    }
+}
+
 /// A reply under an entry.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct JournalReply {
@@ -555,7 +570,7 @@ fn load_journal(s: &dyn ServerStore, child: &ChildId) -> Result<Journal, DocStor
 /// A child's journal as `parent` sees it, or `None` when the link does not take effect
 /// (not linked, or consent unanswered). Group membership comes from the other journals, read
 /// only when this one holds a group entry.
-fn view_of(
+pub(super) fn view_of(
     s: &dyn ServerStore,
     roster: &Roster,
     parent: &ParentId,
@@ -643,18 +658,7 @@ pub(crate) async fn journal(
                 text: e.text,
                 areas: e.areas.iter().map(|a| a.as_str().to_owned()).collect(),
                 next_step: e.next_steps,
-                media: e
-                    .media
-                    .iter()
-                    .map(|m| {
-                        let sha = m.sha256.to_hex();
-                        JournalMedia {
-                            url: format!("/api/v1/media/{sha}"),
-                            id: sha,
-                            kind: m.kind.as_str().to_owned(),
-                        }
-                    })
-                    .collect(),
+                media: e.media.iter().map(JournalMedia::of).collect(),
                 media_hidden: e.media_hidden,
                 is_group: e.is_group,
                 replies: e
@@ -685,10 +689,12 @@ fn entitled_media(
         let Some(view) = view_of(s, roster, parent, &c.id)? else {
             continue;
         };
+        // Published entries, and the parent's own contributions in any state (they sent
+        // those photos); another parent's contribution only once staff approved it.
         for e in view
             .entries
             .iter()
-            .filter(|e| e.status == EntryStatus::Published)
+            .filter(|e| e.status == EntryStatus::Published || e.author == ShownAuthor::You)
         {
             if let Some(m) = e.media.iter().find(|m| m.sha256.to_hex() == sha) {
                 return Ok(Some(m.mime.clone()));

@@ -8,6 +8,8 @@
 //! no inline script or style, no framing) and `Cache-Control: no-store`.
 
 mod api;
+mod contributions;
+mod events;
 mod session;
 
 use std::sync::Arc;
@@ -35,6 +37,8 @@ pub(crate) struct PortalState {
     pub(crate) idle_ms: i64,
     /// Absolute expiry after sign-in, ms.
     pub(crate) absolute_ms: i64,
+    /// Open live-update streams per session.
+    pub(crate) streams: events::Streams,
 }
 
 /// The strict policy for the portal's pages and API: scripts, styles, fonts, images and
@@ -65,8 +69,9 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The API routes and their OpenAPI document.
-fn api_router() -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
+/// The API routes and their OpenAPI document; a contribution's whole body may be up to
+/// `max_upload` bytes (every other request keeps axum's 2 MB default).
+fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::create_session, api::delete_session))
         .routes(routes!(api::list_sessions))
@@ -77,6 +82,12 @@ fn api_router() -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::journal))
         .routes(routes!(api::media))
         .routes(routes!(api::reply))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(contributions::create, contributions::list))
+                .layer(axum::extract::DefaultBodyLimit::max(max_upload)),
+        )
+        .routes(routes!(events::events))
         .split_for_parts()
 }
 
@@ -88,12 +99,14 @@ pub(crate) fn router(setting: Arc<AppState>, idle: Duration, absolute: Duration)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_path("/");
+    let max_upload = usize::try_from(setting.config.max_contribution_bytes).unwrap_or(usize::MAX);
     let state = Arc::new(PortalState {
         setting,
         idle_ms: millis(idle),
         absolute_ms: millis(absolute),
+        streams: events::Streams::default(),
     });
-    let (api, doc) = api_router();
+    let (api, doc) = api_router(max_upload);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let csrf = CsrfLayer::new().with_rejection_response(|_e| {
         ApiError::new(

@@ -1,6 +1,6 @@
 // The one interface the portal's screens talk to. `HttpBackend` calls the server's /api/v1/;
 // `MemoryBackend` serves component tests. Types come from the generated OpenAPI types.
-import type { Agreement, JournalPage, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, ContributionCreated, JournalPage, Me, SessionInfo } from '../generated/api';
 
 export interface PortalBackend {
   signIn(email: string, password: string): Promise<{ mfa_required: boolean }>;
@@ -16,6 +16,15 @@ export interface PortalBackend {
   endSession(id: string): Promise<void>;
   /** The address an `<img>` loads a photo from. */
   mediaUrl(url: string): string;
+  /** The parent's own contributions for a child, newest first, with their outcome. */
+  contributions(child: string): Promise<Contribution[]>;
+  /** Sends a contribution from home; `progress` hears the share of bytes sent (0 to 1). */
+  contribute(child: string, text: string, files: File[], progress?: (sent: number) => void): Promise<ContributionCreated>;
+  /**
+   * Listens for changes to the parent's children's journals; `changed` hears the child's id,
+   * `ready` each time the stream (re)connects. Returns the function that stops listening.
+   */
+  listen(changed: (child: string) => void, ready: () => void): () => void;
 }
 
 /** A refusal from the server: the stable code decides what the screen shows. */

@@ -1,8 +1,31 @@
 // The HTTP implementation: same-origin fetches with the session cookie (HttpOnly, so script
 // never sees it). State-changing requests pass the server's Origin/Sec-Fetch-Site check
 // because the browser sends those headers itself.
-import type { Agreement, Created, JournalPage, Me, SessionInfo, SignedInBody } from '../generated/api';
+import type {
+  Agreement,
+  Contribution,
+  ContributionCreated,
+  Created,
+  JournalPage,
+  Me,
+  SessionInfo,
+  SignedInBody,
+} from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
+
+/** The `{code, message}` of an error answer, or the status when it is not JSON. */
+function refusal(status: number, statusText: string, body: string, retry: string | null): PortalError {
+  let code = 'http_' + status;
+  let message = statusText;
+  try {
+    const e = JSON.parse(body) as { code?: string; message?: string };
+    code = e.code ?? code;
+    message = e.message ?? message;
+  } catch {
+    // Not JSON: keep the status.
+  }
+  return new PortalError(status, code, message, retry ? Number(retry) : null);
+}
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const r = await fetch(path, {
@@ -11,19 +34,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!r.ok) {
-    let code = 'http_' + r.status;
-    let message = r.statusText;
-    try {
-      const e = (await r.json()) as { code?: string; message?: string };
-      code = e.code ?? code;
-      message = e.message ?? message;
-    } catch {
-      // Not JSON: keep the status.
-    }
-    const retry = r.headers.get('retry-after');
-    throw new PortalError(r.status, code, message, retry ? Number(retry) : null);
-  }
+  if (!r.ok) throw refusal(r.status, r.statusText, await r.text(), r.headers.get('retry-after'));
   if (r.status === 204) return undefined as T;
   return (await r.json()) as T;
 }
@@ -69,5 +80,48 @@ export class HttpBackend implements PortalBackend {
   }
   mediaUrl(url: string) {
     return url;
+  }
+  contributions(child: string) {
+    return call<Contribution[]>('GET', `/api/v1/children/${encodeURIComponent(child)}/contributions`);
+  }
+  /** XMLHttpRequest rather than fetch: only it reports upload progress. */
+  contribute(child: string, text: string, files: File[], progress?: (sent: number) => void) {
+    const form = new FormData();
+    form.append('text', text);
+    for (const f of files) form.append('file', f, f.name);
+    return new Promise<ContributionCreated>((resolve, reject) => {
+      if (!navigator.onLine) {
+        reject(new PortalError(0, 'offline', 'offline'));
+        return;
+      }
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `/api/v1/children/${encodeURIComponent(child)}/contributions`);
+      xhr.withCredentials = true;
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable && progress) progress(e.loaded / e.total);
+      };
+      xhr.onload = () => {
+        if (xhr.status === 201) {
+          resolve(JSON.parse(xhr.responseText) as ContributionCreated);
+        } else {
+          reject(refusal(xhr.status, xhr.statusText, xhr.responseText, xhr.getResponseHeader('retry-after')));
+        }
+      };
+      xhr.onerror = () => reject(new PortalError(0, 'offline', 'offline'));
+      xhr.send(form);
+    });
+  }
+  listen(changed: (child: string) => void, ready: () => void) {
+    const source = new EventSource('/api/v1/events');
+    source.addEventListener('ready', () => ready());
+    source.addEventListener('journal', (e) => {
+      try {
+        const child = (JSON.parse((e as MessageEvent<string>).data) as { child?: string }).child;
+        if (child) changed(child);
+      } catch {
+        // Not an event this version understands.
+      }
+    });
+    return () => source.close();
   }
 }

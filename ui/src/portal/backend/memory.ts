@@ -1,7 +1,7 @@
 // An in-memory backend that answers as the server does where the screens depend on it (the
 // agreement, then consent, then the journal; wrong passwords), for component tests. Nothing
 // here is a second implementation of the rules for production.
-import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, JournalEntry, Me, SessionInfo } from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
 
 export interface MemorySeed {
@@ -11,6 +11,7 @@ export interface MemorySeed {
   agreement: Agreement;
   journals: Record<string, { child_name: string; entries: JournalEntry[] }>;
   sessions: SessionInfo[];
+  contributions?: Record<string, Contribution[]>;
 }
 
 export class MemoryBackend implements PortalBackend {
@@ -80,5 +81,28 @@ export class MemoryBackend implements PortalBackend {
   }
   mediaUrl(url: string) {
     return url;
+  }
+  /** What `listen` was given, so a test can announce a change. */
+  listener: ((child: string) => void) | null = null;
+  async contributions(child: string) {
+    if (!this.seed.journals[child]) throw new PortalError(404, 'not_found', 'not found');
+    return structuredClone(this.seed.contributions?.[child] ?? []);
+  }
+  async contribute(child: string, text: string, files: File[], progress?: (sent: number) => void) {
+    this.calls.push(`contribute ${child} ${text} ${files.length}`);
+    if (!this.seed.journals[child]) throw new PortalError(404, 'not_found', 'not found');
+    if (files.some((f) => f.size > 1024 * 1024)) throw new PortalError(413, 'too_large', 'too large');
+    progress?.(1);
+    const c: Contribution = { id: `k${Date.now()}`, created_at: Date.now(), text, status: 'pending', reason: null, media: [] };
+    this.seed.contributions ??= {};
+    (this.seed.contributions[child] ??= []).unshift(c);
+    return { id: c.id, status: 'pending' };
+  }
+  listen(changed: (child: string) => void, ready: () => void) {
+    this.listener = changed;
+    ready();
+    return () => {
+      this.listener = null;
+    };
   }
 }

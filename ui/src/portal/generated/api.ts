@@ -18,6 +18,34 @@ export interface ConsentAnswer {
   photo_consent: boolean;
 }
 
+/** One of the parent's own contributions and its outcome. */
+export interface Contribution {
+  /** ms since the Unix epoch. */
+  created_at: number;
+  id: string;
+  media: JournalMedia[];
+  /** Why staff turned it down (rejected only), else `null`. */
+  reason?: string | null;
+  /** `pending`, `approved` or `rejected`. */
+  status: string;
+  text: string;
+}
+
+/** A contribution was received: pending until staff review it. */
+export interface ContributionCreated {
+  id: string;
+  /** Always `pending`. */
+  status: string;
+}
+
+/** The multipart form of `POST /api/v1/children/{id}/contributions`. */
+export interface ContributionForm {
+  /** Photos (JPEG, PNG, WebP) and videos (MP4, MOV, WebM), at most 10, recognised by their bytes. */
+  file: string[];
+  /** What happened, plain text, at most 20,000 characters. */
+  text: string;
+}
+
 /** The reply's id. */
 export interface Created {
   id: string;
@@ -120,11 +148,14 @@ export type Operation =
   | 'DELETE /api/v1/session'
   | 'DELETE /api/v1/sessions/{id}'
   | 'GET /api/v1/agreement'
+  | 'GET /api/v1/children/{id}/contributions'
   | 'GET /api/v1/children/{id}/journal'
+  | 'GET /api/v1/events'
   | 'GET /api/v1/me'
   | 'GET /api/v1/media/{id}'
   | 'GET /api/v1/sessions'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
+  | 'POST /api/v1/children/{id}/contributions'
   | 'POST /api/v1/entries/{id}/replies'
   | 'POST /api/v1/session';

@@ -1,10 +1,10 @@
 // The portal's state: who is signed in, which step they are at (agreement, consent, journal),
 // and the journal page shown. The server decides every rule; this only follows its answers.
-import type { Agreement, JournalEntry, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, JournalEntry, Me, SessionInfo } from '../generated/api';
 import { type PortalBackend, PortalError } from '../backend/backend';
 import { errorText } from '../strings';
 
-export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal' | 'account';
+export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal' | 'account' | 'share';
 
 export class PortalState {
   screen = $state<Screen>('loading');
@@ -18,7 +18,13 @@ export class PortalState {
   notice = $state<string | null>(null);
   sessions = $state<SessionInfo[]>([]);
   busy = $state(false);
+  /** The parent's own contributions for the child shown, newest first. */
+  contributions = $state<Contribution[]>([]);
+  /** The share of an upload sent (0 to 1) while one is under way. */
+  progress = $state<number | null>(null);
   readonly backend: PortalBackend;
+  private stopListening: (() => void) | null = null;
+  private connectedOnce = false;
 
   constructor(backend: PortalBackend) {
     this.backend = backend;
@@ -28,6 +34,7 @@ export class PortalState {
     if (e instanceof PortalError) {
       this.error = errorText(e.code, e.message);
       if (e.code === 'signed_out') {
+        this.stopLive();
         this.me = null;
         this.screen = 'signin';
       }
@@ -69,7 +76,86 @@ export class PortalState {
       this.screen = 'journal';
       const first = me.children[0];
       if (first && !this.child) await this.load(first.id);
+      this.listen();
     }
+  }
+
+  /** Live updates: the journal shown (or the contributions list) reloads when it changes. */
+  private listen() {
+    if (this.stopListening) return;
+    this.connectedOnce = false;
+    this.stopListening = this.backend.listen(
+      (child) => void this.refresh(child),
+      () => {
+        // A reconnect may have missed changes: look again.
+        if (this.connectedOnce && this.child) void this.refresh(this.child);
+        this.connectedOnce = true;
+      },
+    );
+  }
+
+  private stopLive() {
+    this.stopListening?.();
+    this.stopListening = null;
+  }
+
+  /** Reloads what is shown of `child` quietly (no busy state, errors kept off the screen). */
+  private async refresh(child: string) {
+    if (child !== this.child) return;
+    try {
+      if (this.screen === 'share') {
+        this.contributions = await this.backend.contributions(child);
+      } else if (this.screen === 'journal') {
+        const page = await this.backend.journal(child);
+        if (child !== this.child) return;
+        // Older pages the parent already opened stay below the fresh first page.
+        const fresh = page.entries.map((e) => e.id);
+        const last = page.entries.at(-1)?.created_at ?? Number.POSITIVE_INFINITY;
+        const older = this.entries.filter((e) => !fresh.includes(e.id) && e.created_at < last);
+        this.entries = [...page.entries, ...older];
+        if (older.length === 0) this.next = page.next ?? null;
+      }
+    } catch {
+      // The next change or a reload tries again.
+    }
+  }
+
+  /** The "Share from home" screen for the child shown. */
+  openShare() {
+    return this.guard(async () => {
+      if (!this.child) return;
+      this.notice = null;
+      this.contributions = await this.backend.contributions(this.child);
+      this.screen = 'share';
+    });
+  }
+
+  /** Sends a contribution; `true` when it arrived (the form may be cleared). */
+  async share(text: string, files: File[]): Promise<boolean> {
+    const child = this.child;
+    if (!child) return false;
+    let sent = false;
+    this.notice = null;
+    this.progress = 0;
+    await this.guard(async () => {
+      try {
+        await this.backend.contribute(child, text, files, (p) => (this.progress = p));
+      } finally {
+        this.progress = null;
+      }
+      sent = true;
+      this.notice = 'shared';
+      this.contributions = await this.backend.contributions(child);
+    });
+    return sent;
+  }
+
+  closeShare() {
+    return this.guard(async () => {
+      this.notice = null;
+      this.screen = 'journal';
+      if (this.child) await this.load(this.child);
+    });
   }
 
   signIn(email: string, password: string) {
@@ -148,6 +234,7 @@ export class PortalState {
       const current = this.sessions.find((s) => s.id === id)?.current ?? false;
       await this.backend.endSession(id);
       if (current) {
+        this.stopLive();
         this.me = null;
         this.screen = 'signin';
         return;
@@ -166,6 +253,7 @@ export class PortalState {
 
   signOut() {
     return this.guard(async () => {
+      this.stopLive();
       await this.backend.signOut();
       this.me = null;
       this.child = null;
