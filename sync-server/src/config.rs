@@ -15,6 +15,7 @@
 //!
 //! [limits]
 //! max_media_mb = 512
+//! max_contribution_mb = 100
 //! enrol_failures_per_ip = 5
 //! enrol_failures_global = 50
 //! portal_idle = "30m"
@@ -57,6 +58,8 @@ pub struct ConfigFile {
 pub struct Limits {
     /// Largest media upload accepted, in MB (1 MB = 1,048,576 bytes).
     pub max_media_mb: Option<u64>,
+    /// Largest contribution a parent may upload (text, photos and videos together), in MB.
+    pub max_contribution_mb: Option<u64>,
     /// Refused enrolment attempts allowed per source address per minute.
     pub enrol_failures_per_ip: Option<usize>,
     /// Refused enrolment attempts allowed in total per minute.
@@ -130,6 +133,12 @@ impl ConfigFile {
             }
             config.max_media_bytes = mb.saturating_mul(1024 * 1024);
         }
+        if let Some(mb) = l.max_contribution_mb {
+            if mb == 0 {
+                return Err("limits.max_contribution_mb must be at least 1".into());
+            }
+            config.max_contribution_bytes = mb.saturating_mul(1024 * 1024);
+        }
         if let Some(n) = l.enrol_failures_per_ip {
             config.enrol_failures_per_ip = n;
         }
@@ -178,13 +187,14 @@ mod tests {
     fn a_full_file_parses_and_applies() {
         let f = ConfigFile::parse(
             "data = \"/var/lib/sprig\"\nlisten = \"0.0.0.0:8443\"\n\
-             [limits]\nmax_media_mb = 64\nportal_idle = \"15m\"\nportal_absolute = \"8h\"\n",
+             [limits]\nmax_media_mb = 64\nmax_contribution_mb = 20\nportal_idle = \"15m\"\nportal_absolute = \"8h\"\n",
         )
         .unwrap();
         assert_eq!(f.data.as_deref(), Some(Path::new("/var/lib/sprig")));
         let mut c = ServeConfig::new(crate::DataDir::new(""));
         f.apply(&mut c).unwrap();
         assert_eq!(c.max_media_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.max_contribution_bytes, 20 * 1024 * 1024);
         assert_eq!(c.portal_idle, Duration::from_secs(900));
         assert_eq!(c.portal_absolute, Duration::from_secs(8 * 3600));
         assert_eq!(ConfigFile::parse("").unwrap(), ConfigFile::default());
