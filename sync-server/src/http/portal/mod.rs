@@ -7,6 +7,7 @@
 //! Every portal response carries a strict Content-Security-Policy (nothing but this origin;
 //! no inline script or style, no framing) and `Cache-Control: no-store`.
 
+mod account;
 mod api;
 mod session;
 
@@ -77,6 +78,10 @@ fn api_router() -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::journal))
         .routes(routes!(api::media))
         .routes(routes!(api::reply))
+        .routes(routes!(account::mfa))
+        .routes(routes!(account::totp_start, account::totp_off))
+        .routes(routes!(account::totp_confirm))
+        .routes(routes!(account::get_invitation, account::accept_invitation))
         .split_for_parts()
 }
 
