@@ -765,6 +765,24 @@ pub fn parent_invite(
     })
 }
 
+/// Turns a parent's two-step sign-in off (they lost the phone with the authenticator app), so
+/// the next sign-in takes the password alone; they may turn it on again from their account.
+///
+/// # Errors
+/// [`AdminError::InvalidInput`] when no parent has the address; [`AdminError::Store`].
+pub fn parent_totp_off(store: &dyn ServerStore, email: &str) -> Result<ParentId, AdminError> {
+    let email = sprig_core::normalise_email(email)?;
+    let Some(id) = store.parent_by_email(&email)? else {
+        return Err(AdminError::InvalidInput(format!(
+            "no parent has the e-mail address {email}; see the address given to `parent add` or `parent invite`"
+        )));
+    };
+    let id = ParentId::parse(&id).map_err(|e| AdminError::InvalidInput(e.to_string()))?;
+    store.delete_totp(&format!("parent:{id}"))?;
+    audit(store, "parent_totp_off", format!("parent={id}"))?;
+    Ok(id)
+}
+
 /// The parent record both `parent add` and `parent invite` make: the roster (which tablets
 /// hold) gets the display name and links; the e-mail address stays on the server. Returns the
 /// id and the time (ms).

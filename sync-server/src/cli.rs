@@ -221,6 +221,14 @@ enum ParentCmd {
         #[command(flatten)]
         mail: MailArgs,
     },
+    /// Turn a parent's two-step sign-in off (they lost the phone with the authenticator app):
+    /// the next sign-in takes the password alone.
+    TotpOff {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// The SMTP relay mail goes out through; without it, nothing is sent.
@@ -681,6 +689,15 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 out.expires_at
             );
             Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Parent {
+            cmd: ParentCmd::TotpOff { at, email },
+        } => {
+            let id = admin::parent_totp_off(store(&at)?.as_ref(), &email)?;
+            Ok((
+                serde_json::json!({ "id": id.to_string() }),
+                format!("Two-step sign-in is off for parent {id}"),
+            ))
         }
         Cmd::EnrolCode {
             at,

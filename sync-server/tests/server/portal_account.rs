@@ -257,6 +257,52 @@ async fn turning_totp_off_takes_a_current_code() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_turns_totp_off_for_a_parent_who_lost_the_phone() {
+    let server = TestServer::start().await;
+    let f = families(&server).await;
+    let mut c = Client::new(&server);
+    turn_on(&mut c).await;
+    let data = server.data.root().to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+            .args([
+                "parent",
+                "totp-off",
+                "--data",
+                &data,
+                "--email",
+                "A@example.com",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], f.parent_a.to_string());
+    let mut p = Client::new(&server);
+    assert_eq!(
+        p.sign_in("a@example.com", PASSWORD_A).await.json(),
+        json!({"mfa_required": false})
+    );
+    assert!(
+        server
+            .store()
+            .audit_log(5)
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "parent_totp_off")
+    );
+    server.stop().await;
+}
+
 fn token_of(link: &str) -> String {
     link.rsplit_once("/#/invite/").unwrap().1.to_owned()
 }
