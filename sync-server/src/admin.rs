@@ -19,15 +19,15 @@ use crate::ca::{CaError, make_pki};
 use crate::docs::{DocStoreError, edit_roster};
 use crate::policy::{Policy, PolicyChange, PolicyError, PolicyOutput};
 use crate::store::{
-    AuditEvent, Device, DeviceStatus, EnrolCode, NewSetting, PgPool, ServerStore, SettingTls,
-    SqliteStore, StatusChange, StoreError,
+    AuditEvent, Device, DeviceStatus, EnrolCode, Invitation, NewSetting, PgPool, ServerStore,
+    SettingTls, SqliteStore, StatusChange, StoreError,
 };
 use rustls::pki_types::pem::PemObject as _;
 
 /// Default enrolment code lifetime.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
-/// Shortest portal password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Shortest portal password accepted (the rule is [`crate::passwords`]).
+pub const MIN_PASSWORD_CHARS: usize = crate::passwords::MIN_CHARS;
 /// Default port in the public URL written at `init`.
 pub const DEFAULT_PORT: u16 = 8443;
 
@@ -47,6 +47,9 @@ pub enum AdminError {
     /// A password is too short.
     #[error("a password must be at least {MIN_PASSWORD_CHARS} characters")]
     PasswordTooShort,
+    /// A password breaks the rest of the rule (too long, too common).
+    #[error("{0}")]
+    PasswordRefused(crate::passwords::Refused),
     /// An argument is not valid.
     #[error("{0}")]
     InvalidInput(String),
@@ -582,15 +585,16 @@ pub fn hash_pin(pin: &str) -> Result<String, AdminError> {
     hash_secret(pin)
 }
 
-/// Hashes a portal password (at least [`MIN_PASSWORD_CHARS`]) with Argon2id.
+/// Hashes a portal password (at least [`MIN_PASSWORD_CHARS`], not a common one) with Argon2id.
 ///
 /// # Errors
-/// [`AdminError::PasswordTooShort`].
+/// [`AdminError::PasswordTooShort`], [`AdminError::PasswordRefused`].
 pub fn hash_password(pw: &str) -> Result<String, AdminError> {
-    if pw.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AdminError::PasswordTooShort);
+    match crate::passwords::check(pw) {
+        Ok(()) => hash_secret(pw),
+        Err(crate::passwords::Refused::TooShort) => Err(AdminError::PasswordTooShort),
+        Err(other) => Err(AdminError::PasswordRefused(other)),
     }
-    hash_secret(pw)
 }
 
 /// Adds a member of staff with a tablet PIN (hashed into the roster, so devices verify it
@@ -678,12 +682,121 @@ pub fn parent_add(
     password: &str,
     children: &[String],
 ) -> Result<ParentId, AdminError> {
+    let pw_hash = hash_password(password)?;
+    let (id, at) = new_parent(store, email, name, children)?;
+    store.set_password(&format!("parent:{id}"), &pw_hash, at)?;
+    audit(
+        store,
+        "parent_add",
+        format!("parent={id} children={}", children.len()),
+    )?;
+    Ok(id)
+}
+
+/// How long an invitation link works.
+pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// What `parent invite` made.
+#[derive(Clone, Debug, Serialize)]
+pub struct InviteOutput {
+    /// The new parent's id.
+    pub id: String,
+    /// The one-time link: `PUBLIC_URL/#/invite/TOKEN`.
+    pub link: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+    /// Whether it was also sent by e-mail.
+    pub emailed: bool,
+}
+
+/// The hex SHA-256 of an invitation token, as the store keys it.
+#[must_use]
+pub fn invitation_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether `s` has the form of an invitation token (64 lower-case hex digits), checked before
+/// any look-up.
+#[must_use]
+pub fn is_invitation_token(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Adds a parent without a password, linked to their children, and a one-time invitation
+/// (valid for [`INVITATION_TTL`] from `now`, ms) with which they set one. The store keeps
+/// only the token's hash; the link is returned once. `emailed` is left false: sending it is
+/// the caller's (see [`crate::mail`]).
+///
+/// # Errors
+/// [`AdminError`].
+pub fn parent_invite(
+    store: &dyn ServerStore,
+    email: &str,
+    name: &str,
+    children: &[String],
+    now: i64,
+) -> Result<InviteOutput, AdminError> {
+    let (id, _) = new_parent(store, email, name, children)?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let expires_at = now.saturating_add(i64::try_from(INVITATION_TTL.as_millis()).unwrap_or(0));
+    store.insert_invitation(&Invitation {
+        token_hash: invitation_hash(&token),
+        parent: id.to_string(),
+        created_at: now,
+        expires_at,
+        used_at: None,
+    })?;
+    let url = store
+        .meta("public_url")?
+        .unwrap_or_else(|| format!("https://localhost:{DEFAULT_PORT}"));
+    audit(
+        store,
+        "parent_invite",
+        format!(
+            "parent={id} children={} expires_at={expires_at}",
+            children.len()
+        ),
+    )?;
+    Ok(InviteOutput {
+        id: id.to_string(),
+        link: format!("{}/#/invite/{token}", url.trim_end_matches('/')),
+        expires_at: rfc3339(expires_at),
+        emailed: false,
+    })
+}
+
+/// Turns a parent's two-step sign-in off (they lost the phone with the authenticator app), so
+/// the next sign-in takes the password alone; they may turn it on again from their account.
+///
+/// # Errors
+/// [`AdminError::InvalidInput`] when no parent has the address; [`AdminError::Store`].
+pub fn parent_totp_off(store: &dyn ServerStore, email: &str) -> Result<ParentId, AdminError> {
+    let email = sprig_core::normalise_email(email)?;
+    let Some(id) = store.parent_by_email(&email)? else {
+        return Err(AdminError::InvalidInput(format!(
+            "no parent has the e-mail address {email}; see the address given to `parent add` or `parent invite`"
+        )));
+    };
+    let id = ParentId::parse(&id).map_err(|e| AdminError::InvalidInput(e.to_string()))?;
+    store.delete_totp(&format!("parent:{id}"))?;
+    audit(store, "parent_totp_off", format!("parent={id}"))?;
+    Ok(id)
+}
+
+/// The parent record both `parent add` and `parent invite` make: the roster (which tablets
+/// hold) gets the display name and links; the e-mail address stays on the server. Returns the
+/// id and the time (ms).
+fn new_parent(
+    store: &dyn ServerStore,
+    email: &str,
+    name: &str,
+    children: &[String],
+) -> Result<(ParentId, i64), AdminError> {
     if children.is_empty() {
         return Err(AdminError::InvalidInput(
             "a parent must be linked to at least one child (--child)".into(),
         ));
     }
-    let pw_hash = hash_password(password)?;
     let email = sprig_core::normalise_email(email)?;
     let children = children
         .iter()
@@ -693,8 +806,6 @@ pub fn parent_add(
         return Err(RuleError::EmailInUse.into());
     }
     let at = Timestamp(now_ms());
-    // The roster (which tablets hold) gets the display name and links; the e-mail address
-    // stays on the server.
     let id = edit_roster(store, |r| -> Result<ParentId, AdminError> {
         let id = r.add_parent(name, at)?;
         for c in &children {
@@ -708,13 +819,7 @@ pub fn parent_add(
             StoreError::AlreadyExists(_) => AdminError::Rule(RuleError::EmailInUse),
             other => other.into(),
         })?;
-    store.set_password(&format!("parent:{id}"), &pw_hash, at.0)?;
-    audit(
-        store,
-        "parent_add",
-        format!("parent={id} children={}", children.len()),
-    )?;
-    Ok(id)
+    Ok((id, at.0))
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";

@@ -215,6 +215,67 @@ enum ParentCmd {
         #[arg(long = "child", required = true)]
         children: Vec<String>,
     },
+    /// Add a parent without a password, linked to their children, and print a one-time link
+    /// (valid 7 days) with which they set one; with --smtp-url, also e-mail it to them.
+    Invite {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "child", required = true)]
+        children: Vec<String>,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Turn a parent's two-step sign-in off (they lost the phone with the authenticator app):
+    /// the next sign-in takes the password alone.
+    TotpOff {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// The SMTP relay mail goes out through; without it, nothing is sent.
+#[derive(clap::Args)]
+struct MailArgs {
+    /// The relay: smtps://USER:PASS@HOST[:PORT], smtp://HOST:PORT?tls=required, or
+    /// smtp://127.0.0.1:25 for a relay on this machine (default: SPRIG_SMTP_URL).
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
+    /// The sender, `Name <address>` (default: SPRIG_MAIL_FROM).
+    #[arg(long, value_name = "ADDRESS")]
+    mail_from: Option<String>,
+}
+
+impl MailArgs {
+    fn config(&self) -> anyhow::Result<Option<sprig_server::MailConfig>> {
+        let env = |v: &str| std::env::var(v).ok().filter(|s| !s.is_empty());
+        let Some(url) = self.smtp_url.clone().or_else(|| env("SPRIG_SMTP_URL")) else {
+            return Ok(None);
+        };
+        let Some(from) = self.mail_from.clone().or_else(|| env("SPRIG_MAIL_FROM")) else {
+            anyhow::bail!(
+                "--smtp-url needs --mail-from (or SPRIG_MAIL_FROM): whom the mail is from"
+            );
+        };
+        Ok(Some(sprig_server::MailConfig::new(&url, &from)?))
+    }
+}
+
+/// The invitation e-mail: the link and what it is for; nothing about any child.
+fn invitation_mail(name: &str, link: &str) -> String {
+    format!(
+        "Hello {name},\n\n\
+         Your child's early-years setting has invited you to its parents' portal, where you can \
+         see your child's learning journal.\n\n\
+         Open this link to choose your password (it works once, for 7 days):\n\n\
+         {link}\n\n\
+         If you did not expect this e-mail, you can ignore it.\n"
+    )
 }
 
 #[derive(Subcommand)]
@@ -622,6 +683,63 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 .to_string(),
             "parent",
         ),
+        Cmd::Parent {
+            cmd:
+                ParentCmd::Invite {
+                    at,
+                    email,
+                    name,
+                    children,
+                    mail,
+                },
+        } => {
+            let mail = mail.config()?;
+            let mut out = admin::parent_invite(
+                store(&at)?.as_ref(),
+                &email,
+                &name,
+                &children,
+                admin::now_ms(),
+            )?;
+            if let Some(mail) = mail {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the runtime")?;
+                let body = invitation_mail(&name, &out.link);
+                rt.block_on(mail.send(
+                    &name,
+                    &email,
+                    "Your invitation to the parents' portal",
+                    body,
+                ))
+                .with_context(|| {
+                    format!(
+                        "parent {} was added, but the invitation was not e-mailed; give them \
+                         this link yourself: {}",
+                        out.id, out.link
+                    )
+                })?;
+                out.emailed = true;
+            }
+            let human = format!(
+                "Parent {} invited: {}{} (expires {})",
+                out.id,
+                out.link,
+                if out.emailed { ", e-mailed" } else { "" },
+                out.expires_at
+            );
+            Ok((serde_json::to_value(out)?, human))
+        }
+        Cmd::Parent {
+            cmd: ParentCmd::TotpOff { at, email },
+        } => {
+            let id = admin::parent_totp_off(store(&at)?.as_ref(), &email)?;
+            Ok((
+                serde_json::json!({ "id": id.to_string() }),
+                format!("Two-step sign-in is off for parent {id}"),
+            ))
+        }
         Cmd::EnrolCode {
             at,
             device_name,

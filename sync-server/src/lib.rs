@@ -29,11 +29,14 @@ pub mod ca;
 pub mod config;
 pub mod docs;
 mod http;
+pub mod mail;
 pub mod media_store;
+pub mod passwords;
 pub mod policy;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
 pub use http::{HostedConfig, ServeConfig, ServeError, serve, serve_hosted};
+pub use mail::{MailConfig, MailError};
 pub use policy::{Policy, PolicyError};
 pub use store::{PgPool, PgStore, ServerStore, SqliteStore, StoreError};

@@ -4,7 +4,9 @@
 // the journal with the photo, a reply that reaches the tablet at its next sync, the account
 // page (consent answer, sessions); then live updates (an entry a tablet publishes appears on
 // the open page) and a contribution from home with a photo: pending, approved on the tablet,
-// then in the journal. axe runs on
+// then in the journal; an invitation from `parent invite` (set the password, with a
+// common one refused, then sign in) and two-step sign-in turned on and used (the test computes
+// the codes itself, RFC 6238). axe runs on
 // every page (no serious or critical violations); no page logs a CSP violation. Screenshots go
 // to SPRIG_SCREENSHOTS (`make portal-screenshots` points it at docs/screenshots/), else to a
 // temporary folder.
@@ -12,6 +14,7 @@
 // Run by `make portal-e2e` (inside scripts/with-keystore.sh, for the tablet's keystore); the
 // binaries come from SPRIG_SERVER_BIN and SPRIG_DEVICE_BIN.
 import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
@@ -53,6 +56,19 @@ const json = (bin, args) => JSON.parse(execFileSync(bin, [...args, '--json'], { 
 const server = (...args) => json(SERVER, args);
 const device = (...args) => json(DEVICE, args);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** RFC 6238 (SHA-1, 6 digits, 30 s): the code an authenticator app holding `base32` shows at `ms`. */
+function totp(base32, ms = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/[\s=]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(ms / 30000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
 
 function freePort() {
   return new Promise((ok) => {
@@ -103,6 +119,11 @@ before(async () => {
   ids.ada = server('child', 'add', '--data', srv, '--name', 'Ada Birchley', '--key-worker', ids.amara, '--room', 'Acorns').id;
   ids.parent = server('parent', 'add', '--data', srv, '--email', 'sam.birchley@example.org', '--name', 'Sam Birchley',
     '--password', 'a long portal pass phrase', '--child', ids.ada).id;
+  // Bram's parent is invited instead: no password until they choose one from the link.
+  ids.bram = server('child', 'add', '--data', srv, '--name', 'Bram Coldwell', '--key-worker', ids.amara, '--room', 'Acorns',
+    '--photo-consent', 'yes').id;
+  ids.invite = server('parent', 'invite', '--data', srv, '--email', 'priya.coldwell@example.org', '--name', 'Priya Coldwell',
+    '--child', ids.bram);
   const p = spawn(SERVER, ['serve', '--data', srv, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   procs.push(p);
   await waitPort(port);
@@ -326,6 +347,94 @@ test('live updates, and a contribution from home that a tablet approves into the
   assert.equal(await page.getByText('drawing of her cousins').count(), 0, 'a rejected contribution is not in the journal');
   await expectAccessible(page, 'journal-with-contribution');
   await shot(page, '12-journal-contribution');
+
+  assert.deepEqual(cspViolations, [], 'no CSP violations');
+  await context.close();
+});
+
+test('an invited parent sets a password, signs in, turns on two-step sign-in and signs in with a code', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  // The printed link, on this test's port.
+  assert.match(ids.invite.link, /\/#\/invite\/[0-9a-f]{64}$/);
+  const token = ids.invite.link.split('/#/invite/')[1];
+  await page.goto(`${base}/#/invite/${token}`);
+  await page.getByRole('heading', { name: 'Choose your password' }).waitFor();
+  await page.getByText('Welcome, Priya Coldwell.').waitFor();
+  await page.getByText('You will sign in with priya.coldwell@example.org.').waitFor();
+  await expectAccessible(page, 'invitation');
+  await shot(page, '13-invitation');
+  // A common password (long enough) is refused, with what to do.
+  await page.getByLabel('New password').fill('1qaz2wsx3edc');
+  await page.getByRole('button', { name: 'Set password' }).click();
+  await page.getByRole('alert').filter({ hasText: 'too common' }).waitFor();
+  await expectAccessible(page, 'invitation refused');
+  await shot(page, '14-invitation-refused');
+  // Pasting is allowed: nothing on the page refuses a paste into the field.
+  await page.getByLabel('New password').fill('');
+  await page.getByLabel('New password').focus();
+  const pasteRefused = await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', 'kettle tulip orbit meadow');
+    const e = new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true });
+    document.activeElement.dispatchEvent(e);
+    return e.defaultPrevented;
+  });
+  assert.equal(pasteRefused, false);
+  await page.getByLabel('New password').fill('kettle tulip orbit meadow');
+  await page.getByRole('button', { name: 'Set password' }).click();
+  await page.getByRole('status').filter({ hasText: 'Your password is set' }).waitFor();
+  assert.equal(await page.getByLabel('E-mail address').inputValue(), 'priya.coldwell@example.org');
+  // The link is used up.
+  const again = await page.evaluate(async (t) => (await fetch(`/api/v1/invitations/${t}`)).status, token);
+  assert.equal(again, 404);
+  await page.getByLabel('Password').fill('kettle tulip orbit meadow');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Before you start' }).waitFor();
+  await page.getByRole('button', { name: 'I agree' }).click();
+  await page.getByRole('heading', { name: 'Bram Coldwell’s journal' }).waitFor();
+
+  // Two-step sign-in: set up from the account page.
+  await page.getByRole('button', { name: 'Your account' }).click();
+  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
+  const qr = page.getByRole('img', { name: 'QR code for adding Sprig to an authenticator app' });
+  await qr.waitFor();
+  await page.waitForFunction(() => {
+    const i = document.querySelector('img.qr');
+    return i && i.complete && i.naturalWidth > 0;
+  });
+  const secret = (await page.getByTestId('totp-secret').textContent()).replace(/\s/g, '');
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  await expectAccessible(page, 'two-step set-up');
+  await shot(page, '15-two-step-set-up');
+  await page.getByLabel('2. Enter the 6-digit code the app now shows.').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Two-step sign-in is on' }).waitFor();
+  await page.getByText('On: signing in asks for a code').waitFor();
+  await expectAccessible(page, 'two-step on');
+  await shot(page, '16-two-step-on');
+
+  // Signing in now takes a code: half signed in until then.
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('E-mail address').fill('priya.coldwell@example.org');
+  await page.getByLabel('Password').fill('kettle tulip orbit meadow');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Enter your code' }).waitFor();
+  const half = await page.evaluate(async () => (await fetch('/api/v1/me')).status);
+  assert.equal(half, 401);
+  await expectAccessible(page, 'code step');
+  await shot(page, '17-code');
+  // The set-up's code was used; a wrong one is refused; the next step's code signs in.
+  await page.getByLabel('6-digit code').fill(totp(secret) === '000000' ? '111111' : '000000');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+  await page.getByLabel('6-digit code').fill(totp(secret, Date.now() + 30000));
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Bram Coldwell’s journal' }).waitFor();
 
   assert.deepEqual(cspViolations, [], 'no CSP violations');
   await context.close();

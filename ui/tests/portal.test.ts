@@ -16,8 +16,10 @@ const seed: MemorySeed = {
     id: 'p1',
     name: 'Alex Lovelace',
     agreement_required: true,
+    totp_enabled: false,
     children: [{ id: 'c1', name: 'Ada', consent_required: true, photo_consent: null }],
   },
+  totpCode: '123456',
   agreement: { version: '1', text: 'Please agree:\n\n- not to download or share anything.' },
   sessions: [
     { id: 's-here', current: true, signed_in_at: Date.UTC(2026, 11, 1), expires_at: Date.UTC(2026, 11, 2) },
@@ -161,6 +163,88 @@ describe('portal', () => {
     backend.listener?.('other-child');
     backend.listener?.('c1');
     expect(await screen.findByText('Ada painted a rainbow.')).toBeTruthy();
+  });
+
+  it('sets a password from an invitation link, explaining the rule, then signs in', async () => {
+    const token = 'ab'.repeat(32);
+    const backend = new MemoryBackend({
+      ...seed,
+      invitations: { [token]: { name: 'Alex Lovelace', email: 'alex@example.com' } },
+    });
+    window.location.hash = `#/invite/${token}`;
+    render(Portal, { portal: new PortalState(backend) });
+    expect(await screen.findByRole('heading', { name: 'Choose your password' })).toBeTruthy();
+    expect(screen.getByText(/Welcome, Alex Lovelace/)).toBeTruthy();
+    expect(screen.getByText(/Use at least 12 characters/)).toBeTruthy();
+    await expectAccessible();
+    const field = screen.getByLabelText('New password');
+    await fireEvent.input(field, { target: { value: 'too short' } });
+    expect(screen.getByText('9 of at least 12 characters')).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Set password' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('at least 12 characters');
+    await fireEvent.input(field, { target: { value: 'password1234' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Set password' }));
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toContain('too common'));
+    await fireEvent.input(field, { target: { value: 'tulip kettle orbit' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Set password' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeTruthy();
+    expect(screen.getByRole('status').textContent).toContain('Your password is set');
+    expect((screen.getByLabelText('E-mail address') as HTMLInputElement).value).toBe('alex@example.com');
+    expect(window.location.hash).toBe('');
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'tulip kettle orbit' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { name: 'Before you start' })).toBeTruthy();
+  });
+
+  it('says so when an invitation link is used or expired', async () => {
+    window.location.hash = `#/invite/${'cd'.repeat(32)}`;
+    render(Portal, { portal: new PortalState(new MemoryBackend(seed)) });
+    expect(await screen.findByRole('heading', { name: 'This link no longer works' })).toBeTruthy();
+    await expectAccessible();
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeTruthy();
+    window.location.hash = '';
+  });
+
+  it('asks for the code after the password when two-step sign-in is on', async () => {
+    const backend = new MemoryBackend({ ...seed, me: { ...seed.me, totp_enabled: true } });
+    render(Portal, { portal: new PortalState(backend) });
+    await fireEvent.input(await screen.findByLabelText('E-mail address'), { target: { value: 'alex@example.com' } });
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: seed.password } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { name: 'Enter your code' })).toBeTruthy();
+    await expectAccessible();
+    await fireEvent.input(screen.getByLabelText('6-digit code'), { target: { value: '000000' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('not right');
+    await fireEvent.input(screen.getByLabelText('6-digit code'), { target: { value: '123 456' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    expect(await screen.findByRole('heading', { name: 'Before you start' })).toBeTruthy();
+    expect(backend.calls).toContain('mfa 123 456');
+  });
+
+  it('turns two-step sign-in on with a confirming code, and off with a current one', async () => {
+    const backend = new MemoryBackend({
+      ...seed,
+      me: { ...seed.me, agreement_required: false, children: [{ id: 'c1', name: 'Ada', consent_required: false, photo_consent: true }] },
+    });
+    backend.signedIn = true;
+    render(Portal, { portal: new PortalState(backend) });
+    await screen.findByRole('heading', { name: 'Ada’s journal' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Your account' }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Turn on two-step sign-in' }));
+    expect((await screen.findByTestId('totp-secret')).textContent).toBe('JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP');
+    await expectAccessible();
+    await fireEvent.input(screen.getByLabelText(/Enter the 6-digit code/), { target: { value: '654321' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Turn on' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('not right');
+    await fireEvent.input(screen.getByLabelText(/Enter the 6-digit code/), { target: { value: '123456' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Turn on' }));
+    expect((await screen.findByRole('status')).textContent).toContain('Two-step sign-in is on');
+    await fireEvent.input(screen.getByLabelText(/To turn it off/), { target: { value: '123456' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Turn off' }));
+    await waitFor(() => expect(screen.getByRole('status').textContent).toContain('is off'));
+    expect(backend.calls).toEqual(expect.arrayContaining(['totpStart', 'totpConfirm 123456', 'totpOff 123456']));
   });
 
   it('keeps the generated API types equal to the OpenAPI document', () => {

@@ -466,6 +466,49 @@ pub struct AgreementRecord {
     pub session_hash: String,
 }
 
+/// A portal login's TOTP second factor (RFC 6238: SHA-1, 6 digits, 30-second steps).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// Whose (`parent:<id>`).
+    pub principal: String,
+    /// The shared secret (20 random bytes). Never sent to a browser after set-up.
+    pub secret: Vec<u8>,
+    /// Whether sign-in asks for a code: `false` while set-up waits for its first code.
+    pub enabled: bool,
+    /// The newest time step (Unix seconds / 30) a code was accepted for: a code of that step or
+    /// an earlier one is refused (no replay).
+    pub last_step: Option<i64>,
+    /// When it was set up or last changed (ms).
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("principal", &self.principal)
+            .field("enabled", &self.enabled)
+            .field("last_step", &self.last_step)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A one-time invitation to set a portal password. The store keeps only the SHA-256 of the
+/// token the link carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Lower-case hex SHA-256 of the token.
+    pub token_hash: String,
+    /// The parent invited (their id in the roster).
+    pub parent: String,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// When it stops working (ms); a look-up at or after this finds nothing.
+    pub expires_at: i64,
+    /// When the parent used it (ms), `None` while unused.
+    pub used_at: Option<i64>,
+}
+
 /// A storage operation failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -919,6 +962,54 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn latest_agreement(&self, principal: &str) -> StoreResult<Option<AgreementRecord>>;
+
+    // ---- second factor and invitations ----
+
+    /// Stores (or replaces) a login's TOTP record: a new secret starts over, so its
+    /// `last_step` is what the record says.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn put_totp(&self, record: &TotpRecord) -> StoreResult<()>;
+
+    /// A login's TOTP record.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn totp(&self, principal: &str) -> StoreResult<Option<TotpRecord>>;
+
+    /// Marks the code of time step `step` as used, atomically, unless that step or a later one
+    /// was already used (then nothing changes): returns whether it was marked, i.e. whether the
+    /// code may be accepted. Sets `enabled` when `enable` is true (a set-up's first code).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the login has no TOTP record.
+    fn use_totp_step(&self, principal: &str, step: i64, enable: bool) -> StoreResult<bool>;
+
+    /// Removes a login's TOTP record (nothing when absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn delete_totp(&self, principal: &str) -> StoreResult<()>;
+
+    /// Stores a new invitation.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when one with this token hash exists.
+    fn insert_invitation(&self, invitation: &Invitation) -> StoreResult<()>;
+
+    /// The invitation with this token hash, if it is unused and has not expired by `now` (ms).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>>;
+
+    /// Uses an invitation up, atomically: returns it when it was unused and unexpired at `now`
+    /// (it is now used), `None` otherwise (nothing changes).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn use_invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>>;
 
     // ---- audit ----
 

@@ -54,9 +54,9 @@ use zeroize::Zeroizing;
 
 use super::{
     AgreementRecord, Attempts, AuditEvent, CodeState, Contact, DatabaseError, Device, DeviceStatus,
-    DocHeads, DocWrite, EnrolCode, MediaRecord, NewDevice, PinFailureRecord, Quarantine,
-    QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange, StoreError,
-    StoreResult, StoredDoc,
+    DocHeads, DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord,
+    Quarantine, QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange,
+    StoreError, StoreResult, StoredDoc, TotpRecord,
 };
 
 /// Schema steps in order: `(version, name, SQL)`. Append new steps; never edit a released one.
@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "portal sessions and agreements",
         include_str!("postgres/0004_portal.sql"),
+    ),
+    (
+        5,
+        "second factors and invitations",
+        include_str!("postgres/0005_account_security.sql"),
     ),
 ];
 
@@ -1274,6 +1279,16 @@ impl PgStore {
     }
 }
 
+fn invitation_row(r: &tokio_postgres::Row) -> Result<Invitation, Fail> {
+    Ok(Invitation {
+        token_hash: r.try_get(0)?,
+        parent: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        expires_at: r.try_get(3)?,
+        used_at: r.try_get(4)?,
+    })
+}
+
 impl ServerStore for PgStore {
     fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.query_opt(
@@ -2129,6 +2144,108 @@ impl ServerStore for PgStore {
         self.execute(
             "DELETE FROM portal_sessions WHERE setting_id = $1 AND expires_at <= $2",
             &[&now],
+        )
+    }
+
+    fn put_totp(&self, t: &TotpRecord) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO totp (setting_id, principal, secret, enabled, last_step, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (setting_id, principal) DO UPDATE SET secret = excluded.secret,
+                 enabled = excluded.enabled, last_step = excluded.last_step,
+                 updated_at = excluded.updated_at",
+            &[
+                &t.principal,
+                &t.secret,
+                &t.enabled,
+                &t.last_step,
+                &t.updated_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn totp(&self, principal: &str) -> StoreResult<Option<TotpRecord>> {
+        self.query_opt(
+            "SELECT principal, secret, enabled, last_step, updated_at FROM totp
+             WHERE setting_id = $1 AND principal = $2",
+            &[&principal],
+            |r| {
+                Ok(TotpRecord {
+                    principal: r.try_get(0)?,
+                    secret: r.try_get(1)?,
+                    enabled: r.try_get(2)?,
+                    last_step: r.try_get(3)?,
+                    updated_at: r.try_get(4)?,
+                })
+            },
+        )
+    }
+
+    fn use_totp_step(&self, principal: &str, step: i64, enable: bool) -> StoreResult<bool> {
+        // One statement: two requests with the same code cannot both see the step unused.
+        let n = self.execute(
+            "UPDATE totp SET last_step = $3, enabled = (enabled OR $4)
+             WHERE setting_id = $1 AND principal = $2 AND (last_step IS NULL OR last_step < $3)",
+            &[&principal, &step, &enable],
+        )?;
+        if n > 0 {
+            return Ok(true);
+        }
+        let exists = self.query_opt(
+            "SELECT 1 FROM totp WHERE setting_id = $1 AND principal = $2",
+            &[&principal],
+            |_| Ok(()),
+        )?;
+        match exists {
+            Some(()) => Ok(false),
+            None => Err(StoreError::NotFound("second factor".into())),
+        }
+    }
+
+    fn delete_totp(&self, principal: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM totp WHERE setting_id = $1 AND principal = $2",
+            &[&principal],
+        )?;
+        Ok(())
+    }
+
+    fn insert_invitation(&self, i: &Invitation) -> StoreResult<()> {
+        let n = self.execute(
+            "INSERT INTO invitations
+                 (setting_id, token_hash, parent_id, created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &i.token_hash,
+                &i.parent,
+                &i.created_at,
+                &i.expires_at,
+                &i.used_at,
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists("invitation".into()));
+        }
+        Ok(())
+    }
+
+    fn invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>> {
+        self.query_opt(
+            "SELECT token_hash, parent_id, created_at, expires_at, used_at FROM invitations
+             WHERE setting_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3",
+            &[&token_hash, &now],
+            invitation_row,
+        )
+    }
+
+    fn use_invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>> {
+        self.query_opt(
+            "UPDATE invitations SET used_at = $3
+             WHERE setting_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3
+             RETURNING token_hash, parent_id, created_at, expires_at, used_at",
+            &[&token_hash, &now],
+            invitation_row,
         )
     }
 

@@ -12,9 +12,9 @@ use sprig_proto::DocId;
 
 use super::{
     AgreementRecord, Attempts, AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads,
-    DocWrite, EnrolCode, MediaRecord, NewDevice, PinFailureRecord, Quarantine, QuarantineRecord,
-    Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange, StoreError, StoreResult,
-    StoredDoc,
+    DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord, Quarantine,
+    QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange, StoreError,
+    StoreResult, StoredDoc, TotpRecord,
 };
 
 const SCHEMA: &str = r"
@@ -88,7 +88,29 @@ const MIGRATIONS: &[&str] = &[
     SERVER_AUTHORITY,
     EVENTS_AND_ATTEMPTS,
     PORTAL,
+    ACCOUNT_SECURITY,
 ];
+
+/// Schema version 7: the parent's account security. TOTP second factors (the secret, whether
+/// it is on, the newest time step a code was accepted for) and invitations, keyed by the
+/// SHA-256 of their token.
+const ACCOUNT_SECURITY: &str = "
+CREATE TABLE totp (
+    principal TEXT PRIMARY KEY,
+    secret BLOB NOT NULL,
+    enabled INTEGER NOT NULL,
+    last_step INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE invitations (
+    token_hash TEXT PRIMARY KEY,
+    parent_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX invitations_by_parent ON invitations (parent_id);
+";
 
 /// Schema version 5 (hosting): events that running servers act on (a device's status
 /// changed), written with the change, and attempt counters (enrolment throttles, sign-in
@@ -325,6 +347,16 @@ fn finish_device((mut d, status): (Device, String)) -> StoreResult<Device> {
     d.status = DeviceStatus::parse(&status)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown device status '{status}'")))?;
     Ok(d)
+}
+
+fn invitation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invitation> {
+    Ok(Invitation {
+        token_hash: r.get(0)?,
+        parent: r.get(1)?,
+        created_at: r.get(2)?,
+        expires_at: r.get(3)?,
+        used_at: r.get(4)?,
+    })
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -1149,6 +1181,113 @@ impl ServerStore for SqliteStore {
             .conn()
             .execute("DELETE FROM portal_sessions WHERE expires_at <= ?1", [now])?;
         Ok(n as u64)
+    }
+
+    fn put_totp(&self, t: &TotpRecord) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO totp (principal, secret, enabled, last_step, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (principal) DO UPDATE SET secret = excluded.secret,
+                 enabled = excluded.enabled, last_step = excluded.last_step,
+                 updated_at = excluded.updated_at",
+            params![t.principal, t.secret, t.enabled, t.last_step, t.updated_at],
+        )?;
+        Ok(())
+    }
+
+    fn totp(&self, principal: &str) -> StoreResult<Option<TotpRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT principal, secret, enabled, last_step, updated_at FROM totp
+                 WHERE principal = ?1",
+                [principal],
+                |r| {
+                    Ok(TotpRecord {
+                        principal: r.get(0)?,
+                        secret: r.get(1)?,
+                        enabled: r.get(2)?,
+                        last_step: r.get(3)?,
+                        updated_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn use_totp_step(&self, principal: &str, step: i64, enable: bool) -> StoreResult<bool> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "UPDATE totp SET last_step = ?2, enabled = (enabled OR ?3)
+             WHERE principal = ?1 AND (last_step IS NULL OR last_step < ?2)",
+            params![principal, step, enable],
+        )?;
+        if n > 0 {
+            return Ok(true);
+        }
+        let exists = conn
+            .query_row(
+                "SELECT 1 FROM totp WHERE principal = ?1",
+                [principal],
+                |_| Ok(()),
+            )
+            .optional()?;
+        match exists {
+            Some(()) => Ok(false),
+            None => Err(StoreError::NotFound("second factor".into())),
+        }
+    }
+
+    fn delete_totp(&self, principal: &str) -> StoreResult<()> {
+        self.conn()
+            .execute("DELETE FROM totp WHERE principal = ?1", [principal])?;
+        Ok(())
+    }
+
+    fn insert_invitation(&self, i: &Invitation) -> StoreResult<()> {
+        match self.conn().execute(
+            "INSERT INTO invitations (token_hash, parent_id, created_at, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                i.token_hash,
+                i.parent,
+                i.created_at,
+                i.expires_at,
+                i.used_at
+            ],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("invitation".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT token_hash, parent_id, created_at, expires_at, used_at FROM invitations
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![token_hash, now],
+                invitation_row,
+            )
+            .optional()?)
+    }
+
+    fn use_invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = tx
+            .query_row(
+                "UPDATE invitations SET used_at = ?2
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+                 RETURNING token_hash, parent_id, created_at, expires_at, used_at",
+                params![token_hash, now],
+                invitation_row,
+            )
+            .optional()?;
+        tx.commit()?;
+        Ok(found)
     }
 
     fn record_agreement(&self, a: &AgreementRecord) -> StoreResult<()> {

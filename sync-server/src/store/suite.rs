@@ -6,8 +6,8 @@ use sprig_proto::DocId;
 
 use super::{
     AgreementRecord, Attempts, AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode,
-    MediaRecord, NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore, SessionRow,
-    SettingEvent, StatusChange, StoreError,
+    Invitation, MediaRecord, NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore,
+    SessionRow, SettingEvent, StatusChange, StoreError, TotpRecord,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -40,7 +40,9 @@ macro_rules! server_store_tests {
             attempts_are_counted_in_a_window_and_pruned,
             attempts_are_counted_per_scope_and_key_in_a_window,
             sessions_expire_and_are_keyed_by_hash,
-            agreements_latest_acceptance_wins
+            agreements_latest_acceptance_wins,
+            totp_steps_are_used_once_and_secrets_replaced,
+            invitations_are_used_once_before_they_expire
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -892,8 +894,32 @@ pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
     };
     a.quarantine_device(&q).unwrap();
     a.release_device("d1", 9).unwrap();
+    let totp = TotpRecord {
+        principal: "parent:x".into(),
+        secret: vec![1; 20],
+        enabled: true,
+        last_step: Some(10),
+        updated_at: 9,
+    };
+    a.put_totp(&totp).unwrap();
+    let inv = Invitation {
+        token_hash: "ef".repeat(32),
+        parent: "p1".into(),
+        created_at: 1,
+        expires_at: 10_000,
+        used_at: None,
+    };
+    a.insert_invitation(&inv).unwrap();
 
     // B reads none of it.
+    assert!(b.totp("parent:x").unwrap().is_none());
+    assert!(b.invitation(&inv.token_hash, 5).unwrap().is_none());
+    assert!(b.use_invitation(&inv.token_hash, 5).unwrap().is_none());
+    assert!(matches!(
+        b.use_totp_step("parent:x", 11, false),
+        Err(StoreError::NotFound(_))
+    ));
+    b.delete_totp("parent:x").unwrap();
     assert!(b.meta("public_url").unwrap().is_none());
     assert!(b.list_docs().unwrap().is_empty());
     assert!(b.list_doc_heads().unwrap().is_empty());
@@ -1071,6 +1097,9 @@ pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
         .collect();
     assert_eq!(log, ["quarantine", "a_only", "pin_failure"]);
 
+    assert_eq!(a.totp("parent:x").unwrap(), Some(totp));
+    assert_eq!(a.invitation(&inv.token_hash, 5).unwrap(), Some(inv));
+
     // And B holds only its own.
     assert_eq!(b.list_docs().unwrap(), vec![(j.clone(), 3)]);
     assert!(b.load_doc(&j).unwrap().unwrap().chunks.is_empty());
@@ -1222,4 +1251,89 @@ pub fn agreements_latest_acceptance_wins(s: &dyn ServerStore) {
     })
     .unwrap();
     assert_eq!(s.latest_agreement("parent:p1").unwrap(), Some(second));
+}
+
+pub fn totp_steps_are_used_once_and_secrets_replaced(s: &dyn ServerStore) {
+    assert_eq!(s.totp("parent:p1").unwrap(), None);
+    assert!(matches!(
+        s.use_totp_step("parent:p1", 5, false),
+        Err(StoreError::NotFound(_))
+    ));
+    let pending = TotpRecord {
+        principal: "parent:p1".into(),
+        secret: vec![7; 20],
+        enabled: false,
+        last_step: None,
+        updated_at: 1_000,
+    };
+    s.put_totp(&pending).unwrap();
+    assert_eq!(s.totp("parent:p1").unwrap(), Some(pending.clone()));
+    // The set-up's first code turns it on and uses its step.
+    assert!(s.use_totp_step("parent:p1", 100, true).unwrap());
+    let on = s.totp("parent:p1").unwrap().unwrap();
+    assert!(on.enabled);
+    assert_eq!(on.last_step, Some(100));
+    // The same step again, or an earlier one: refused (a replayed code), nothing changes.
+    assert!(!s.use_totp_step("parent:p1", 100, false).unwrap());
+    assert!(!s.use_totp_step("parent:p1", 99, false).unwrap());
+    // A later step is accepted; `enable: false` never turns it off.
+    assert!(s.use_totp_step("parent:p1", 101, false).unwrap());
+    let on = s.totp("parent:p1").unwrap().unwrap();
+    assert!(on.enabled);
+    assert_eq!(on.last_step, Some(101));
+    // Another login is its own.
+    s.put_totp(&TotpRecord {
+        principal: "parent:p2".into(),
+        ..pending.clone()
+    })
+    .unwrap();
+    assert!(s.use_totp_step("parent:p2", 100, false).unwrap());
+    // A new set-up replaces the secret and starts over.
+    let again = TotpRecord {
+        secret: vec![9; 20],
+        updated_at: 2_000,
+        ..pending.clone()
+    };
+    s.put_totp(&again).unwrap();
+    assert_eq!(s.totp("parent:p1").unwrap(), Some(again));
+    s.delete_totp("parent:p1").unwrap();
+    assert_eq!(s.totp("parent:p1").unwrap(), None);
+    s.delete_totp("parent:p1").unwrap();
+    assert!(s.totp("parent:p2").unwrap().is_some());
+}
+
+pub fn invitations_are_used_once_before_they_expire(s: &dyn ServerStore) {
+    let inv = Invitation {
+        token_hash: "ab".repeat(32),
+        parent: "p1".into(),
+        created_at: 1_000,
+        expires_at: 10_000,
+        used_at: None,
+    };
+    s.insert_invitation(&inv).unwrap();
+    assert!(matches!(
+        s.insert_invitation(&inv),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.invitation(&inv.token_hash, 9_999).unwrap(),
+        Some(inv.clone())
+    );
+    // Expired at its expiry time, by the clock the caller passes: found neither to read nor to
+    // use, and using it then changes nothing.
+    assert_eq!(s.invitation(&inv.token_hash, 10_000).unwrap(), None);
+    assert_eq!(s.use_invitation(&inv.token_hash, 10_000).unwrap(), None);
+    assert_eq!(s.invitation(&"cd".repeat(32), 0).unwrap(), None);
+    assert_eq!(s.use_invitation(&"cd".repeat(32), 0).unwrap(), None);
+    // Used once; then gone.
+    let used = s.use_invitation(&inv.token_hash, 5_000).unwrap();
+    assert_eq!(
+        used,
+        Some(Invitation {
+            used_at: Some(5_000),
+            ..inv.clone()
+        })
+    );
+    assert_eq!(s.use_invitation(&inv.token_hash, 5_001).unwrap(), None);
+    assert_eq!(s.invitation(&inv.token_hash, 5_001).unwrap(), None);
 }

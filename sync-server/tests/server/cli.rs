@@ -225,7 +225,7 @@ fn admin_commands_keep_their_json_contracts() {
             "--child",
             child_id
         ])
-        .contains("at least 10")
+        .contains("at least 12")
     );
     // A child whose consent question is unanswered can be linked: the link takes effect once
     // the parent answers it in the portal.

@@ -13,6 +13,7 @@ mod media;
 mod media_store;
 mod pg;
 mod portal;
+mod portal_account;
 mod ready;
 mod refusals;
 mod s3;

@@ -61,6 +61,42 @@ export const t = {
   status: { pending: 'Waiting for staff', approved: 'In the journal', rejected: 'Not added' } as Record<string, string>,
   reason: 'Reason',
   sharedPhotoAlt: (date: string) => `Your photo from ${date}`,
+  // Two-step sign-in (TOTP).
+  mfaTitle: 'Enter your code',
+  mfaIntro: 'Open your authenticator app and enter the 6-digit code it shows for Sprig.',
+  code: '6-digit code',
+  mfaContinue: 'Continue',
+  checking: 'Checking…',
+  backToSignIn: 'Back to sign in',
+  securityTitle: 'Two-step sign-in',
+  totpOffIntro:
+    'Add a second step to signing in: after your password, a 6-digit code from an authenticator app on your phone (for example Google Authenticator, Microsoft Authenticator or 2FAS). Someone who learns your password still cannot sign in.',
+  totpTurnOn: 'Turn on two-step sign-in',
+  totpScan: '1. Scan this QR code with your authenticator app.',
+  totpQrAlt: 'QR code for adding Sprig to an authenticator app',
+  totpOrType: 'Or type this key into the app:',
+  totpConfirmIntro: '2. Enter the 6-digit code the app now shows.',
+  totpConfirm: 'Turn on',
+  totpCancel: 'Cancel',
+  totpOnIntro: 'On: signing in asks for a code from your authenticator app.',
+  totpOffLabel: 'To turn it off, enter a current code from the app.',
+  totpTurnOff: 'Turn off',
+  totpNowOn: 'Two-step sign-in is on. Next time you sign in, have your phone ready.',
+  totpNowOff: 'Two-step sign-in is off.',
+  // Invitations.
+  inviteTitle: 'Choose your password',
+  inviteWelcome: (name: string) => `Welcome, ${name}. You have been invited to your child’s learning journal.`,
+  inviteEmail: (email: string) => `You will sign in with ${email}.`,
+  inviteRule:
+    'Use at least 12 characters. A few unrelated words (such as “tulip kettle orbit”) are easy to remember and hard to guess. You can paste one from a password manager. Very common passwords are refused.',
+  newPassword: 'New password',
+  showPassword: 'Show password',
+  passwordCount: (n: number) => (n >= 12 ? `${n} characters` : `${n} of at least 12 characters`),
+  setPassword: 'Set password',
+  saving: 'Saving…',
+  inviteGoneTitle: 'This link no longer works',
+  inviteGone: 'This invitation link has been used or has expired. If you have already set your password, sign in. Otherwise ask the setting for a new link.',
+  passwordSet: 'Your password is set. Sign in with your e-mail address and new password.',
 };
 
 export const areaNames: Record<string, string> = {
@@ -75,7 +111,11 @@ export const areaNames: Record<string, string> = {
 
 export const errors: Record<string, string> = {
   wrong_credentials: 'That e-mail address and password do not match. Check them and try again.',
-  locked: 'Too many wrong passwords. For your safety this account is locked for 15 minutes.',
+  locked: 'Too many wrong passwords or codes. For your safety this account is locked for 15 minutes.',
+  wrong_code: 'That code is not right. Enter the 6-digit code your authenticator app shows now.',
+  code_used: 'That code has just been used. Wait for the next code in your app, then enter it.',
+  password_too_short: 'Choose a password of at least 12 characters; a few unrelated words are easy to remember.',
+  password_too_common: 'This password is too common: attackers try it first. Choose another, such as a few unrelated words.',
   cross_origin: 'The request was refused. Reload the page and try again.',
   agreement_changed: 'The agreement has just changed. Please read it again.',
   signed_out: 'You have been signed out. Please sign in again.',

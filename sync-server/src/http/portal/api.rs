@@ -21,7 +21,7 @@ use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::PortalState;
-use super::session::{SignedIn, id_hash, session_error, sign_in};
+use super::session::{SignedIn, half_sign_in, id_hash, session_error, sign_in};
 use crate::admin::now_ms;
 use crate::docs::{AnyDoc, DocStoreError, edit_journal, edit_roster, load_doc};
 use crate::http::{ApiError, AppState, Peer, blocking};
@@ -59,7 +59,7 @@ pub(crate) struct ErrorBody {
     message: String,
 }
 
-fn store_err(e: &StoreError) -> ApiError {
+pub(super) fn store_err(e: &StoreError) -> ApiError {
     ApiError::internal(e)
 }
 
@@ -109,7 +109,52 @@ impl std::fmt::Debug for SignIn {
 /// Signed in; whether a second factor is still needed.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct SignedInBody {
-    mfa_required: bool,
+    pub(super) mfa_required: bool,
+}
+
+/// Counts a wrong password or code for the address `key` and the client `source`, and locks
+/// the address after [`MAX_FAILURES`] in [`WINDOW_MS`]; returns whether it is now locked.
+pub(super) async fn count_failure(
+    setting: &Arc<AppState>,
+    key: String,
+    source: String,
+    now: i64,
+    what: &'static str,
+) -> Result<bool, ApiError> {
+    let locked = run(setting, move |s| -> Result<bool, StoreError> {
+        s.record_attempt(SOURCE_FAILURE, &source, now)?;
+        s.record_attempt(FAILURE, &key, now)?;
+        let n = s.attempts_since(FAILURE, &key, now - WINDOW_MS)?;
+        if n.count >= MAX_FAILURES {
+            s.record_attempt(LOCK, &key, now)?;
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .await?
+    .map_err(|e| store_err(&e))?;
+    run(setting, move |s| {
+        crate::http::audit(s, "anonymous", None, what, format!("locked={locked}"));
+    })
+    .await?;
+    Ok(locked)
+}
+
+/// Whether the address `key` is locked now: `Some(seconds left)`.
+pub(super) async fn locked_for(
+    setting: &Arc<AppState>,
+    key: String,
+    now: i64,
+) -> Result<Option<u64>, ApiError> {
+    let lock = run(setting, move |s| {
+        s.attempts_since(LOCK, &key, now - WINDOW_MS)
+    })
+    .await?
+    .map_err(|e| store_err(&e))?;
+    Ok(lock.oldest.map(|oldest| {
+        let left_ms = (oldest + WINDOW_MS - now).max(1000);
+        u64::try_from((left_ms + 999) / 1000).unwrap_or(900)
+    }))
 }
 
 /// The Argon2id hash a sign-in for an unknown address is checked against, so that it takes as
@@ -122,7 +167,7 @@ fn dummy_hash() -> &'static str {
 /// Signs a parent in with e-mail and password.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
     responses(
-        (status = 200, body = SignedInBody, description = "Signed in; the session cookie is set"),
+        (status = 200, body = SignedInBody, description = "Signed in, or (`mfa_required`) half signed in until POST /api/v1/session/mfa"),
         (status = 401, body = ErrorBody, description = "Wrong e-mail address or password"),
         (status = 429, body = ErrorBody, description = "Locked after too many wrong passwords (`locked`: this address; `too_many_attempts`: from this network)"),
     ))]
@@ -154,22 +199,13 @@ pub(crate) async fn create_session(
         e.retry_after = Some(u64::try_from((left_ms + 999) / 1000).unwrap_or(900));
         return Err(e);
     }
-    let lock = {
-        let key = key.clone();
-        run(&setting, move |s| {
-            s.attempts_since(LOCK, &key, now - WINDOW_MS)
-        })
-        .await?
-        .map_err(|e| store_err(&e))?
-    };
-    if let Some(oldest) = lock.oldest {
+    if let Some(left) = locked_for(&setting, key.clone(), now).await? {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "locked",
-            "Too many wrong passwords: this account is locked for 15 minutes. Try again later.",
+            "Too many wrong passwords or codes: this account is locked for 15 minutes. Try again later.",
         );
-        let left_ms = (oldest + WINDOW_MS - now).max(1000);
-        e.retry_after = Some(u64::try_from((left_ms + 999) / 1000).unwrap_or(900));
+        e.retry_after = Some(left);
         return Err(e);
     }
     let found = {
@@ -201,28 +237,7 @@ pub(crate) async fn create_session(
     let parent = match parent {
         Some(p) if ok => ParentId::parse(&p).map_err(|e| ApiError::internal(&e))?,
         _ => {
-            let locked = run(&setting, move |s| -> Result<bool, StoreError> {
-                s.record_attempt(SOURCE_FAILURE, &source, now)?;
-                s.record_attempt(FAILURE, &key, now)?;
-                let n = s.attempts_since(FAILURE, &key, now - WINDOW_MS)?;
-                if n.count >= MAX_FAILURES {
-                    s.record_attempt(LOCK, &key, now)?;
-                    return Ok(true);
-                }
-                Ok(false)
-            })
-            .await?
-            .map_err(|e| store_err(&e))?;
-            run(&setting, move |s| {
-                crate::http::audit(
-                    s,
-                    "anonymous",
-                    None,
-                    "portal_sign_in_refused",
-                    format!("locked={locked}"),
-                );
-            })
-            .await?;
+            count_failure(&setting, key, source, now, "portal_sign_in_refused").await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "wrong_credentials",
@@ -230,9 +245,31 @@ pub(crate) async fn create_session(
             ));
         }
     };
-    sign_in(&session, &parent, &st).await?;
+    let principal = format!("parent:{parent}");
+    let mfa = run(&setting, move |s| s.totp(&principal))
+        .await?
+        .map_err(|e| store_err(&e))?
+        .is_some_and(|t| t.enabled);
+    if mfa {
+        half_sign_in(&session, &parent, &key).await?;
+        return Ok(Json(SignedInBody { mfa_required: true }));
+    }
+    signed_in(&st, &session, &parent, now).await?;
+    Ok(Json(SignedInBody {
+        mfa_required: false,
+    }))
+}
+
+/// Completes a sign-in: the session is signed in as `parent`, and it is audited.
+pub(super) async fn signed_in(
+    st: &Arc<PortalState>,
+    session: &Session,
+    parent: &ParentId,
+    now: i64,
+) -> Result<(), ApiError> {
+    sign_in(session, parent, st).await?;
     let pid = parent.clone();
-    run(&setting, move |s| {
+    run(&st.setting, move |s| {
         let _ = s.delete_expired_sessions(now);
         crate::http::audit(
             s,
@@ -243,9 +280,7 @@ pub(crate) async fn create_session(
         );
     })
     .await?;
-    Ok(Json(SignedInBody {
-        mfa_required: false,
-    }))
+    Ok(())
 }
 
 /// Signs out: the session ends on the server.
@@ -274,6 +309,8 @@ pub(crate) struct Me {
     id: String,
     name: String,
     agreement_required: bool,
+    /// Whether sign-in asks for a code from an authenticator app.
+    totp_enabled: bool,
     children: Vec<MeChild>,
 }
 
@@ -333,6 +370,11 @@ fn children_of(roster: &Roster, parent: &ParentId) -> Vec<sprig_core::Child> {
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
     let agreement_required = !agreement_accepted(&who.setting, &who.parent).await?;
+    let principal = format!("parent:{}", who.parent);
+    let totp_enabled = run(&who.setting, move |s| s.totp(&principal))
+        .await?
+        .map_err(|e| store_err(&e))?
+        .is_some_and(|t| t.enabled);
     let name = who
         .roster
         .parent(&who.parent)
@@ -342,6 +384,7 @@ pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
         id: who.parent.to_string(),
         name,
         agreement_required,
+        totp_enabled,
         children: children_of(&who.roster, &who.parent)
             .into_iter()
             .map(|c| MeChild {

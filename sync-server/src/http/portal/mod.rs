@@ -7,6 +7,7 @@
 //! Every portal response carries a strict Content-Security-Policy (nothing but this origin;
 //! no inline script or style, no framing) and `Cache-Control: no-store`.
 
+mod account;
 mod api;
 mod contributions;
 mod events;
@@ -88,6 +89,10 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
                 .layer(axum::extract::DefaultBodyLimit::max(max_upload)),
         )
         .routes(routes!(events::events))
+        .routes(routes!(account::mfa))
+        .routes(routes!(account::totp_start, account::totp_off))
+        .routes(routes!(account::totp_confirm))
+        .routes(routes!(account::get_invitation, account::accept_invitation))
         .split_for_parts()
 }
 

@@ -32,6 +32,14 @@ pub(crate) const COOKIE: &str = "__Host-sprig-session";
 /// Session keys.
 const PARENT: &str = "parent";
 const SIGNED_IN_AT: &str = "signed_in_at";
+/// Half signed in: the password was right, the second factor is still to come. Only
+/// `POST /api/v1/session/mfa` reads these; [`SignedIn`] never does.
+const MFA_PARENT: &str = "mfa_parent";
+const MFA_KEY: &str = "mfa_key";
+const MFA_AT: &str = "mfa_at";
+
+/// How long a half-signed-in session waits for its code.
+pub(crate) const MFA_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// The hex SHA-256 of a session id, as the store keys it.
 pub(crate) fn id_hash(id: &Id) -> String {
@@ -151,6 +159,8 @@ pub(crate) async fn sign_in(
     st: &PortalState,
 ) -> Result<(), ApiError> {
     session.cycle_id().await.map_err(|e| session_error(&e))?;
+    // Nothing from before sign-in (a half sign-in, another parent's) carries over.
+    session.clear().await;
     let now = now_ms();
     session
         .insert(PARENT, parent.as_str())
@@ -162,6 +172,71 @@ pub(crate) async fn sign_in(
         .map_err(|e| session_error(&e))?;
     extend(session, now, now, st);
     Ok(())
+}
+
+/// Marks `session` half signed in as `parent` (whose password was right), waiting at most
+/// [`MFA_WINDOW_MS`] for a second factor: a new id, nothing else in it. `key` is the
+/// sign-in's lockout key (the address as typed, normalised), so wrong codes count with wrong
+/// passwords.
+pub(crate) async fn half_sign_in(
+    session: &Session,
+    parent: &ParentId,
+    key: &str,
+) -> Result<(), ApiError> {
+    session.cycle_id().await.map_err(|e| session_error(&e))?;
+    session.clear().await;
+    let now = now_ms();
+    for (k, v) in [
+        (MFA_PARENT, serde_json::json!(parent.as_str())),
+        (MFA_KEY, serde_json::json!(key)),
+        (MFA_AT, serde_json::json!(now)),
+    ] {
+        session.insert(k, v).await.map_err(|e| session_error(&e))?;
+    }
+    session.set_expiry(Some(Expiry::AtDateTime(time_of(
+        now.saturating_add(MFA_WINDOW_MS),
+    ))));
+    Ok(())
+}
+
+/// A half-signed-in session (password right, code still to come), or 401 `signed_out`.
+pub(crate) struct HalfSignedIn {
+    pub(crate) parent: ParentId,
+    /// The lockout key of the sign-in.
+    pub(crate) key: String,
+    pub(crate) session: Session,
+}
+
+impl FromRequestParts<Arc<PortalState>> for HalfSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<PortalState>,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, st)
+            .await
+            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let parent: Option<String> = session
+            .get(MFA_PARENT)
+            .await
+            .map_err(|e| session_error(&e))?;
+        let key: Option<String> = session.get(MFA_KEY).await.map_err(|e| session_error(&e))?;
+        let at: Option<i64> = session.get(MFA_AT).await.map_err(|e| session_error(&e))?;
+        let (Some(parent), Some(key), Some(at)) = (parent, key, at) else {
+            return Err(signed_out());
+        };
+        if now_ms() >= at.saturating_add(MFA_WINDOW_MS) {
+            session.flush().await.map_err(|e| session_error(&e))?;
+            return Err(signed_out());
+        }
+        let parent = ParentId::parse(&parent).map_err(|_| signed_out())?;
+        Ok(HalfSignedIn {
+            parent,
+            key,
+            session,
+        })
+    }
 }
 
 /// Moves the idle deadline, never past the absolute one.

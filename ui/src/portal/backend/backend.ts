@@ -1,9 +1,17 @@
 // The one interface the portal's screens talk to. `HttpBackend` calls the server's /api/v1/;
 // `MemoryBackend` serves component tests. Types come from the generated OpenAPI types.
-import type { Agreement, Contribution, ContributionCreated, JournalPage, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, ContributionCreated, InvitationInfo, JournalPage, Me, SessionInfo, TotpSetup } from '../generated/api';
 
 export interface PortalBackend {
   signIn(email: string, password: string): Promise<{ mfa_required: boolean }>;
+  /** Completes a sign-in that answered `mfa_required` with a code from the authenticator app. */
+  mfa(code: string): Promise<void>;
+  /** Whom an invitation link is for; a `not_found` refusal when used, expired or unknown. */
+  invitation(token: string): Promise<InvitationInfo>;
+  acceptInvitation(token: string, password: string): Promise<void>;
+  totpStart(): Promise<TotpSetup>;
+  totpConfirm(code: string): Promise<void>;
+  totpOff(code: string): Promise<void>;
   signOut(): Promise<void>;
   /** The signed-in parent, or `null` when signed out. */
   me(): Promise<Me | null>;

@@ -6,10 +6,12 @@ import type {
   Contribution,
   ContributionCreated,
   Created,
+  InvitationInfo,
   JournalPage,
   Me,
   SessionInfo,
   SignedInBody,
+  TotpSetup,
 } from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
 
@@ -42,6 +44,24 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 export class HttpBackend implements PortalBackend {
   signIn(email: string, password: string) {
     return call<SignedInBody>('POST', '/api/v1/session', { email, password });
+  }
+  async mfa(code: string) {
+    await call<SignedInBody>('POST', '/api/v1/session/mfa', { code });
+  }
+  invitation(token: string) {
+    return call<InvitationInfo>('GET', `/api/v1/invitations/${encodeURIComponent(token)}`);
+  }
+  acceptInvitation(token: string, password: string) {
+    return call<void>('POST', `/api/v1/invitations/${encodeURIComponent(token)}`, { password });
+  }
+  totpStart() {
+    return call<TotpSetup>('POST', '/api/v1/account/totp');
+  }
+  totpConfirm(code: string) {
+    return call<void>('POST', '/api/v1/account/totp/confirm', { code });
+  }
+  totpOff(code: string) {
+    return call<void>('DELETE', '/api/v1/account/totp', { code });
   }
   signOut() {
     return call<void>('DELETE', '/api/v1/session');

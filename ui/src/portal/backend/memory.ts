@@ -1,7 +1,7 @@
 // An in-memory backend that answers as the server does where the screens depend on it (the
 // agreement, then consent, then the journal; wrong passwords), for component tests. Nothing
 // here is a second implementation of the rules for production.
-import type { Agreement, Contribution, JournalEntry, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, InvitationInfo, JournalEntry, Me, SessionInfo } from '../generated/api';
 import { type PortalBackend, PortalError } from './backend';
 
 export interface MemorySeed {
@@ -12,11 +12,17 @@ export interface MemorySeed {
   journals: Record<string, { child_name: string; entries: JournalEntry[] }>;
   sessions: SessionInfo[];
   contributions?: Record<string, Contribution[]>;
+  /** Invitation tokens and whom they are for. */
+  invitations?: Record<string, InvitationInfo>;
+  /** The one code the pretend authenticator app shows. */
+  totpCode?: string;
 }
 
 export class MemoryBackend implements PortalBackend {
   calls: string[] = [];
   signedIn = false;
+  /** Password right, code still to come. */
+  half = false;
   seed: MemorySeed;
 
   constructor(seed: MemorySeed) {
@@ -28,8 +34,50 @@ export class MemoryBackend implements PortalBackend {
     if (email.trim().toLowerCase() !== this.seed.email || password !== this.seed.password) {
       throw new PortalError(401, 'wrong_credentials', 'wrong');
     }
+    if (this.seed.me.totp_enabled) {
+      this.half = true;
+      return { mfa_required: true };
+    }
     this.signedIn = true;
     return { mfa_required: false };
+  }
+  async mfa(code: string) {
+    this.calls.push(`mfa ${code}`);
+    if (!this.half) throw new PortalError(401, 'signed_out', 'signed out');
+    if (code.replace(/\s/g, '') !== this.seed.totpCode) throw new PortalError(401, 'wrong_code', 'wrong');
+    this.half = false;
+    this.signedIn = true;
+  }
+  async invitation(token: string) {
+    const i = this.seed.invitations?.[token];
+    if (!i) throw new PortalError(404, 'not_found', 'This invitation link has been used or has expired.');
+    return structuredClone(i);
+  }
+  async acceptInvitation(token: string, password: string) {
+    this.calls.push(`invite ${token}`);
+    if (!this.seed.invitations?.[token]) throw new PortalError(404, 'not_found', 'used');
+    if (password.length < 12) throw new PortalError(400, 'password_too_short', 'short');
+    if (password.toLowerCase() === 'password1234') throw new PortalError(400, 'password_too_common', 'common');
+    delete this.seed.invitations[token];
+    this.seed.password = password;
+  }
+  async totpStart() {
+    this.calls.push('totpStart');
+    return {
+      secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+      otpauth_uri: 'otpauth://totp/Sprig:alex%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Sprig',
+      qr_svg: '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+    };
+  }
+  async totpConfirm(code: string) {
+    this.calls.push(`totpConfirm ${code}`);
+    if (code !== this.seed.totpCode) throw new PortalError(400, 'wrong_code', 'wrong');
+    this.seed.me.totp_enabled = true;
+  }
+  async totpOff(code: string) {
+    this.calls.push(`totpOff ${code}`);
+    if (code !== this.seed.totpCode) throw new PortalError(400, 'wrong_code', 'wrong');
+    this.seed.me.totp_enabled = false;
   }
   async signOut() {
     this.calls.push('signOut');

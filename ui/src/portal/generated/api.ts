@@ -12,6 +12,11 @@ export interface Agreement {
   version: string;
 }
 
+/** `{code}`: six digits from the authenticator app (spaces allowed). */
+export interface CodeBody {
+  code: string;
+}
+
 /** `POST /api/v1/children/{id}/consent`. */
 export interface ConsentAnswer {
   /** May this child's photo appear in other children's journals? */
@@ -59,6 +64,12 @@ export interface ErrorBody {
   message: string;
 }
 
+/** Whom an invitation is for. */
+export interface InvitationInfo {
+  email: string;
+  name: string;
+}
+
 /** A published entry as a parent sees it. A group entry never names another child. */
 export interface JournalEntry {
   areas: string[];
@@ -103,6 +114,8 @@ export interface Me {
   children: MeChild[];
   id: string;
   name: string;
+  /** Whether sign-in asks for a code from an authenticator app. */
+  totp_enabled: boolean;
 }
 
 /** A linked child, as its parent's account lists it. */
@@ -132,6 +145,12 @@ export interface SessionInfo {
   signed_in_at?: number | null;
 }
 
+/** `POST /api/v1/invitations/{token}`. */
+export interface SetPassword {
+  /** At least 12 characters, not a common password. */
+  password: string;
+}
+
 /** `POST /api/v1/session`. */
 export interface SignIn {
   email: string;
@@ -143,19 +162,35 @@ export interface SignedInBody {
   mfa_required: boolean;
 }
 
+/** A new second factor to add to an authenticator app: scan the QR code or type the secret. */
+export interface TotpSetup {
+  /** `otpauth://totp/…`, what the QR code holds. */
+  otpauth_uri: string;
+  /** The QR code of `otpauth_uri`, an SVG document. */
+  qr_svg: string;
+  /** The secret, base32, for typing into the app. */
+  secret: string;
+}
+
 /** Every operation of the API. */
 export type Operation =
+  | 'DELETE /api/v1/account/totp'
   | 'DELETE /api/v1/session'
   | 'DELETE /api/v1/sessions/{id}'
   | 'GET /api/v1/agreement'
   | 'GET /api/v1/children/{id}/contributions'
   | 'GET /api/v1/children/{id}/journal'
   | 'GET /api/v1/events'
+  | 'GET /api/v1/invitations/{token}'
   | 'GET /api/v1/me'
   | 'GET /api/v1/media/{id}'
   | 'GET /api/v1/sessions'
+  | 'POST /api/v1/account/totp'
+  | 'POST /api/v1/account/totp/confirm'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
   | 'POST /api/v1/children/{id}/contributions'
   | 'POST /api/v1/entries/{id}/replies'
-  | 'POST /api/v1/session';
+  | 'POST /api/v1/invitations/{token}'
+  | 'POST /api/v1/session'
+  | 'POST /api/v1/session/mfa';

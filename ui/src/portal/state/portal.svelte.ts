@@ -1,10 +1,26 @@
 // The portal's state: who is signed in, which step they are at (agreement, consent, journal),
 // and the journal page shown. The server decides every rule; this only follows its answers.
-import type { Agreement, Contribution, JournalEntry, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, InvitationInfo, JournalEntry, Me, SessionInfo, TotpSetup } from '../generated/api';
 import { type PortalBackend, PortalError } from '../backend/backend';
 import { errorText } from '../strings';
 
-export type Screen = 'loading' | 'signin' | 'agreement' | 'consent' | 'journal' | 'account' | 'share';
+export type Screen =
+  | 'loading'
+  | 'signin'
+  | 'mfa'
+  | 'invite'
+  | 'invite-gone'
+  | 'agreement'
+  | 'consent'
+  | 'journal'
+  | 'account'
+  | 'share';
+
+/** The token of an invitation link's address, `#/invite/TOKEN`. */
+export function inviteToken(hash: string): string | null {
+  const m = /^#\/invite\/([0-9a-f]{64})$/.exec(hash);
+  return m?.[1] ?? null;
+}
 
 export class PortalState {
   screen = $state<Screen>('loading');
@@ -22,6 +38,13 @@ export class PortalState {
   contributions = $state<Contribution[]>([]);
   /** The share of an upload sent (0 to 1) while one is under way. */
   progress = $state<number | null>(null);
+  /** The invitation being answered, and its token. */
+  invitation = $state<InvitationInfo | null>(null);
+  inviteToken: string | null = null;
+  /** The address to sign in with, filled in after an invitation. */
+  email = $state('');
+  /** A second factor being set up, until its first code confirms it. */
+  totpSetup = $state<TotpSetup | null>(null);
   readonly backend: PortalBackend;
   private stopListening: (() => void) | null = null;
   private connectedOnce = false;
@@ -33,7 +56,7 @@ export class PortalState {
   private fail(e: unknown) {
     if (e instanceof PortalError) {
       this.error = errorText(e.code, e.message);
-      if (e.code === 'signed_out') {
+      if (e.code === 'signed_out' || (e.code === 'locked' && e.status === 401)) {
         this.stopLive();
         this.me = null;
         this.screen = 'signin';
@@ -55,11 +78,61 @@ export class PortalState {
     }
   }
 
-  async start() {
+  /** Opens the portal at `hash` (the address after `#`): an invitation link, or the parent's next step. */
+  async start(hash: string = globalThis.location?.hash ?? '') {
+    const token = inviteToken(hash);
+    if (token) return this.openInvitation(token);
     await this.guard(async () => {
       this.me = await this.backend.me();
       await this.route();
     });
+  }
+
+  private openInvitation(token: string) {
+    return this.guard(async () => {
+      try {
+        this.invitation = await this.backend.invitation(token);
+        this.inviteToken = token;
+        this.screen = 'invite';
+      } catch (e) {
+        if (e instanceof PortalError && e.status === 404) {
+          this.screen = 'invite-gone';
+          return;
+        }
+        throw e;
+      }
+    });
+  }
+
+  /** Sets the invited parent's password, then asks them to sign in with it. */
+  setPassword(password: string) {
+    return this.guard(async () => {
+      const token = this.inviteToken;
+      if (!token) return;
+      try {
+        await this.backend.acceptInvitation(token, password);
+      } catch (e) {
+        if (e instanceof PortalError && e.status === 404) {
+          this.screen = 'invite-gone';
+          return;
+        }
+        throw e;
+      }
+      this.email = this.invitation?.email ?? '';
+      this.invitation = null;
+      this.inviteToken = null;
+      globalThis.history?.replaceState(null, '', globalThis.location?.pathname ?? '/');
+      this.notice = 'password_set';
+      this.screen = 'signin';
+    });
+  }
+
+  /** Leaves a page that is not a sign-in (a used invitation, the code step) for the sign-in. */
+  toSignIn() {
+    globalThis.history?.replaceState(null, '', globalThis.location?.pathname ?? '/');
+    this.error = null;
+    this.notice = null;
+    this.screen = 'signin';
   }
 
   /** The first step the parent still has to take. */
@@ -160,9 +233,59 @@ export class PortalState {
 
   signIn(email: string, password: string) {
     return this.guard(async () => {
-      await this.backend.signIn(email, password);
+      this.notice = null;
+      const r = await this.backend.signIn(email, password);
+      if (r.mfa_required) {
+        this.screen = 'mfa';
+        return;
+      }
       this.me = await this.backend.me();
       await this.route();
+    });
+  }
+
+  /** The code step of a sign-in. A lock (or a wait that ran out) sends the parent back. */
+  submitCode(code: string) {
+    return this.guard(async () => {
+      try {
+        await this.backend.mfa(code);
+      } catch (e) {
+        if (e instanceof PortalError && (e.code === 'locked' || e.code === 'signed_out')) {
+          this.screen = 'signin';
+        }
+        throw e;
+      }
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  startTotp() {
+    return this.guard(async () => {
+      this.notice = null;
+      this.totpSetup = await this.backend.totpStart();
+    });
+  }
+
+  confirmTotp(code: string) {
+    return this.guard(async () => {
+      await this.backend.totpConfirm(code.replace(/\s/g, ''));
+      this.totpSetup = null;
+      this.me = await this.backend.me();
+      this.notice = 'totp_on';
+    });
+  }
+
+  cancelTotp() {
+    this.totpSetup = null;
+    this.error = null;
+  }
+
+  turnOffTotp(code: string) {
+    return this.guard(async () => {
+      await this.backend.totpOff(code.replace(/\s/g, ''));
+      this.me = await this.backend.me();
+      this.notice = 'totp_off';
     });
   }
 
