@@ -57,6 +57,8 @@ struct Entry {
     state: Arc<AppState>,
     key: Arc<CertifiedKey>,
     verifier: Arc<dyn ClientCertVerifier>,
+    /// The setting's parents' portal (API, sessions in its own store, UI).
+    portal: axum::Router,
 }
 
 #[derive(Default)]
@@ -84,6 +86,16 @@ impl std::fmt::Debug for Hosted {
 
 fn tls_err(e: &dyn std::fmt::Display) -> ServeError {
     ServeError::Tls(e.to_string())
+}
+
+/// The host name a browser asked for: the TLS server name, else the `Host`; none when the two
+/// differ or neither was sent.
+fn browser_name<'a>(sni: Option<&'a str>, host: Option<&'a str>) -> Option<&'a str> {
+    match (sni, host) {
+        (Some(s), Some(h)) if !s.eq_ignore_ascii_case(h) => None,
+        (Some(n), _) | (None, Some(n)) => Some(n),
+        (None, None) => None,
+    }
 }
 
 /// The issuer name of a certificate (DER), if it parses.
@@ -142,6 +154,17 @@ impl Hosted {
         let reg = self.read();
         let id = reg.by_host.get(&host?.to_ascii_lowercase())?;
         reg.by_id.get(id).map(|e| e.state.clone())
+    }
+
+    /// The portal of the setting a browser request is for, found by the name the browser asked
+    /// for: the TLS server name, else the `Host` (without its port). A request whose two names
+    /// differ finds none, so a session cookie of one setting is never presented to another's
+    /// portal through one connection.
+    pub(crate) fn portal_for(&self, sni: Option<&str>, host: Option<&str>) -> Option<axum::Router> {
+        let name = browser_name(sni, host)?;
+        let reg = self.read();
+        let id = reg.by_host.get(&name.to_ascii_lowercase())?;
+        reg.by_id.get(id).map(|e| e.portal.clone())
     }
 
     /// Reads the settings table and starts serving the settings not served yet; returns how
@@ -226,8 +249,15 @@ impl Hosted {
             config: self.config.tuning.clone(),
             roster_views: Arc::default(),
         });
+        let portal = super::portal::router(
+            state.clone(),
+            self.config.tuning.portal_idle,
+            self.config.tuning.portal_absolute,
+        )
+        .fallback(super::portal::assets);
         Ok((
             Entry {
+                portal,
                 state,
                 key: Arc::new(CertifiedKey::new(chain, signing)),
                 verifier,
@@ -341,5 +371,23 @@ impl ClientCertVerifier for AnySetting {
             .provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_name;
+
+    #[test]
+    fn a_browser_request_names_one_host_or_none() {
+        assert_eq!(
+            browser_name(Some("a.example"), Some("A.example")),
+            Some("a.example")
+        );
+        assert_eq!(browser_name(Some("a.example"), None), Some("a.example"));
+        assert_eq!(browser_name(None, Some("b.example")), Some("b.example"));
+        // A connection made for one setting cannot carry requests for another.
+        assert_eq!(browser_name(Some("a.example"), Some("b.example")), None);
+        assert_eq!(browser_name(None, None), None);
     }
 }

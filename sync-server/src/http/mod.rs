@@ -174,6 +174,30 @@ impl Settings {
     }
 }
 
+/// A browser request to a hosted deployment: answered by the portal of the setting at the host
+/// name it was sent to, or as if nothing were there.
+async fn hosted_portal(
+    hosted: Arc<hosted::Hosted>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use tower::ServiceExt as _;
+    let sni = req.extensions().get::<Peer>().and_then(|p| p.sni.clone());
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| strip_port(h).to_owned())
+        .or_else(|| req.uri().host().map(str::to_owned));
+    match hosted.portal_for(sni.as_deref(), host.as_deref()) {
+        Some(portal) => match portal.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        None => ApiError::not_found().into_response(),
+    }
+}
+
 /// The setting a device request belongs to: an extractor over [`Settings`]. A request whose
 /// setting is not served here is answered as if nothing were there.
 pub(crate) struct DeviceSetting(pub(crate) Arc<AppState>);
@@ -293,9 +317,10 @@ pub async fn serve_hosted(
     let served = run(
         listener,
         tls,
-        // The parents' portal is served by a single setting's server for now (its sessions
-        // are bound to that setting; ARCHITECTURE.md, departures).
-        router(Arc::new(Settings::Hosted(hosted))).fallback(|| async { ApiError::not_found() }),
+        // Everything that is not a device route is a setting's parents' portal, found by the
+        // host name the browser asked for.
+        router(Arc::new(Settings::Hosted(hosted.clone())))
+            .fallback(move |req: axum::extract::Request| hosted_portal(hosted.clone(), req)),
         shutdown,
     )
     .await;

@@ -377,6 +377,105 @@ async fn settings_of_one_deployment_never_see_each_other() {
     r.stop().await;
 }
 
+/// Each hosted setting serves its own parents' portal at its host name: the same address in
+/// two settings is two parents, and a session of one setting means nothing at another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hosted_setting_serves_its_own_portal() {
+    use crate::portal::Client;
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let a = create(&pool, "Acorns", "acorns.example.org");
+    let b = create(&pool, "Birch", "birch.example.org");
+    let email = "pat.parent@example.org";
+    let child_of = |s: &Setting, name: &str| {
+        let staff =
+            admin::staff_add(&s.store, "Kim Keyworker", Role::Practitioner, "2468", None).unwrap();
+        let child =
+            admin::child_add(&s.store, name, staff.as_str(), None, Consent::Yes, None).unwrap();
+        vec![child.to_string()]
+    };
+    let (kids_a, kids_b) = (child_of(&a, "Ada Acorn"), child_of(&b, "Bo Birch"));
+    admin::parent_add(
+        &a.store,
+        email,
+        "Pat Acorn",
+        "acorns pass phrase one",
+        &kids_a,
+    )
+    .unwrap();
+    admin::parent_add(
+        &b.store,
+        email,
+        "Pat Birch",
+        "birch pass phrase two",
+        &kids_b,
+    )
+    .unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let r = replica(&url, media.path()).await;
+
+    let mut at_a = Client::at(r.addr, &a.ca_pem, &a.host);
+    let signed = at_a.sign_in(email, "acorns pass phrase one").await;
+    assert_eq!(
+        signed.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&signed.body)
+    );
+    let me = at_a.call("GET", "/api/v1/me", None).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["name"], "Pat Acorn");
+    // The portal's document is there too: the whole portal, not only sign-in.
+    let doc = at_a.call("GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+
+    // A's password is not B's parent's.
+    let mut at_b = Client::at(r.addr, &b.ca_pem, &b.host);
+    let wrong = at_b.sign_in(email, "acorns pass phrase one").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // A's session cookie, presented at B, is no session there.
+    at_b.cookie = at_a.cookie.clone();
+    let me = at_b.call("GET", "/api/v1/me", None).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    at_b.cookie = None;
+    assert_eq!(
+        at_b.sign_in(email, "birch pass phrase two").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        at_b.call("GET", "/api/v1/me", None).await.json()["name"],
+        "Pat Birch"
+    );
+    // B's child is not there for A's parent, even by id (the same 404 as any unknown id).
+    let version = at_a.call("GET", "/api/v1/agreement", None).await.json()["version"].clone();
+    let agreed = at_a
+        .call(
+            "POST",
+            "/api/v1/agreement",
+            Some(serde_json::json!({ "version": version })),
+        )
+        .await;
+    assert_eq!(agreed.status, StatusCode::NO_CONTENT);
+    let probe = at_a
+        .call(
+            "GET",
+            &format!("/api/v1/children/{}/journal", kids_b[0]),
+            None,
+        )
+        .await;
+    assert_eq!(probe.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        at_a.call("GET", "/api/v1/me", None).await.json()["children"][0]["name"],
+        "Ada Acorn"
+    );
+    // And A's session still holds at A.
+    assert_eq!(
+        at_a.call("GET", "/api/v1/me", None).await.json()["name"],
+        "Pat Acorn"
+    );
+    r.stop().await;
+}
+
 /// Two replicas over one database and one media folder: a device syncs through either, in any
 /// order, with nothing lost or duplicated; a revoke written by another process (the CLI)
 /// closes the device's watch on the other replica. No NOTIFY anywhere (as on CockroachDB and

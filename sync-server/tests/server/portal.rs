@@ -15,7 +15,7 @@ use sprig_server::docs::{AnyDoc, edit_journal, edit_roster, load_doc};
 use sprig_server::media_store::{FsMediaStore, MediaStore};
 use sprig_server::{ServerStore, admin};
 
-use crate::support::{Reply, TestServer, client_config, request};
+use crate::support::{Reply, TestServer, client_config, request, request_to};
 
 pub(crate) const PASSWORD_A: &str = "correct horse battery staple";
 pub(crate) const PASSWORD_B: &str = "another long pass phrase";
@@ -26,6 +26,8 @@ pub(crate) struct Client {
     pub(crate) cfg: Arc<rustls::ClientConfig>,
     pub(crate) cookie: Option<String>,
     set_cookie: Vec<String>,
+    /// The host name asked for (TLS server name and `Host`), when not the default.
+    host: Option<String>,
 }
 
 impl Client {
@@ -35,6 +37,18 @@ impl Client {
             cfg: client_config(&server.ca_pem, None),
             cookie: None,
             set_cookie: Vec::new(),
+            host: None,
+        }
+    }
+
+    /// A client of the setting at `host` on a hosted server, trusting `ca_pem`.
+    pub(crate) fn at(addr: std::net::SocketAddr, ca_pem: &str, host: &str) -> Client {
+        Client {
+            addr,
+            cfg: client_config(ca_pem, None),
+            cookie: None,
+            set_cookie: Vec::new(),
+            host: Some(host.to_owned()),
         }
     }
 
@@ -86,9 +100,22 @@ impl Client {
             headers.push(("cookie", c));
         }
         headers.extend_from_slice(extra);
-        let r = request(self.addr, self.cfg.clone(), method, path, &headers, bytes)
+        let r = match &self.host {
+            Some(h) => request_to(
+                self.addr,
+                h,
+                self.cfg.clone(),
+                method,
+                path,
+                &headers,
+                bytes,
+            )
             .await
-            .unwrap();
+            .unwrap(),
+            None => request(self.addr, self.cfg.clone(), method, path, &headers, bytes)
+                .await
+                .unwrap(),
+        };
         self.set_cookie = r
             .headers
             .get_all("set-cookie")
