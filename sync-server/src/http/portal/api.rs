@@ -615,6 +615,7 @@ fn cursor_of(e: &sprig_core::ParentEntry) -> String {
         (status = 404, body = ErrorBody, description = "Not this parent's child"),
     ))]
 pub(crate) async fn journal(
+    State(st): State<Arc<PortalState>>,
     who: SignedIn,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
@@ -631,9 +632,15 @@ pub(crate) async fn journal(
         return Err(consent_required());
     }
     let (roster, parent) = (who.roster, who.parent);
+    let permit = st
+        .journal_views
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let view = run(&who.setting, move |s| view_of(s, &roster, &parent, &child))
         .await??
         .ok_or_else(ApiError::not_found)?;
+    drop(permit);
     let mut entries: Vec<_> = view
         .entries
         .into_iter()
