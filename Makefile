@@ -39,7 +39,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages rust node s3s-fs test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync
+.PHONY: setup system-packages rust node s3s-fs test lint unit soak demo bench bench-photo bench-store bench-journal bench-sync bench-portal
 
 setup: system-packages rust node
 
@@ -164,12 +164,13 @@ soak: setup
 demo: setup ui
 	scripts/with-keystore.sh scripts/demo.sh
 
-bench: bench-journal bench-store bench-photo bench-sync
+bench: bench-journal bench-store bench-photo bench-sync bench-portal
 
 # Every benchmark once, at a tiny size and on the debug build, so that one that can no longer
 # start fails CI instead of rotting: criterion benches in test mode (one pass each), the photo
-# anchor once, and the sync script with two children of three observations. Nothing here looks
-# at a timing.
+# anchor once, the sync script with two children of three observations, and the portal script
+# with four parents over two children of thirty (two journal pages). Nothing here looks at a
+# timing.
 BENCH_SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sprig-bench-smoke
 .PHONY: bench-smoke
 bench-smoke: setup
@@ -178,6 +179,8 @@ bench-smoke: setup
 	PROFILE=dev RUNS=1 benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
 	PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \
 		benches/sync.sh $(BENCH_SMOKE_DIR)/sync
+	PROFILE=dev PARENTS=4 SECS=1 PAGE_REQUESTS=5 CHILDREN=2 PER_CHILD=30 \
+		benches/portal.sh $(BENCH_SMOKE_DIR)/portal
 	rm -rf $(BENCH_SMOKE_DIR)
 
 bench-journal: setup
@@ -192,6 +195,10 @@ bench-photo: setup
 # Our server against automerge-repo-sync-server (npm), first sync of a year, latency.
 bench-sync: setup
 	benches/sync.sh
+
+# The parents' portal: a journal page's latency, 500 concurrent parents, the JavaScript's size.
+bench-portal: setup ui-deps
+	benches/portal.sh
 
 # The cargo-fuzz targets of fuzz/ (docs/FUZZING.md), FUZZ_SECONDS each. The replay tests write
 # the generated seed corpus first; sanitizer builds get their own target directory, since they

@@ -6,10 +6,13 @@
 //! - `setup-load` + `load`: D light clients (`ClientSession` over `MemoryDocs`, the device's wire
 //!   protocol over mutual TLS) pull every journal from a running `sprig-server serve`, for the
 //!   side-by-side comparison with automerge-repo-sync-server.
+//! - `portal`: N parents over the same setting against a `sprig-server serve` process: journal
+//!   page latency and N concurrent parents, each beside the portal's static `/` (`portal.rs`).
 //!
 //! Anything that opens a `Device` needs the OS keystore: run under `scripts/with-keystore.sh`.
 
 mod client;
+mod portal;
 mod setting;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +91,8 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         per_child: usize,
     },
+    /// The parents' portal: page latency and N concurrent parents (benches/portal.sh).
+    Portal(portal::Args),
     /// D clients pull every journal from a running server, concurrently, `rounds` times.
     Load {
         #[arg(long)]
@@ -130,6 +135,7 @@ fn main() -> Result<()> {
             devices,
             rounds,
         } => load(port, &creds, devices, rounds),
+        Cmd::Portal(a) => portal::run(&a),
         Cmd::SetupSetting {
             data,
             children,

@@ -56,7 +56,7 @@ pub use model::{
     UnknownValue,
 };
 pub use projection::{
-    GroupMembers, ParentEntry, ParentReply, ParentView, ShownAuthor, parent_view,
+    GroupMembers, ParentEntry, ParentReply, ParentView, ShownAuthor, parent_view, parent_view_of,
 };
 pub use roster::{MAX_NAME_CHARS, NewChild, Roster, normalise_email};
 pub use rules::{Actor, EntryEdit, EntryPlan, NewEntry, RuleError, plan_entry};

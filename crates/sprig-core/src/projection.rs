@@ -5,13 +5,13 @@
 //! other child's name, and with a group entry's media hidden whenever any child in the group
 //! does not (or no longer) have photo consent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ids::{ChildId, EntryId, GroupId, ParentId, Timestamp};
 use crate::journal::Journal;
-use crate::model::{Area, Author, Consent, EntryKind, EntryStatus, MediaRef, Reply};
+use crate::model::{Area, Author, Consent, Entry, EntryKind, EntryStatus, MediaRef, Reply};
 use crate::roster::Roster;
-use crate::rules::{Actor, RuleError, may_read_journal, may_see_entry};
+use crate::rules::{Actor, RuleError, may_read_journal, may_see_entry, parent_may_see};
 
 /// Which children share each group observation. Derived from the journals (each copy carries
 /// the group id), so it is never stored and cannot drift.
@@ -117,28 +117,58 @@ pub fn parent_view(
     parent: &ParentId,
     groups: &GroupMembers,
 ) -> Result<ParentView, RuleError> {
+    parent_view_of(journal.child(), journal.entries(), roster, parent, groups)
+}
+
+/// [`parent_view`] of entries already read from the journal of `child` (`Journal::entries`,
+/// oldest first), for a caller that needs them for something else too: reading a year of a
+/// journal costs more than projecting it.
+///
+/// # Errors
+/// As [`parent_view`].
+pub fn parent_view_of(
+    child: &ChildId,
+    entries: Vec<Entry>,
+    roster: &Roster,
+    parent: &ParentId,
+    groups: &GroupMembers,
+) -> Result<ParentView, RuleError> {
     let actor = Actor::Parent(parent.clone());
-    if !may_read_journal(roster, &actor, journal.child()) {
+    if !may_read_journal(roster, &actor, child) {
         return Err(RuleError::NotLinked);
     }
-    let child = roster.child(journal.child()).ok_or(RuleError::NotLinked)?;
-    let show = |a: &Author| match a {
-        Author::Staff(s) => ShownAuthor::Staff(
-            roster
-                .staff(s)
-                .map_or_else(|| "Staff".to_string(), |s| s.name),
-        ),
-        Author::Parent(p) if p == parent => ShownAuthor::You,
-        Author::Parent(p) => ShownAuthor::Parent(
-            roster
-                .parent(p)
-                .map_or_else(|| "Parent".to_string(), |p| p.name),
-        ),
+    let journal_child = child;
+    let child = roster.child(child).ok_or(RuleError::NotLinked)?;
+    // Every roster lookup reads the roster document, so each author's name is looked up once,
+    // and the link (checked above for this child) only for an entry of another child.
+    let mut names: HashMap<Author, ShownAuthor> = HashMap::new();
+    let mut show = |a: &Author| {
+        names
+            .entry(a.clone())
+            .or_insert_with(|| match a {
+                Author::Staff(s) => ShownAuthor::Staff(
+                    roster
+                        .staff(s)
+                        .map_or_else(|| "Staff".to_string(), |s| s.name),
+                ),
+                Author::Parent(p) if p == parent => ShownAuthor::You,
+                Author::Parent(p) => ShownAuthor::Parent(
+                    roster
+                        .parent(p)
+                        .map_or_else(|| "Parent".to_string(), |p| p.name),
+                ),
+            })
+            .clone()
     };
-    let mut entries: Vec<ParentEntry> = journal
-        .entries()
+    let mut entries: Vec<ParentEntry> = entries
         .into_iter()
-        .filter(|e| may_see_entry(roster, &actor, e))
+        .filter(|e| {
+            if &e.child == journal_child {
+                parent_may_see(parent, e)
+            } else {
+                may_see_entry(roster, &actor, e)
+            }
+        })
         .map(|e| {
             let consent_ok = match &e.group {
                 None => true,

@@ -279,12 +279,16 @@ pub fn may_see_entry(roster: &Roster, actor: &Actor, entry: &Entry) -> bool {
     }
     match actor {
         Actor::Staff(_) => true,
-        Actor::Parent(p) => {
-            entry.status == EntryStatus::Published
-                || (entry.kind == EntryKind::ParentContribution
-                    && entry.author == Author::Parent(p.clone()))
-        }
+        Actor::Parent(p) => parent_may_see(p, entry),
     }
+}
+
+/// [`may_see_entry`] for a parent already known to read the entry's journal: published
+/// entries, and their own contributions.
+pub(crate) fn parent_may_see(parent: &ParentId, entry: &Entry) -> bool {
+    entry.status == EntryStatus::Published
+        || (entry.kind == EntryKind::ParentContribution
+            && matches!(&entry.author, Author::Parent(p) if p == parent))
 }
 
 pub(crate) fn check_text(text: &str, next_steps: &str) -> Result<(), RuleError> {

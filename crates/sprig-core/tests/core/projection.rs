@@ -1,6 +1,6 @@
 use sprig_core::{
     Actor, Consent, EntryStatus, GroupMembers, NewEntry, RuleError, ShownAuthor, parent_view,
-    plan_entry,
+    parent_view_of, plan_entry,
 };
 use sprig_testkit::{Fixture, photo_ref};
 
@@ -128,4 +128,28 @@ fn group_media_hidden_once_any_member_withdraws_consent_and_no_other_name_shown(
     // Unknown membership hides rather than leaks.
     let view = parent_view(&a, &fx.roster, &fx.parents[0], &GroupMembers::default()).unwrap();
     assert!(view.entries[0].media_hidden);
+}
+
+/// `parent_view_of` (the server reads a journal's entries once) is `parent_view`, and an entry
+/// of another child handed to it is still checked against that child's link.
+#[test]
+fn parent_view_of_read_entries_is_the_parent_view_and_checks_every_entrys_child() {
+    let fx = Fixture::new(2);
+    let mut own = fx.journal(0);
+    fx.observe(&mut own, "Own child's day", at(1));
+    let mut other = fx.journal(1);
+    fx.observe(&mut other, "Another child's day", at(2));
+    let groups = GroupMembers::default();
+    let view = parent_view(&own, &fx.roster, &fx.parents[0], &groups).unwrap();
+    let of = parent_view_of(
+        &fx.children[0],
+        own.entries(),
+        &fx.roster,
+        &fx.parents[0],
+        &groups,
+    );
+    assert_eq!(of.unwrap(), view);
+    let mixed = [own.entries(), other.entries()].concat();
+    let of = parent_view_of(&fx.children[0], mixed, &fx.roster, &fx.parents[0], &groups).unwrap();
+    assert_eq!(of, view, "the other child's entry is not shown");
 }

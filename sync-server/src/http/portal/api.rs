@@ -13,8 +13,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sprig_core::{
-    Actor, ChildId, Consent, EntryId, EntryStatus, GroupMembers, Journal, ParentId, ParentView,
-    Roster, ShownAuthor, Timestamp, parent_view,
+    Actor, ChildId, Consent, Entry, EntryId, EntryStatus, GroupMembers, Journal, ParentId,
+    ParentView, Roster, ShownAuthor, Timestamp, parent_view_of,
 };
 use sprig_proto::DocId;
 use tower_sessions::Session;
@@ -620,23 +620,25 @@ pub(super) fn view_of(
     child: &ChildId,
 ) -> Result<Option<ParentView>, DocStoreError> {
     let journal = load_journal(s, child)?;
+    // Read once: materialising a year of entries costs more than loading the document.
+    let entries = journal.entries();
     let mut groups = GroupMembers::default();
-    if journal.entries().iter().any(|e| e.group.is_some()) {
+    if entries.iter().any(|e| e.group.is_some()) {
         for c in roster.children() {
             if &c.id == child {
-                groups = merge_groups(groups, &journal);
+                groups = merge_groups(groups, child, &entries);
             } else if let Ok(j) = load_journal(s, &c.id) {
-                groups = merge_groups(groups, &j);
+                groups = merge_groups(groups, j.child(), &j.entries());
             }
         }
     }
-    Ok(parent_view(&journal, roster, parent, &groups).ok())
+    Ok(parent_view_of(child, entries, roster, parent, &groups).ok())
 }
 
-fn merge_groups(mut g: GroupMembers, j: &Journal) -> GroupMembers {
-    for e in j.entries() {
-        if let Some(group) = e.group {
-            g.insert(group, j.child().clone());
+fn merge_groups(mut g: GroupMembers, child: &ChildId, entries: &[Entry]) -> GroupMembers {
+    for e in entries {
+        if let Some(group) = &e.group {
+            g.insert(group.clone(), child.clone());
         }
     }
     g
@@ -656,6 +658,7 @@ fn cursor_of(e: &sprig_core::ParentEntry) -> String {
         (status = 404, body = ErrorBody, description = "Not this parent's child"),
     ))]
 pub(crate) async fn journal(
+    State(st): State<Arc<PortalState>>,
     who: SignedIn,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
@@ -672,9 +675,15 @@ pub(crate) async fn journal(
         return Err(consent_required());
     }
     let (roster, parent) = (who.roster, who.parent);
+    let permit = st
+        .journal_views
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let view = run(&who.setting, move |s| view_of(s, &roster, &parent, &child))
         .await??
         .ok_or_else(ApiError::not_found)?;
+    drop(permit);
     let mut entries: Vec<_> = view
         .entries
         .into_iter()

@@ -40,6 +40,10 @@ pub(crate) struct PortalState {
     pub(crate) absolute_ms: i64,
     /// Open live-update streams per session.
     pub(crate) streams: events::Streams,
+    /// Journal pages projected at once, one per core: each loads and materialises a whole
+    /// journal on the blocking pool, and more at once only adds threads and memory
+    /// (docs/BENCHMARKS.md, "Parents' portal").
+    pub(crate) journal_views: tokio::sync::Semaphore,
 }
 
 /// The strict policy for the portal's pages and API: scripts, styles, fonts, images and
@@ -110,6 +114,9 @@ pub(crate) fn router(setting: Arc<AppState>, idle: Duration, absolute: Duration)
         idle_ms: millis(idle),
         absolute_ms: millis(absolute),
         streams: events::Streams::default(),
+        journal_views: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        ),
     });
     let (api, doc) = api_router(max_upload);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
