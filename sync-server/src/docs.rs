@@ -79,6 +79,69 @@ pub fn load_doc(store: &dyn ServerStore, doc: &DocId) -> Result<AnyDoc, DocStore
     })
 }
 
+/// What the portal reads on every journal page, kept between requests for as long as the
+/// stored journal keeps the heads it was read at: each journal's materialised entries (plain
+/// values, not the Automerge document). Loading a year's journal and materialising its entries
+/// cost about 12 ms of a page (docs/BENCHMARKS.md, parents' portal); reading the stored bytes to
+/// learn their heads costs a fraction of a millisecond. The roster is not kept: a shared
+/// Automerge roster grew the server's memory threefold in the same benchmark. A document whose stored heads are unknown (two
+/// writers at once, or never written since created) is read afresh, and the heads of what
+/// was read are recorded in the store for its version.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    entries: std::sync::Mutex<BTreeMap<sprig_core::ChildId, (Heads, Entries)>>,
+}
+
+/// The heads of a copy loaded from `stored`. When the store did not know them (two writers at
+/// once), they are recorded for the version loaded, as a session's listing does, so the next
+/// read finds them; a failure to record costs only a later fresh read.
+/// A journal's entries, shared by the requests that read them.
+pub type Entries = Arc<Vec<sprig_core::Entry>>;
+
+fn known_heads(store: &dyn ServerStore, doc: &DocId, stored: &StoredDoc, loaded: Heads) -> Heads {
+    if stored.heads.is_none() {
+        let _ = store.set_doc_heads(doc, stored.version, &loaded);
+    }
+    loaded
+}
+
+fn held<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ReadCache {
+    /// A child's journal entries (every one, as `Journal::entries` gives them) as stored now.
+    ///
+    /// # Errors
+    /// [`DocStoreError`] when the journal is missing, damaged or the store fails.
+    pub fn entries(
+        &self,
+        store: &dyn ServerStore,
+        child: &sprig_core::ChildId,
+    ) -> Result<Entries, DocStoreError> {
+        let doc = DocId::Journal(child.clone());
+        let stored = store
+            .load_doc(&doc)?
+            .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
+        if let Some(h) = &stored.heads
+            && let Some((_, e)) = held(&self.entries).get(child).filter(|(k, _)| k == h)
+        {
+            return Ok(e.clone());
+        }
+        let damaged = |source| DocStoreError::Damaged {
+            doc: doc.clone(),
+            source,
+        };
+        let Document::Journal(mut j) = load_stored(&doc, &stored).map_err(damaged)? else {
+            return Err(damaged(DocError::DifferentDocument));
+        };
+        let h = known_heads(store, &doc, &stored, j.heads());
+        let e = Arc::new(j.entries());
+        held(&self.entries).insert(child.clone(), (h, e.clone()));
+        Ok(e)
+    }
+}
+
 /// Loads the roster, lets `edit` change it, and appends the change durably. Used by admin
 /// commands: concurrent edits by devices or other commands merge, as they are separate chunks.
 ///
@@ -682,6 +745,38 @@ mod tests {
         )
         .unwrap();
         Arc::new(s)
+    }
+
+    #[test]
+    fn the_read_cache_keeps_a_journals_entries_while_the_stored_journal_is_unchanged() {
+        let fx = Fixture::new(2);
+        let mut j = fx.journal(0);
+        fx.observe(&mut j, "First", t(1));
+        let store = store_with(&fx, &mut j);
+        let s = store.as_ref();
+        let child = j.child().clone();
+        let cache = ReadCache::default();
+        // Heads unknown (never written since created): read afresh, and the heads of what
+        // was read recorded, so the next read finds them ...
+        assert_eq!(stored_heads(s, &DocId::Journal(child.clone())), None);
+        let a = cache.entries(s, &child).unwrap();
+        assert!(stored_heads(s, &DocId::Journal(child.clone())).is_some());
+        assert!(Arc::ptr_eq(&a, &cache.entries(s, &child).unwrap()));
+        // A write moves the heads: the next read shows it, and keeps it ...
+        let write = |text: &'static str, at| {
+            edit_journal(s, &child, |j| {
+                fx.observe(j, text, t(at));
+                Ok::<_, DocStoreError>(())
+            })
+            .unwrap();
+        };
+        write("Second", 2);
+        let b = cache.entries(s, &child).unwrap();
+        assert_eq!(b.len(), 2);
+        assert!(Arc::ptr_eq(&b, &cache.entries(s, &child).unwrap()));
+        // ... until the next write, which the next read shows.
+        write("Third", 3);
+        assert_eq!(cache.entries(s, &child).unwrap().len(), 3);
     }
 
     /// Runs the Automerge sync protocol for `doc` between a session and a device's copy until

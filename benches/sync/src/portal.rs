@@ -568,7 +568,7 @@ fn profile(data: &DataDir, child: &str) -> Result<()> {
         let entries = journal.entries();
         let groups = entries.iter().any(|e| e.group.is_some());
         let t3 = Instant::now();
-        let view = parent_view_of(&child, entries, &roster, &parent, &GroupMembers::default())?;
+        let view = parent_view_of(&child, &entries, &roster, &parent, &GroupMembers::default())?;
         let t4 = Instant::now();
         std::hint::black_box((groups, view.entries.len()));
         for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4)]

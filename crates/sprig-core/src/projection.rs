@@ -117,18 +117,19 @@ pub fn parent_view(
     parent: &ParentId,
     groups: &GroupMembers,
 ) -> Result<ParentView, RuleError> {
-    parent_view_of(journal.child(), journal.entries(), roster, parent, groups)
+    parent_view_of(journal.child(), &journal.entries(), roster, parent, groups)
 }
 
 /// [`parent_view`] of entries already read from the journal of `child` (`Journal::entries`,
-/// oldest first), for a caller that needs them for something else too: reading a year of a
-/// journal costs more than projecting it.
+/// oldest first), for a caller that needs them for something else too or keeps them between
+/// requests: reading a year of a journal costs more than projecting it. Only the entries the
+/// parent sees are copied.
 ///
 /// # Errors
 /// As [`parent_view`].
 pub fn parent_view_of(
     child: &ChildId,
-    entries: Vec<Entry>,
+    entries: &[Entry],
     roster: &Roster,
     parent: &ParentId,
     groups: &GroupMembers,
@@ -161,7 +162,7 @@ pub fn parent_view_of(
             .clone()
     };
     let mut entries: Vec<ParentEntry> = entries
-        .into_iter()
+        .iter()
         .filter(|e| {
             if &e.child == journal_child {
                 parent_may_see(parent, e)
@@ -183,15 +184,19 @@ pub fn parent_view_of(
             };
             let media_hidden = !consent_ok && !e.media.is_empty();
             ParentEntry {
-                id: e.id,
+                id: e.id.clone(),
                 kind: e.kind,
                 status: e.status,
                 author: show(&e.author),
                 created_at: e.created_at,
-                text: e.text,
-                areas: e.areas,
-                next_steps: e.next_steps,
-                media: if media_hidden { Vec::new() } else { e.media },
+                text: e.text.clone(),
+                areas: e.areas.clone(),
+                next_steps: e.next_steps.clone(),
+                media: if media_hidden {
+                    Vec::new()
+                } else {
+                    e.media.clone()
+                },
                 media_hidden,
                 is_group: e.group.is_some(),
                 replies: e

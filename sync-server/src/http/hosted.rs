@@ -248,6 +248,7 @@ impl Hosted {
             ca,
             config: self.config.tuning.clone(),
             roster_views: Arc::default(),
+            reads: Arc::default(),
         });
         let portal = super::portal::router(
             state.clone(),

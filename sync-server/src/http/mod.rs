@@ -112,6 +112,8 @@ pub(crate) struct AppState {
     pub(crate) changes: Arc<changes::Changes>,
     /// The roster view journal changes are checked against, shared by the sessions.
     pub(crate) roster_views: Arc<crate::docs::RosterViews>,
+    /// The roster and journal entries the portal reads, kept while unchanged.
+    pub(crate) reads: Arc<crate::docs::ReadCache>,
 }
 
 /// The settings this server serves, and how a request finds its own: a device request by the
@@ -264,6 +266,7 @@ pub async fn serve(
         config,
         changes: changes::Changes::start(store_for_changes),
         roster_views: Arc::default(),
+        reads: Arc::default(),
     });
     let app = router(Arc::new(Settings::One(setting.clone())))
         .fallback(portal::assets)

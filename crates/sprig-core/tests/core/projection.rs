@@ -143,13 +143,13 @@ fn parent_view_of_read_entries_is_the_parent_view_and_checks_every_entrys_child(
     let view = parent_view(&own, &fx.roster, &fx.parents[0], &groups).unwrap();
     let of = parent_view_of(
         &fx.children[0],
-        own.entries(),
+        &own.entries(),
         &fx.roster,
         &fx.parents[0],
         &groups,
     );
     assert_eq!(of.unwrap(), view);
     let mixed = [own.entries(), other.entries()].concat();
-    let of = parent_view_of(&fx.children[0], mixed, &fx.roster, &fx.parents[0], &groups).unwrap();
+    let of = parent_view_of(&fx.children[0], &mixed, &fx.roster, &fx.parents[0], &groups).unwrap();
     assert_eq!(of, view, "the other child's entry is not shown");
 }

@@ -13,17 +13,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sprig_core::{
-    Actor, ChildId, Consent, Entry, EntryId, EntryStatus, GroupMembers, Journal, ParentId,
-    ParentView, Roster, ShownAuthor, Timestamp, parent_view_of,
+    Actor, ChildId, Consent, Entry, EntryId, EntryStatus, GroupMembers, ParentId, ParentView,
+    Roster, ShownAuthor, Timestamp, parent_view_of,
 };
-use sprig_proto::DocId;
 use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::PortalState;
 use super::session::{SignedIn, half_sign_in, id_hash, session_error, sign_in};
 use crate::admin::now_ms;
-use crate::docs::{AnyDoc, DocStoreError, edit_journal, edit_roster, load_doc};
+use crate::docs::{DocStoreError, ReadCache, edit_journal, edit_roster};
 use crate::http::{ApiError, AppState, Peer, blocking};
 use crate::media_store::MediaStoreError;
 use crate::store::{AgreementRecord, ServerStore, StoreError};
@@ -221,6 +220,11 @@ pub(crate) async fn create_session(
         .map_err(|e| store_err(&e))?
     };
     let password = req.password;
+    let permit = st
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let (parent, ok) = blocking(move || {
         let (parent, phc) = match found {
             Some((p, phc)) => (Some(p), phc),
@@ -234,6 +238,7 @@ pub(crate) async fn create_session(
         (parent, ok)
     })
     .await?;
+    drop(permit);
     let parent = match parent {
         Some(p) if ok => ParentId::parse(&p).map_err(|e| ApiError::internal(&e))?,
         _ => {
@@ -603,36 +608,29 @@ fn shown(a: &ShownAuthor) -> String {
     }
 }
 
-fn load_journal(s: &dyn ServerStore, child: &ChildId) -> Result<Journal, DocStoreError> {
-    match load_doc(s, &DocId::Journal(child.clone()))? {
-        AnyDoc::Journal(j) => Ok(j),
-        _ => Err(DocStoreError::Missing(DocId::Journal(child.clone()))),
-    }
-}
-
 /// A child's journal as `parent` sees it, or `None` when the link does not take effect
 /// (not linked, or consent unanswered). Group membership comes from the other journals, read
-/// only when this one holds a group entry.
+/// only when this one holds a group entry. Entries come through `reads`, which keeps them while
+/// the stored journal is unchanged.
 pub(super) fn view_of(
     s: &dyn ServerStore,
+    reads: &ReadCache,
     roster: &Roster,
     parent: &ParentId,
     child: &ChildId,
 ) -> Result<Option<ParentView>, DocStoreError> {
-    let journal = load_journal(s, child)?;
-    // Read once: materialising a year of entries costs more than loading the document.
-    let entries = journal.entries();
+    let entries = reads.entries(s, child)?;
     let mut groups = GroupMembers::default();
     if entries.iter().any(|e| e.group.is_some()) {
         for c in roster.children() {
             if &c.id == child {
                 groups = merge_groups(groups, child, &entries);
-            } else if let Ok(j) = load_journal(s, &c.id) {
-                groups = merge_groups(groups, j.child(), &j.entries());
+            } else if let Ok(other) = reads.entries(s, &c.id) {
+                groups = merge_groups(groups, &c.id, &other);
             }
         }
     }
-    Ok(parent_view_of(child, entries, roster, parent, &groups).ok())
+    Ok(parent_view_of(child, &entries, roster, parent, &groups).ok())
 }
 
 fn merge_groups(mut g: GroupMembers, child: &ChildId, entries: &[Entry]) -> GroupMembers {
@@ -680,9 +678,12 @@ pub(crate) async fn journal(
         .acquire()
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let view = run(&who.setting, move |s| view_of(s, &roster, &parent, &child))
-        .await??
-        .ok_or_else(ApiError::not_found)?;
+    let reads = who.setting.reads.clone();
+    let view = run(&who.setting, move |s| {
+        view_of(s, &reads, &roster, &parent, &child)
+    })
+    .await??
+    .ok_or_else(ApiError::not_found)?;
     drop(permit);
     let mut entries: Vec<_> = view
         .entries
@@ -733,12 +734,13 @@ pub(crate) async fn journal(
 /// The MIME type of a media file of an entry this parent may see, or `None`.
 fn entitled_media(
     s: &dyn ServerStore,
+    reads: &ReadCache,
     roster: &Roster,
     parent: &ParentId,
     sha: &str,
 ) -> Result<Option<String>, DocStoreError> {
     for c in children_of(roster, parent) {
-        let Some(view) = view_of(s, roster, parent, &c.id)? else {
+        let Some(view) = view_of(s, reads, roster, parent, &c.id)? else {
             continue;
         };
         // Published entries, and the parent's own contributions in any state (they sent
@@ -773,8 +775,9 @@ pub(crate) async fn media(who: SignedIn, Path(id): Path<String>) -> Result<Respo
     let (roster, parent) = (who.roster.clone(), who.parent.clone());
     let found = {
         let sha = sha.clone();
+        let reads = who.setting.reads.clone();
         run(&who.setting, move |s| {
-            entitled_media(s, &roster, &parent, &sha)
+            entitled_media(s, &reads, &roster, &parent, &sha)
         })
         .await??
         .ok_or_else(ApiError::not_found)?
@@ -834,12 +837,13 @@ pub(crate) struct Created {
 /// The child whose journal holds a published entry `entry` this parent may see.
 fn entry_child(
     s: &dyn ServerStore,
+    reads: &ReadCache,
     roster: &Roster,
     parent: &ParentId,
     entry: &EntryId,
 ) -> Result<Option<ChildId>, DocStoreError> {
     for c in children_of(roster, parent) {
-        let Some(view) = view_of(s, roster, parent, &c.id)? else {
+        let Some(view) = view_of(s, reads, roster, parent, &c.id)? else {
             continue;
         };
         if view
@@ -873,8 +877,9 @@ pub(crate) async fn reply(
     let (roster, parent) = (who.roster.clone(), who.parent.clone());
     let child = {
         let entry = entry.clone();
+        let reads = who.setting.reads.clone();
         run(&who.setting, move |s| {
-            entry_child(s, &roster, &parent, &entry)
+            entry_child(s, &reads, &roster, &parent, &entry)
         })
         .await??
         .ok_or_else(ApiError::not_found)?

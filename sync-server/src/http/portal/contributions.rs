@@ -474,8 +474,11 @@ pub(crate) async fn list(
     }
     require_consent(&who, &child)?;
     let (roster, parent) = (who.roster, who.parent);
-    let view = run(&who.setting, move |s| view_of(s, &roster, &parent, &child))
-        .await??
-        .ok_or_else(ApiError::not_found)?;
+    let reads = who.setting.reads.clone();
+    let view = run(&who.setting, move |s| {
+        view_of(s, &reads, &roster, &parent, &child)
+    })
+    .await??
+    .ok_or_else(ApiError::not_found)?;
     Ok(Json(own_contributions(view)))
 }

@@ -44,6 +44,10 @@ pub(crate) struct PortalState {
     /// journal on the blocking pool, and more at once only adds threads and memory
     /// (docs/BENCHMARKS.md, "Parents' portal").
     pub(crate) journal_views: tokio::sync::Semaphore,
+    /// Password checks run at once, one per core: each Argon2id check holds 19 MiB, and 500
+    /// sign-ins at once took the server past 1.2 GB (docs/BENCHMARKS.md, "Parents' portal");
+    /// the rest wait their turn instead.
+    pub(crate) password_checks: tokio::sync::Semaphore,
 }
 
 /// The strict policy for the portal's pages and API: scripts, styles, fonts, images and
@@ -115,6 +119,9 @@ pub(crate) fn router(setting: Arc<AppState>, idle: Duration, absolute: Duration)
         absolute_ms: millis(absolute),
         streams: events::Streams::default(),
         journal_views: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        ),
+        password_checks: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         ),
     });

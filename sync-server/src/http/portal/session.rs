@@ -251,7 +251,8 @@ fn extend(session: &Session, now: i64, signed_in_at: i64, st: &PortalState) {
 /// longer in the roster, is ended on the server first.
 pub(crate) struct SignedIn {
     pub(crate) parent: ParentId,
-    pub(crate) roster: Roster,
+    /// Shared with the setting's other requests while the stored roster is unchanged.
+    pub(crate) roster: Arc<Roster>,
     pub(crate) session: Session,
     pub(crate) setting: Arc<AppState>,
 }
@@ -290,12 +291,15 @@ impl FromRequestParts<Arc<PortalState>> for SignedIn {
         }
         let setting = st.setting.clone();
         let store = setting.store.clone();
+        // Read afresh for every request: a roster kept and shared between requests grew the
+        // server's memory threefold in the portal benchmark (docs/BENCHMARKS.md).
         let roster = blocking(move || load_doc(store.as_ref(), &DocId::Roster))
             .await?
             .map_err(|e| ApiError::internal(&e))?;
         let AnyDoc::Roster(roster) = roster else {
             return Err(ApiError::internal(&"the roster is not a roster"));
         };
+        let roster = Arc::new(roster);
         if roster.parent(&parent).is_none() {
             session.flush().await.map_err(|e| session_error(&e))?;
             return Err(signed_out());
