@@ -70,13 +70,55 @@ pub enum DocStoreError {
 /// # Errors
 /// [`DocStoreError`].
 pub fn load_doc(store: &dyn ServerStore, doc: &DocId) -> Result<AnyDoc, DocStoreError> {
-    let stored = store
+    parse(doc, &read_stored(store, doc)?)
+}
+
+/// A document's stored record (bytes, version, heads), or [`DocStoreError::Missing`].
+fn read_stored(store: &dyn ServerStore, doc: &DocId) -> Result<StoredDoc, DocStoreError> {
+    store
         .load_doc(doc)?
-        .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
-    load_stored(doc, &stored).map_err(|source| DocStoreError::Damaged {
+        .ok_or_else(|| DocStoreError::Missing(doc.clone()))
+}
+
+/// The copy a stored record loads as, or [`DocStoreError::Damaged`].
+fn parse(doc: &DocId, stored: &StoredDoc) -> Result<AnyDoc, DocStoreError> {
+    load_stored(doc, stored).map_err(|source| DocStoreError::Damaged {
         doc: doc.clone(),
         source,
     })
+}
+
+/// Loads `doc`, lets `edit` change it, and appends the change (with the media its new entry
+/// references) durably, based on the version loaded, so a concurrent writer's append merges.
+fn edit_doc<T, E: From<DocStoreError>>(
+    store: &dyn ServerStore,
+    doc: DocId,
+    media: Vec<String>,
+    edit: impl FnOnce(&mut AnyDoc) -> Result<T, E>,
+) -> Result<T, E> {
+    let stored = read_stored(store, &doc)?;
+    let version = stored.version;
+    let mut d = parse(&doc, &stored)?;
+    drop(stored);
+    let out = edit(&mut d)?;
+    let chunk = d.save_incremental();
+    if !chunk.is_empty() {
+        store
+            .commit_changes(
+                None,
+                &[DocWrite {
+                    doc,
+                    chunks: vec![chunk],
+                    heads: d.heads(),
+                    base_version: version,
+                    media,
+                }],
+                &[],
+                &[],
+            )
+            .map_err(DocStoreError::from)?;
+    }
+    Ok(out)
 }
 
 /// What the portal reads on every journal page, kept between requests for as long as the
@@ -120,20 +162,14 @@ impl ReadCache {
         child: &sprig_core::ChildId,
     ) -> Result<Entries, DocStoreError> {
         let doc = DocId::Journal(child.clone());
-        let stored = store
-            .load_doc(&doc)?
-            .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
+        let stored = read_stored(store, &doc)?;
         if let Some(h) = &stored.heads
             && let Some((_, e)) = held(&self.entries).get(child).filter(|(k, _)| k == h)
         {
             return Ok(e.clone());
         }
-        let damaged = |source| DocStoreError::Damaged {
-            doc: doc.clone(),
-            source,
-        };
-        let Document::Journal(mut j) = load_stored(&doc, &stored).map_err(damaged)? else {
-            return Err(damaged(DocError::DifferentDocument));
+        let Document::Journal(mut j) = parse(&doc, &stored)? else {
+            unreachable!("load_stored returns the kind asked for");
         };
         let h = known_heads(store, &doc, &stored, j.heads());
         let e = Arc::new(j.entries());
@@ -151,40 +187,10 @@ pub fn edit_roster<T, E: From<DocStoreError>>(
     store: &dyn ServerStore,
     edit: impl FnOnce(&mut Roster) -> Result<T, E>,
 ) -> Result<T, E> {
-    let doc = DocId::Roster;
-    let stored = store
-        .load_doc(&doc)
-        .map_err(DocStoreError::from)?
-        .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
-    let version = stored.version;
-    let AnyDoc::Roster(mut roster) =
-        load_stored(&doc, &stored).map_err(|source| DocStoreError::Damaged {
-            doc: doc.clone(),
-            source,
-        })?
-    else {
-        unreachable!("load_stored returns the kind asked for");
-    };
-    drop(stored);
-    let out = edit(&mut roster)?;
-    let chunk = roster.save_incremental();
-    if !chunk.is_empty() {
-        store
-            .commit_changes(
-                None,
-                &[DocWrite {
-                    doc,
-                    chunks: vec![chunk],
-                    heads: roster.heads(),
-                    base_version: version,
-                    media: Vec::new(),
-                }],
-                &[],
-                &[],
-            )
-            .map_err(DocStoreError::from)?;
-    }
-    Ok(out)
+    edit_doc(store, DocId::Roster, Vec::new(), |d| match d {
+        AnyDoc::Roster(r) => edit(r),
+        _ => unreachable!("load_stored returns the kind asked for"),
+    })
 }
 
 /// Loads a child's journal, lets `edit` change it, and appends the change durably: how the
@@ -212,40 +218,10 @@ pub fn edit_journal_with_media<T, E: From<DocStoreError>>(
     media: Vec<String>,
     edit: impl FnOnce(&mut Journal) -> Result<T, E>,
 ) -> Result<T, E> {
-    let doc = DocId::Journal(child.clone());
-    let stored = store
-        .load_doc(&doc)
-        .map_err(DocStoreError::from)?
-        .ok_or_else(|| DocStoreError::Missing(doc.clone()))?;
-    let version = stored.version;
-    let AnyDoc::Journal(mut journal) =
-        load_stored(&doc, &stored).map_err(|source| DocStoreError::Damaged {
-            doc: doc.clone(),
-            source,
-        })?
-    else {
-        unreachable!("load_stored returns the kind asked for");
-    };
-    drop(stored);
-    let out = edit(&mut journal)?;
-    let chunk = journal.save_incremental();
-    if !chunk.is_empty() {
-        store
-            .commit_changes(
-                None,
-                &[DocWrite {
-                    doc,
-                    chunks: vec![chunk],
-                    heads: journal.heads(),
-                    base_version: version,
-                    media,
-                }],
-                &[],
-                &[],
-            )
-            .map_err(DocStoreError::from)?;
-    }
-    Ok(out)
+    edit_doc(store, DocId::Journal(child.clone()), media, |d| match d {
+        AnyDoc::Journal(j) => edit(j),
+        _ => unreachable!("load_stored returns the kind asked for"),
+    })
 }
 
 /// One-time moves of data written by earlier versions, done when a store is opened; each is
