@@ -14,32 +14,24 @@
 // Run by `make portal-e2e` (inside scripts/with-keystore.sh, for the tablet's keystore); the
 // binaries come from SPRIG_SERVER_BIN and SPRIG_DEVICE_BIN.
 import { execFileSync, spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer, connect } from 'node:net';
+import { mkdtempSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  PHONE, expectAccessible, freePort, json, launchTrusting, need, screenshots, sleep, totp, waitPort, watchCsp,
+} from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const shots = process.env.SPRIG_SCREENSHOTS
   ? resolve(repo, process.env.SPRIG_SCREENSHOTS)
   : join(tmpdir(), 'sprig-portal-screenshots');
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run through make portal-e2e)`);
-  return v;
-};
 const SERVER = need('SPRIG_SERVER_BIN');
 const DEVICE = need('SPRIG_DEVICE_BIN');
-const CHROMIUM = process.env.SPRIG_CHROMIUM ?? '/usr/bin/chromium';
+const shot = screenshots(shots, 'portal');
 
 const work = mkdtempSync(join(tmpdir(), 'sprig-portal-e2e-'));
 const srv = join(work, 'server');
@@ -52,65 +44,10 @@ let base = '';
 let browser;
 const cspViolations = [];
 
-const json = (bin, args) => JSON.parse(execFileSync(bin, [...args, '--json'], { encoding: 'utf8' }));
 const server = (...args) => json(SERVER, args);
 const device = (...args) => json(DEVICE, args);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** RFC 6238 (SHA-1, 6 digits, 30 s): the code an authenticator app holding `base32` shows at `ms`. */
-function totp(base32, ms = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of base32.replace(/[\s=]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(ms / 30000)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const off = mac[mac.length - 1] & 15;
-  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
-
-function freePort() {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => ok(p));
-    });
-  });
-}
-
-async function waitPort(p, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const open = await new Promise((ok) => {
-      const c = connect(p, '127.0.0.1', () => (c.destroy(), ok(true)));
-      c.on('error', () => ok(false));
-    });
-    if (open) return;
-    if (Date.now() > end) throw new Error(`nothing listens on ${p}`);
-    await sleep(150);
-  }
-}
-
-/** Runs axe in the page (evaluated over CDP, so the page's strict CSP stays on). */
-async function expectAccessible(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-    [],
-    `axe on ${name}`,
-  );
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(shots, `portal-${name}.png`), fullPage: true });
-}
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
   port = await freePort();
   base = `https://localhost:${port}`;
   const fp = server('init', '--data', srv, '--name', 'Acorn Pre-School', '--hostname', 'localhost').ca_fingerprint;
@@ -138,19 +75,8 @@ before(async () => {
     '--photo', join(work, 'photo.jpg')).id;
   device('sync', '--data', tablet);
 
-  // The browser trusts the setting's CA, as a parent's phone would be set up to; a fresh
-  // profile under a temporary HOME.
-  mkdirSync(join(browserHome, '.pki', 'nssdb'), { recursive: true });
-  const nss = `sql:${join(browserHome, '.pki', 'nssdb')}`;
-  execFileSync('certutil', ['-d', nss, '-N', '--empty-password']);
-  execFileSync('certutil', ['-d', nss, '-A', '-t', 'C,,', '-n', 'sprig', '-i', join(srv, 'ca.pem')]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    env: { ...process.env, HOME: browserHome },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  // The browser trusts the setting's CA, as a parent's phone would be set up to.
+  browser = await launchTrusting(join(srv, 'ca.pem'), browserHome);
 });
 
 after(async () => {
@@ -162,12 +88,9 @@ after(async () => {
 });
 
 test('a parent signs in, agrees, answers consent and sees the photo from the tablet, then replies', async () => {
-  // A phone-sized window.
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const context = await browser.newContext(PHONE);
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
+  watchCsp(page, cspViolations);
   const res = await page.goto(`${base}/`);
   assert.equal(res.status(), 200);
   const csp = res.headers()['content-security-policy'];
@@ -258,11 +181,9 @@ test('a parent signs in, agrees, answers consent and sees the photo from the tab
 });
 
 test('live updates, and a contribution from home that a tablet approves into the journal', async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const context = await browser.newContext(PHONE);
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
+  watchCsp(page, cspViolations);
   await page.goto(`${base}/`);
   await page.getByLabel('E-mail address').fill('sam.birchley@example.org');
   await page.getByLabel('Password').fill('a long portal pass phrase');
@@ -353,11 +274,9 @@ test('live updates, and a contribution from home that a tablet approves into the
 });
 
 test('an invited parent sets a password, signs in, turns on two-step sign-in and signs in with a code', async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const context = await browser.newContext(PHONE);
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
+  watchCsp(page, cspViolations);
   // The printed link, on this test's port.
   assert.match(ids.invite.link, /\/#\/invite\/[0-9a-f]{64}$/);
   const token = ids.invite.link.split('/#/invite/')[1];
