@@ -9,10 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3Builder, Checksum};
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::io::AsyncWriteExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use zeroize::Zeroizing;
 
 use super::{ByteStream, Intake, MediaFuture, MediaStore, MediaStoreError};
@@ -197,19 +195,38 @@ impl S3MediaStore {
 
     /// Streams the body to `tmp`: the object store has confirmed the whole object when this
     /// returns `Ok`. On an error nothing is left (the upload is aborted or deleted).
+    ///
+    /// A body smaller than one part goes up in one PUT once it has all arrived; a larger one
+    /// as a multipart upload, [`UPLOAD_CONCURRENCY`] parts at a time. When the body breaks,
+    /// the parts already in flight are let land before the upload is aborted: an abort that
+    /// overtakes a part still being stored leaves that part behind (S3 documents that such a
+    /// part survives the abort), which `object_store`'s own `BufWriter::abort` risks.
     async fn receive(
         &self,
         tmp: &Path,
         len: u64,
         mut body: ByteStream,
     ) -> Result<(u64, String), MediaStoreError> {
-        let mut w = BufWriter::with_capacity(self.store.clone(), tmp.clone(), PART_SIZE)
-            .with_max_concurrency(UPLOAD_CONCURRENCY);
+        let mut small: Vec<Bytes> = Vec::new();
+        let mut small_len = 0usize;
+        let mut parts: Option<WriteMultipart> = None;
         let streamed = async {
             let mut intake = Intake::new(len);
             while let Some(piece) = body.next().await {
                 let chunk = intake.take(piece)?;
-                w.put(chunk).await?;
+                if let Some(w) = parts.as_mut() {
+                    w.wait_for_capacity(UPLOAD_CONCURRENCY).await?;
+                    w.put(chunk);
+                    continue;
+                }
+                small_len += chunk.len();
+                small.push(chunk);
+                if small_len >= PART_SIZE {
+                    let upload = self.store.put_multipart(tmp).await?;
+                    let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                    small.drain(..).for_each(|c| w.put(c));
+                    parts = Some(w);
+                }
             }
             intake.finish()
         }
@@ -217,18 +234,30 @@ impl S3MediaStore {
         let received = match streamed {
             Ok(r) => r,
             Err(e) => {
-                // Drops the buffer, or aborts a multipart upload and its parts.
-                if let Err(abort) = w.abort().await {
-                    tracing::warn!(error = %abort, "could not abort an interrupted upload");
+                if let Some(mut w) = parts {
+                    // Each call returns at the first failed part; the loop ends when none
+                    // is left in flight.
+                    while w.wait_for_capacity(0).await.is_err() {}
+                    if let Err(abort) = w.abort().await {
+                        tracing::warn!(error = %abort, "could not abort an interrupted upload");
+                    }
                 }
                 return Err(e);
             }
         };
-        // Sends the last part and completes the upload (or sends the one PUT of a small
-        // file): its success is the store's confirmation.
-        if let Err(e) = w.shutdown().await {
+        // Completes the upload (or sends the one PUT of a small file): its success is the
+        // store's confirmation. A failed completion aborts the multipart upload itself.
+        let done = match parts {
+            Some(w) => w.finish().await.map(drop),
+            None => self
+                .store
+                .put(tmp, small.into_iter().collect::<PutPayload>())
+                .await
+                .map(drop),
+        };
+        if let Err(e) = done {
             self.discard(tmp).await;
-            return Err(object_store_io(e));
+            return Err(e.into());
         }
         Ok(received)
     }
@@ -248,17 +277,6 @@ impl S3MediaStore {
             return Err(MediaStoreError::Mismatch { sent: size, stored });
         }
         Ok(())
-    }
-}
-
-/// `BufWriter` reports object store failures as I/O errors: unwrap them again.
-fn object_store_io(e: std::io::Error) -> MediaStoreError {
-    match e.into_inner() {
-        Some(inner) => match inner.downcast::<object_store::Error>() {
-            Ok(os) => MediaStoreError::ObjectStore(*os),
-            Err(other) => MediaStoreError::Io(std::io::Error::other(other)),
-        },
-        None => MediaStoreError::Io(std::io::Error::other("the upload failed")),
     }
 }
 
