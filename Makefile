@@ -8,6 +8,7 @@
 #   make app     the tablet app: the UI (ui/, entry app) and the release binary sprig-app
 #   make app-e2e the real app window under Xvfb over WebDriver; writes docs/screenshots/
 #   make portal-e2e the parents' portal in real Chromium (Playwright) against a real server
+#   make api-fuzz schemathesis against the portal's OpenAPI document on a real server
 #   make bench-app the tablet app's figures with a year of a 60-child setting
 #
 # The cargo target directory is CARGO_TARGET_DIR when set (CI keeps it outside the clone so
@@ -31,10 +32,11 @@ PORTAL_APT_PACKAGES := chromium libnss3-tools
 # Service; keyutils, dbus and gnome-keyring for a real keystore without a desktop; libvips-tools
 # (vipsthumbnail) and hyperfine for the photo benchmark anchor; exiftool and ImageMagick to
 # inspect test images by hand; PostgreSQL's server binaries for the throw-away cluster of
-# scripts/with-postgres.sh (its system service is never used).
+# scripts/with-postgres.sh (its system service is never used); python3-venv for the API
+# fuzzer's virtualenv (scripts/api-fuzz.sh).
 APT_PACKAGES := build-essential pkg-config libssl-dev perl libdbus-1-dev \
 	keyutils gnome-keyring dbus-daemon dbus-bin libsecret-tools sqlite3 \
-	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3 \
+	libvips-tools hyperfine libimage-exiftool-perl imagemagick jq curl ca-certificates python3 python3-venv \
 	postgresql $(APP_APT_PACKAGES) $(PORTAL_APT_PACKAGES)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -71,7 +73,7 @@ s3s-fs: rust
 		env -u CARGO_TARGET_DIR cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary \
 			--locked --root "$(SPRIG_TOOLS)"; }
 
-test: setup lint unit ui-test app-e2e portal-e2e bench-smoke
+test: setup lint unit ui-test app-e2e portal-e2e api-fuzz bench-smoke
 
 lint: setup ui
 	cargo fmt --all -- --check
@@ -146,6 +148,14 @@ portal-e2e: setup ui
 	cargo build -p sprig-server -p sprig-device --bins
 	SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device \
 		scripts/with-keystore.sh node --test ui/e2e/portal.e2e.mjs
+
+# schemathesis (PyPI, pinned, in a virtualenv under SPRIG_TOOLS) against the portal's OpenAPI
+# document on a real server, signed in as a parent: no 5xx, and statuses, content types and
+# bodies as the document declares them (scripts/api-fuzz.sh).
+.PHONY: api-fuzz
+api-fuzz: setup ui
+	cargo build -p sprig-server --bins
+	SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_TOOLS=$(TOOLS_DIR) scripts/api-fuzz.sh
 
 bench-app: setup app
 	scripts/with-keystore.sh benches/app.sh
