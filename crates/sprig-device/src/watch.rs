@@ -19,8 +19,12 @@ type Socket =
 
 /// An open watch connection. Holds nothing of the store: the device may be used (and synced)
 /// while it waits.
+///
+/// It may be dropped anywhere, an async task included (the tablet app's commands are): its
+/// runtime is shut down in the background then, where dropping a runtime in place panics.
 pub struct Watch {
-    rt: tokio::runtime::Runtime,
+    /// `None` only while being dropped.
+    rt: Option<tokio::runtime::Runtime>,
     ws: Socket,
     addr: ServerAddr,
 }
@@ -60,7 +64,11 @@ impl Device {
                 .map(|(ws, _)| ws)
                 .map_err(|e| crate::sync::ws_error(&addr, e))
         })?;
-        Ok(Watch { rt, ws, addr })
+        Ok(Watch {
+            rt: Some(rt),
+            ws,
+            addr,
+        })
     }
 }
 
@@ -73,6 +81,9 @@ impl Watch {
     /// device is revoked or quarantined; a sync then says which): open a new one later.
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Vec<DocId>>> {
         let Watch { rt, ws, addr } = self;
+        let Some(rt) = rt.as_ref() else {
+            return Err(addr.network_error("the watch connection is closed"));
+        };
         rt.block_on(async {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
@@ -96,5 +107,13 @@ impl Watch {
                 }
             }
         })
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }

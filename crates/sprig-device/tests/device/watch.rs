@@ -61,6 +61,26 @@ fn a_tablet_watching_hears_of_another_tablets_observation_and_syncs_it() {
     );
 }
 
+/// A watch may be dropped inside an async task, as the tablet app does when a sync finds the
+/// tablet wiped (its commands are async): dropping its runtime there used to panic.
+#[test]
+fn a_watch_dropped_inside_an_async_task_closes_quietly() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    Device::enrol(&dir, &server.enrolment(server.code())).unwrap();
+    let mut device = Device::open(&dir).unwrap();
+    device.sync().unwrap();
+    let watching = device.watch().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        tokio::spawn(async move { drop(watching) }).await.unwrap();
+    });
+}
+
 /// `sprig-device watch --json`: `{"changed": null}` when nothing came within the timeout,
 /// the changed documents (the roster among them) once a manager adds a child.
 #[test]
