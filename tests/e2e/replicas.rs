@@ -263,6 +263,74 @@ impl World {
         }
     }
 
+    /// Starts tablet 0's sync (routed to `victim`) and kills `victim` while the balancer holds
+    /// the first connection on which the tablet has sent a seeded number of bytes: half the
+    /// time a small offset, in the TLS handshake or the sync session's messages (or, past a
+    /// short session, the first upload), else one inside a photo upload of a few hundred KiB.
+    /// So the sync is always in flight on the victim at the kill (one that ends first fails
+    /// the test). The connection then goes on into the dead replica.
+    fn kill_held(&mut self, victim: usize) -> Proc {
+        let offset = if self.rng.random_bool(0.5) {
+            self.rng.random_range(256..4096)
+        } else {
+            self.rng.random_range(4096..160 * 1024)
+        };
+        self.hosted.balancer.arm(Direction::Up, offset);
+        let mut sync = self.tablets[0].spawn_sync();
+        let start = Instant::now();
+        while !self.hosted.balancer.is_holding() {
+            assert!(
+                matches!(sync.child().try_wait(), Ok(None)),
+                "{}: tablet 0's sync ended before sending {offset} bytes on one connection",
+                self.ctx()
+            );
+            assert!(start.elapsed() < SYNC_LIMIT, "{}: never held", self.ctx());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.hosted.kill(victim);
+        self.hosted.balancer.release();
+        self.log.push(format!(
+            "replica {victim} killed with tablet 0's connection held at {offset} bytes up"
+        ));
+        sync
+    }
+
+    /// Starts tablet 0's sync (routed to `victim`) and kills `victim` as soon as the database
+    /// records the first or second of the tablet's not yet uploaded photos: the answer to that
+    /// upload may not have reached the tablet, which then sends it again (to the other
+    /// replica). Usually the next upload is under way; the log says whether the sync was still
+    /// running.
+    fn kill_after_stored(&mut self, victim: usize) -> Proc {
+        let waiting: Vec<String> = self
+            .photos_of(0)
+            .into_iter()
+            .filter(|(_, (state, _))| state == "captured")
+            .map(|(sha, _)| sha)
+            .collect();
+        let want = self.rng.random_range(1..=2).min(waiting.len());
+        let store = self.hosted.store();
+        let mut sync = self.tablets[0].spawn_sync();
+        let start = Instant::now();
+        loop {
+            let stored = waiting
+                .iter()
+                .filter(|sha| store.media(sha).unwrap().is_some())
+                .count();
+            let running = matches!(sync.child().try_wait(), Ok(None));
+            if stored >= want || !running {
+                self.hosted.kill(victim);
+                self.log.push(format!(
+                    "replica {victim} killed once {stored} of {} photos were stored (sync {})",
+                    waiting.len(),
+                    if running { "running" } else { "already ended" }
+                ));
+                return sync;
+            }
+            assert!(start.elapsed() < SYNC_LIMIT, "{}: never stored", self.ctx());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Two fault-free passes through both replicas in turn, then every check: the tablets and
     /// the database hold the same journals, each observation exactly once in each tagged
     /// child's, every photo in the database and byte-exact in the bucket, nothing else there.
@@ -410,10 +478,11 @@ fn a_replica_killed_mid_sync_loses_nothing() {
     let t = Instant::now();
     let mut w = World::new("a_replica_killed_mid_sync_loses_nothing", 2);
     let mut variant = 0;
-    // Each replica killed once, in a seeded order.
-    let mut victims = [0usize, 1];
-    victims.shuffle(&mut w.rng);
-    for victim in victims {
+    // Each replica killed twice, in a seeded order: once while the balancer holds the tablet's
+    // connection at a byte offset, once just after the deployment stored one of its photos.
+    let mut kills = [(0usize, true), (1, true), (0, false), (1, false)];
+    kills.shuffle(&mut w.rng);
+    for (victim, held) in kills {
         let other = 1 - victim;
         w.log.push(format!("replica {victim} to be killed"));
         for _ in 0..3 {
@@ -422,36 +491,12 @@ fn a_replica_killed_mid_sync_loses_nothing() {
             w.record(0, Some(&file));
         }
         w.record_some(1, 0.5);
-
-        // Tablet 0 syncs through the victim. The balancer holds the first connection on which
-        // the tablet has sent `offset` bytes: half the time a small offset, in the TLS
-        // handshake or the sync session's messages (or, past a short session, the first
-        // upload), else one inside a photo upload of a few hundred KiB. So the sync is always
-        // in flight on the victim when the hold is reached (a sync that ends first fails).
-        let offset = if w.rng.random_bool(0.5) {
-            w.rng.random_range(256..4096)
+        w.hosted.balancer.set_route(Route::To(victim));
+        let sync = if held {
+            w.kill_held(victim)
         } else {
-            w.rng.random_range(4096..160 * 1024)
+            w.kill_after_stored(victim)
         };
-        let b = &w.hosted.balancer;
-        b.set_route(Route::To(victim));
-        b.arm(Direction::Up, offset);
-        let mut sync = w.tablets[0].spawn_sync();
-        let start = Instant::now();
-        while !w.hosted.balancer.is_holding() {
-            assert!(
-                matches!(sync.child().try_wait(), Ok(None)),
-                "{}: tablet 0's sync ended before sending {offset} bytes on one connection",
-                w.ctx()
-            );
-            assert!(start.elapsed() < SYNC_LIMIT, "{}: never held", w.ctx());
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        w.hosted.kill(victim);
-        w.hosted.balancer.release();
-        w.log.push(format!(
-            "replica {victim} killed with tablet 0's connection held at {offset} bytes up"
-        ));
         let outcome = w.finish_sync(0, sync);
         w.log.push(format!("tablet 0's sync: {outcome:?}"));
         if let Ok(report) = &outcome {
