@@ -535,14 +535,9 @@ fn a_replica_killed_mid_sync_loses_nothing() {
         w.hosted.start(victim);
         w.log.push(format!("replica {victim} restarted"));
     }
+    // Every photo ends purged from its tablet (so acknowledged) and held: `converge` checks.
+    // Acknowledgements are not counted exactly here: a sync cut by a kill prints no report.
     w.converge();
-    let photos = w.recorded.iter().filter(|r| r.photo).count() as u64;
-    assert!(
-        w.acked >= photos,
-        "{}: {} acknowledgements for {photos} photos",
-        w.ctx(),
-        w.acked
-    );
     eprintln!(
         "a_replica_killed_mid_sync_loses_nothing: {}; {:.1} s",
         w.log.join("; "),
