@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sprig_e2e::{DeviceDir, Server, seed};
 
-use crate::{Seen, device_view, photo, server_holds, server_view};
+use crate::{Seen, device_view, photo, server_holds, server_view, tagged};
 
 const PINS: [&str; 3] = ["2468", "3579", "4680"];
 const CHILDREN: usize = 4;
@@ -158,13 +158,7 @@ fn three_devices_record_offline_and_converge_in_random_orders() {
                     .iter()
                     .find(|r| r.seen.id == id)
                     .unwrap_or_else(|| panic!("seed {seed}: tablet {d} holds unknown entry {id}"));
-                let tagged: BTreeSet<String> = item["children"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.as_str().unwrap().to_owned())
-                    .collect();
-                assert_eq!(tagged, rec.children, "seed {seed}: children of {id}");
+                assert_eq!(tagged(item), rec.children, "seed {seed}: children of {id}");
                 for m in item["media"].as_array().unwrap() {
                     let want = if rec.device == d { "purged" } else { "remote" };
                     assert_eq!(m["state"], want, "seed {seed}: tablet {d}, {id}: {m}");

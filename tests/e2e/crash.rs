@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sprig_e2e::{DeviceDir, Server, seed};
 
-use crate::{Seen, device_view, server_holds, server_view};
+use crate::{Seen, big_photo, device_view, server_holds, server_view};
 
 const PIN: &str = "2468";
 const KILLS: usize = 4;
@@ -46,17 +46,6 @@ fn stored_media(server: &Server) -> usize {
 /// Whether an upload is being written (`media/tmp/` not empty).
 fn uploads_in_progress(server: &Server) -> bool {
     std::fs::read_dir(server.data.join("media").join("tmp")).is_ok_and(|mut d| d.next().is_some())
-}
-
-/// A camera-like photo of a few hundred KiB after processing; `variant` makes it unique.
-fn big_photo(dir: &std::path::Path, variant: u32) -> PathBuf {
-    let path = dir.join(format!("big{variant}.jpg"));
-    std::fs::write(
-        &path,
-        sprig_testkit::images::photo_like(1400 + variant * 4, 1000),
-    )
-    .unwrap();
-    path
 }
 
 /// Every child's journal on the tablet: entry id → what it holds, plus each photo's state.

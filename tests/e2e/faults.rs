@@ -27,7 +27,7 @@ use sprig_e2e::proxy::{Counters, Direction, Proxy};
 use sprig_e2e::{DeviceDir, Proc, Server};
 use sprig_server::ServerStore;
 
-use crate::{Seen, device_view, photo, server_view};
+use crate::{Recorded, Seen, check_item, check_nothing_lost, device_view, photo, server_view};
 
 const PINS: [&str; 3] = ["2468", "3579", "4680"];
 const CHILDREN: usize = 3;
@@ -38,16 +38,6 @@ const DEFAULT_SCHEDULES: u64 = 24;
 /// A sync that takes longer than this (the device's own timeouts are 15 s to connect and 120 s
 /// of silence) counts as hung.
 const SYNC_LIMIT: Duration = Duration::from_secs(180);
-
-/// What a schedule recorded, to check every replica against.
-#[derive(Debug)]
-struct Recorded {
-    id: String,
-    text: String,
-    children: BTreeSet<String>,
-    photo: bool,
-    device: usize,
-}
 
 /// A tablet's view, from `sprig-device journal` of every child.
 struct TabletState {
@@ -618,26 +608,7 @@ impl Schedule {
                 items,
             } = self.tablet_state(d);
             for item in &items {
-                let id = item["id"].as_str().unwrap();
-                let rec = self
-                    .recorded
-                    .iter()
-                    .find(|r| r.id == id)
-                    .unwrap_or_else(|| panic!("{ctx}: tablet {d} holds unknown entry {id}"));
-                let tagged: BTreeSet<String> = item["children"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.as_str().unwrap().to_owned())
-                    .collect();
-                assert_eq!(
-                    tagged, rec.children,
-                    "{ctx}: children of {id} on tablet {d}"
-                );
-                for m in item["media"].as_array().unwrap() {
-                    let want = if rec.device == d { "purged" } else { "remote" };
-                    assert_eq!(m["state"], want, "{ctx}: tablet {d}, {id}: {m}");
-                }
+                check_item(&ctx, &self.recorded, d, item);
             }
             for (sha, (_, size)) in photos {
                 all_photos.insert(sha, size);
@@ -648,25 +619,7 @@ impl Schedule {
         assert_eq!(views[0], views[2], "{ctx}: tablets 0 and 2 differ");
 
         // Nothing lost: every observation in every tagged child's journal, with text and photo.
-        for rec in &self.recorded {
-            for child in &rec.children {
-                let got = views[0][child]
-                    .get(&rec.id)
-                    .unwrap_or_else(|| panic!("{ctx}: {} lost from {child}'s journal", rec.id));
-                assert_eq!(got.text, rec.text, "{ctx}: text of {}", rec.id);
-                assert_eq!(
-                    got.media.len(),
-                    usize::from(rec.photo),
-                    "{ctx}: photos of {}",
-                    rec.id
-                );
-            }
-            let in_journals = views[0]
-                .values()
-                .filter(|j| j.contains_key(&rec.id))
-                .count();
-            assert_eq!(in_journals, rec.children.len(), "{ctx}: {}", rec.id);
-        }
+        check_nothing_lost(&ctx, &self.recorded, &views[0]);
         assert_eq!(
             all_photos.len(),
             self.recorded.iter().filter(|r| r.photo).count(),

@@ -5,12 +5,10 @@
 //! name finds it. One tablet enrols and syncs through each replica; what one records the other
 //! reads; a revoke through the CLI refuses the other's next sync.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
-use sprig_e2e::{DeviceDir, Proc, bins, free_port, path_str};
+use sprig_e2e::{DeviceDir, Proc, bins, free_port, path_str, spawn_listening};
 use sprig_server::store::pg_testing::{fresh_database, test_database_url};
 
 const PIN: &str = "2468";
@@ -33,29 +31,18 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn serve(url: &str, media: &str) -> (Proc, u16) {
+fn serve(url: &str, media: &str, log: &std::path::Path) -> (Proc, u16) {
     let port = free_port();
-    let child = Command::new(&bins().server)
-        .args(["serve", "--database-url", url, "--media", media])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut proc = Proc::new(child);
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    for _ in 0..600 {
-        assert!(
-            proc.child().try_wait().unwrap().is_none(),
-            "sprig-server serve exited"
-        );
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return (proc, port);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("sprig-server serve did not listen on {addr}");
+    let mut cmd = Command::new(&bins().server);
+    cmd.args(["serve", "--database-url", url, "--media", media])
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    let proc = spawn_listening(&mut cmd, log, port).unwrap_or_else(|| {
+        panic!(
+            "sprig-server serve did not listen on port {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    });
+    (proc, port)
 }
 
 #[test]
@@ -113,8 +100,8 @@ fn tablets_sync_through_two_hosted_replicas() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (mut p1, port1) = serve(&url, m);
-    let (mut p2, port2) = serve(&url, m);
+    let (mut p1, port1) = serve(&url, m, &tmp.path().join("replica-1.log"));
+    let (mut p2, port2) = serve(&url, m, &tmp.path().join("replica-2.log"));
 
     let code = |name: &str| {
         json(&server(

@@ -12,8 +12,9 @@ mod hosted;
 mod lifecycle;
 mod privacy;
 mod refusals;
+mod replicas;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -52,7 +53,14 @@ pub fn device_view(items: &[serde_json::Value]) -> BTreeMap<String, Seen> {
 /// A child's journal as the server stores it (read through the server's library from its data
 /// directory; call only while `serve` is stopped or killed), keyed by entry id.
 pub fn server_view(data: &Path, child: &str) -> BTreeMap<String, Seen> {
-    let store = sprig_server::DataDir::new(data).open_store().unwrap();
+    stored_journal(
+        &sprig_server::DataDir::new(data).open_store().unwrap(),
+        child,
+    )
+}
+
+/// A child's journal as `store` holds it, keyed by entry id.
+pub fn stored_journal(store: &dyn ServerStore, child: &str) -> BTreeMap<String, Seen> {
     let child = ChildId::parse(child).unwrap();
     let Some(StoredDoc {
         snapshot, chunks, ..
@@ -113,4 +121,85 @@ pub fn photo(dir: &Path, name: &str, variant: u32) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+/// A camera-like photo of a few hundred KiB after the tablet processes it, written to
+/// `dir/big<variant>.jpg`; `variant` makes it unique.
+pub fn big_photo(dir: &Path, variant: u32) -> PathBuf {
+    let path = dir.join(format!("big{variant}.jpg"));
+    std::fs::write(
+        &path,
+        sprig_testkit::images::photo_like(1400 + variant * 4, 1000),
+    )
+    .unwrap();
+    path
+}
+
+/// One observation as a test recorded it, to check every copy against.
+#[derive(Debug)]
+pub struct Recorded {
+    pub id: String,
+    pub text: String,
+    pub children: BTreeSet<String>,
+    pub photo: bool,
+    /// The tablet that recorded it.
+    pub device: usize,
+}
+
+/// The children an item of `journal --json` is tagged with.
+pub fn tagged(item: &serde_json::Value) -> BTreeSet<String> {
+    item["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Checks one item of tablet `d`'s `journal --json` against `recorded`: a known entry, tagged
+/// with the recorded children, its photos purged on the tablet that took them and remote on
+/// the others. `ctx` prefixes every failure.
+pub fn check_item(ctx: &str, recorded: &[Recorded], d: usize, item: &serde_json::Value) {
+    let id = item["id"].as_str().unwrap();
+    let rec = recorded
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{ctx}: tablet {d} holds unknown entry {id}"));
+    assert_eq!(
+        tagged(item),
+        rec.children,
+        "{ctx}: children of {id} on tablet {d}"
+    );
+    for m in item["media"].as_array().unwrap() {
+        let want = if rec.device == d { "purged" } else { "remote" };
+        assert_eq!(m["state"], want, "{ctx}: tablet {d}, {id}: {m}");
+    }
+}
+
+/// Nothing lost or duplicated: every recorded observation is in each tagged child's journal of
+/// `journals` (child → entry id → entry) with its text and photo, and in no other.
+pub fn check_nothing_lost(
+    ctx: &str,
+    recorded: &[Recorded],
+    journals: &BTreeMap<String, BTreeMap<String, Seen>>,
+) {
+    for rec in recorded {
+        for child in &rec.children {
+            let got = journals[child]
+                .get(&rec.id)
+                .unwrap_or_else(|| panic!("{ctx}: {} lost from {child}'s journal", rec.id));
+            assert_eq!(got.text, rec.text, "{ctx}: text of {}", rec.id);
+            assert_eq!(
+                got.media.len(),
+                usize::from(rec.photo),
+                "{ctx}: photos of {}",
+                rec.id
+            );
+        }
+        let in_journals = journals
+            .values()
+            .filter(|j| j.contains_key(&rec.id))
+            .count();
+        assert_eq!(in_journals, rec.children.len(), "{ctx}: {}", rec.id);
+    }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod hosted;
 pub mod proxy;
 
 /// Paths of the two binaries under test.
@@ -268,9 +269,88 @@ pub struct Server {
     pub data: PathBuf,
     /// `sha256:<hex>` of the setting CA, from `init`.
     pub fingerprint: String,
+    cli: Admin,
     port: u16,
     log: PathBuf,
     proc: Option<Proc>,
+}
+
+/// The admin commands of one setting: `sprig-server ARGS AT --json`, where `AT` says where the
+/// setting lives (`--data DIR`, or `--database-url URL` of a hosted deployment).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    at: Vec<String>,
+}
+
+impl Admin {
+    /// The commands of the setting at `at` (e.g. `["--data", DIR]`).
+    #[must_use]
+    pub fn new(at: &[&str]) -> Admin {
+        Admin {
+            at: at.iter().map(|&a| a.to_owned()).collect(),
+        }
+    }
+
+    /// Runs `sprig-server ARGS AT --json`.
+    #[must_use]
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(self.at.iter().map(String::as_str));
+        all.push("--json");
+        run(&bins().server, &all)
+    }
+
+    /// `staff add` → the staff id.
+    #[must_use]
+    pub fn staff(&self, name: &str, role: &str, pin: &str) -> String {
+        let mut args = vec!["staff", "add", "--name", name, "--role", role, "--pin", pin];
+        if role == "manager" {
+            args.extend(["--password", "a-long-manager-password"]);
+        }
+        id_of(&self.run(&args).json())
+    }
+
+    /// `child add` (room Acorns) → the child id.
+    #[must_use]
+    pub fn child(&self, name: &str, key_worker: &str, consent: bool) -> String {
+        let consent = if consent { "yes" } else { "no" };
+        id_of(
+            &self
+                .run(&[
+                    "child",
+                    "add",
+                    "--name",
+                    name,
+                    "--key-worker",
+                    key_worker,
+                    "--room",
+                    "Acorns",
+                    "--photo-consent",
+                    consent,
+                ])
+                .json(),
+        )
+    }
+
+    /// `enrol-code --device-name NAME [--ttl TTL]` → its JSON.
+    #[must_use]
+    pub fn enrol_code(&self, name: &str, ttl: Option<&str>) -> Value {
+        let mut args = vec!["enrol-code", "--device-name", name];
+        if let Some(t) = ttl {
+            args.extend(["--ttl", t]);
+        }
+        self.run(&args).json()
+    }
+
+    /// `device list` → its rows.
+    #[must_use]
+    pub fn devices(&self) -> Vec<Value> {
+        self.run(&["device", "list"])
+            .json()
+            .as_array()
+            .expect("an array")
+            .clone()
+    }
 }
 
 impl Server {
@@ -298,6 +378,7 @@ impl Server {
             .expect("fingerprint")
             .to_owned();
         Server {
+            cli: Admin::new(&["--data", path_str(&data)]),
             data,
             fingerprint,
             port: 0,
@@ -309,61 +390,31 @@ impl Server {
     /// Runs `sprig-server ARGS --data DIR --json` (an admin command).
     #[must_use]
     pub fn admin(&self, args: &[&str]) -> Run {
-        let mut all = args.to_vec();
-        all.extend(["--data", path_str(&self.data), "--json"]);
-        run(&bins().server, &all)
+        self.cli.run(args)
     }
 
     /// `staff add` → the staff id.
     #[must_use]
     pub fn staff(&self, name: &str, role: &str, pin: &str) -> String {
-        let mut args = vec!["staff", "add", "--name", name, "--role", role, "--pin", pin];
-        if role == "manager" {
-            args.extend(["--password", "a-long-manager-password"]);
-        }
-        id_of(&self.admin(&args).json())
+        self.cli.staff(name, role, pin)
     }
 
     /// `child add` → the child id.
     #[must_use]
     pub fn child(&self, name: &str, key_worker: &str, consent: bool) -> String {
-        let consent = if consent { "yes" } else { "no" };
-        id_of(
-            &self
-                .admin(&[
-                    "child",
-                    "add",
-                    "--name",
-                    name,
-                    "--key-worker",
-                    key_worker,
-                    "--room",
-                    "Acorns",
-                    "--photo-consent",
-                    consent,
-                ])
-                .json(),
-        )
+        self.cli.child(name, key_worker, consent)
     }
 
     /// `enrol-code --device-name NAME [--ttl TTL]` → its JSON.
     #[must_use]
     pub fn enrol_code(&self, name: &str, ttl: Option<&str>) -> Value {
-        let mut args = vec!["enrol-code", "--device-name", name];
-        if let Some(t) = ttl {
-            args.extend(["--ttl", t]);
-        }
-        self.admin(&args).json()
+        self.cli.enrol_code(name, ttl)
     }
 
     /// `device list` → its rows.
     #[must_use]
     pub fn devices(&self) -> Vec<Value> {
-        self.admin(&["device", "list"])
-            .json()
-            .as_array()
-            .expect("an array")
-            .clone()
+        self.cli.devices()
     }
 
     /// `https://127.0.0.1:PORT` (the port is chosen at the first [`Server::start`]).
@@ -415,38 +466,11 @@ impl Server {
     }
 
     fn try_start(&mut self) -> bool {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("server log");
         let listen = format!("127.0.0.1:{}", self.port);
-        let child = Command::new(&bins().server)
-            .args(["serve", "--data", path_str(&self.data), "--listen", &listen])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning sprig-server serve");
-        let mut proc = Proc::new(child);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        for _ in 0..600 {
-            if let Ok(Some(_)) = proc.child().try_wait() {
-                return false; // e.g. the port was taken meanwhile
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                // Someone listens; make sure it is this process (a `serve` that could not bind
-                // exits at once), not another test's server that took the port meanwhile.
-                std::thread::sleep(Duration::from_millis(100));
-                if let Ok(Some(_)) = proc.child().try_wait() {
-                    return false;
-                }
-                self.proc = Some(proc);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        let mut cmd = Command::new(&bins().server);
+        cmd.args(["serve", "--data", path_str(&self.data), "--listen", &listen]);
+        self.proc = spawn_listening(&mut cmd, &self.log, self.port);
+        self.proc.is_some()
     }
 
     /// Kills `serve` with SIGKILL (no shutdown path runs) and reaps it.
@@ -470,6 +494,45 @@ impl Server {
             .join(&sha256_hex[..2])
             .join(sha256_hex)
     }
+}
+
+/// Spawns `cmd` (a `sprig-server serve`; stderr appended to `log`) and waits until it accepts
+/// connections on `127.0.0.1:port`. `None` when it exited first (e.g. the port was taken
+/// meanwhile) or did not listen within 30 s.
+///
+/// # Panics
+/// If the log cannot be opened or the process cannot be spawned.
+#[must_use]
+pub fn spawn_listening(cmd: &mut Command, log: &Path, port: u16) -> Option<Proc> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("server log");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawning sprig-server serve");
+    let mut proc = Proc::new(child);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    for _ in 0..600 {
+        if let Ok(Some(_)) = proc.child().try_wait() {
+            return None;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Someone listens; make sure it is this process (a `serve` that could not bind
+            // exits at once), not another test's server that took the port meanwhile.
+            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(_)) = proc.child().try_wait() {
+                return None;
+            }
+            return Some(proc);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// One tablet: a data directory driven through `sprig-device`.

@@ -14,6 +14,12 @@
 //! - [`Fate::Refuse`]: accepted and closed at once, the server never sees it;
 //! - [`Fate::Stall`]: nothing forwarded for a while (packets dropped), then closed.
 //!
+//! [`Proxy::balance`] puts one proxy in front of several servers (the replicas of a hosted
+//! deployment behind one public URL): each connection goes to the upstream its [`Route`] names,
+//! and, when that one refuses the connection (killed), to the next that accepts, as a load
+//! balancer's retry on connect failure does (nginx's `proxy_next_upstream error`, `HAProxy`'s
+//! `option redispatch`).
+//!
 //! Independently of the fates, [`Proxy::arm`] holds the next connection that reaches a byte
 //! offset in one direction until [`Proxy::release`]: the test kills the server or the device at
 //! exactly that point of the exchange, then lets the proxy carry on (into a dead peer).
@@ -68,6 +74,15 @@ pub enum Fate {
     },
 }
 
+/// Which upstream a [`Proxy::balance`] proxy sends new connections to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Each new connection to the next upstream in turn.
+    RoundRobin,
+    /// Every new connection to this upstream (by index), while it accepts connections.
+    To(usize),
+}
+
 /// What the proxy did, summed over its connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -87,8 +102,10 @@ pub struct Counters {
     pub refused: u64,
     /// Connections given [`Fate::Stall`].
     pub stalled: u64,
-    /// Connections closed because the server could not be reached (it was down).
+    /// Connections closed because no server could be reached (all were down).
     pub server_down: u64,
+    /// Connections sent to another upstream than their route's, which refused them.
+    pub redispatched: u64,
     /// Times a connection was held at an armed offset (see [`Proxy::arm`]).
     pub held: u64,
     /// Bytes delivered to the server.
@@ -108,6 +125,7 @@ impl AddAssign for Counters {
         self.refused += o.refused;
         self.stalled += o.stalled;
         self.server_down += o.server_down;
+        self.redispatched += o.redispatched;
         self.held += o.held;
         self.bytes_up += o.bytes_up;
         self.bytes_down += o.bytes_down;
@@ -125,6 +143,7 @@ struct AtomicCounters {
     refused: AtomicU64,
     stalled: AtomicU64,
     server_down: AtomicU64,
+    redispatched: AtomicU64,
     held: AtomicU64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
@@ -147,6 +166,7 @@ impl AtomicCounters {
             refused: g(&self.refused),
             stalled: g(&self.stalled),
             server_down: g(&self.server_down),
+            redispatched: g(&self.redispatched),
             held: g(&self.held),
             bytes_up: g(&self.bytes_up),
             bytes_down: g(&self.bytes_down),
@@ -164,7 +184,13 @@ struct Hold {
 
 #[derive(Debug)]
 struct Shared {
-    upstream: SocketAddr,
+    upstreams: Vec<SocketAddr>,
+    /// The [`Route`]: an upstream's index, or [`ROUND_ROBIN`].
+    route: AtomicU64,
+    /// Connections routed round-robin so far.
+    turn: AtomicU64,
+    /// Connections delivered to each upstream.
+    served: Vec<AtomicU64>,
     seed: u64,
     /// Probability (as `f64` bits) that a connection meets a fault at all.
     fault_rate: AtomicU64,
@@ -206,6 +232,9 @@ pub struct Proxy {
     acceptor: Option<JoinHandle<()>>,
 }
 
+/// [`Shared::route`]'s value for [`Route::RoundRobin`].
+const ROUND_ROBIN: u64 = u64::MAX;
+
 /// SplitMix64: decorrelates the per-connection seeds drawn from one schedule seed.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -222,13 +251,27 @@ impl Proxy {
     /// If it cannot listen.
     #[must_use]
     pub fn start(upstream: SocketAddr, seed: u64) -> Proxy {
+        Proxy::balance(vec![upstream], seed)
+    }
+
+    /// Listens on `127.0.0.1:0` and forwards each connection to one of `upstreams`, round-robin
+    /// until [`Proxy::set_route`], faults off until [`Proxy::set_fault_rate`].
+    ///
+    /// # Panics
+    /// If `upstreams` is empty or it cannot listen.
+    #[must_use]
+    pub fn balance(upstreams: Vec<SocketAddr>, seed: u64) -> Proxy {
+        assert!(!upstreams.is_empty(), "a proxy needs an upstream");
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding the proxy");
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
         let addr = listener.local_addr().expect("the proxy's address");
         let shared = Arc::new(Shared {
-            upstream,
+            served: upstreams.iter().map(|_| AtomicU64::new(0)).collect(),
+            upstreams,
+            route: AtomicU64::new(ROUND_ROBIN),
+            turn: AtomicU64::new(0),
             seed,
             fault_rate: AtomicU64::new(0f64.to_bits()),
             next_conn: AtomicU64::new(0),
@@ -273,6 +316,31 @@ impl Proxy {
     #[must_use]
     pub fn counters(&self) -> Counters {
         self.shared.counters.snapshot()
+    }
+
+    /// Where new connections go from now on.
+    ///
+    /// # Panics
+    /// On an index past the upstreams.
+    pub fn set_route(&self, route: Route) {
+        let v = match route {
+            Route::RoundRobin => ROUND_ROBIN,
+            Route::To(i) => {
+                assert!(i < self.shared.upstreams.len(), "no upstream {i}");
+                i as u64
+            }
+        };
+        self.shared.route.store(v, Ordering::SeqCst);
+    }
+
+    /// Connections delivered to each upstream so far, by index.
+    #[must_use]
+    pub fn served(&self) -> Vec<u64> {
+        self.shared
+            .served
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Holds the first connection whose byte count in `dir` reaches `offset` (the bytes before
@@ -411,7 +479,7 @@ fn connection(client: TcpStream, n: u64, shared: &Arc<Shared>) {
             return;
         }
     }
-    let Ok(server) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(2)) else {
+    let Some(server) = connect_upstream(shared) else {
         bump(&c.server_down, 1);
         let _ = client.shutdown(Shutdown::Both);
         return;
@@ -433,6 +501,24 @@ fn connection(client: TcpStream, n: u64, shared: &Arc<Shared>) {
     if let Ok(t) = up {
         let _ = t.join();
     }
+}
+
+/// A connection to the upstream the route names, or else to the next one that accepts.
+fn connect_upstream(shared: &Shared) -> Option<TcpStream> {
+    let n = shared.upstreams.len();
+    let first = match shared.route.load(Ordering::SeqCst) {
+        ROUND_ROBIN => shared.turn.fetch_add(1, Ordering::SeqCst),
+        i => i,
+    };
+    (0..n).find_map(|k| {
+        let i = usize::try_from((first + k as u64) % n as u64).unwrap_or(0);
+        let s = TcpStream::connect_timeout(&shared.upstreams[i], Duration::from_secs(2)).ok()?;
+        if k > 0 {
+            bump(&shared.counters.redispatched, 1);
+        }
+        bump(&shared.served[i], 1);
+        Some(s)
+    })
 }
 
 /// Copies `from` → `to` (bytes flowing `dir`) under `fate`, holding at an armed offset.
@@ -648,5 +734,38 @@ mod tests {
         );
         let n = proxy.counters();
         assert_eq!((n.passed, n.held, n.bytes_up), (1, 1, 5000));
+    }
+
+    #[test]
+    fn a_balancer_routes_and_skips_a_dead_upstream() {
+        let (a, a_got, _) = sink();
+        let (b, b_got, _) = sink();
+        let send = |proxy: &Proxy, bytes: usize| {
+            let mut c = TcpStream::connect(proxy.addr()).unwrap();
+            c.write_all(&vec![3u8; bytes]).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        };
+        // Round-robin: the first connection to the first upstream, the next to the second.
+        let proxy = Proxy::balance(vec![a, b], 1);
+        send(&proxy, 10);
+        assert_eq!(a_got.recv_timeout(Duration::from_secs(20)).unwrap(), 10);
+        send(&proxy, 20);
+        assert_eq!(b_got.recv_timeout(Duration::from_secs(20)).unwrap(), 20);
+        assert_eq!(proxy.served(), [1, 1]);
+        drop(proxy);
+
+        // Routed to a dead upstream (nothing listens on its port): redispatched to the live one.
+        let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (live, live_got, _) = sink();
+        let proxy = Proxy::balance(vec![dead, live], 2);
+        proxy.set_route(Route::To(0));
+        send(&proxy, 30);
+        assert_eq!(live_got.recv_timeout(Duration::from_secs(20)).unwrap(), 30);
+        assert_eq!(proxy.served(), [0, 1]);
+        let n = proxy.counters();
+        assert_eq!((n.connections, n.redispatched, n.server_down), (1, 1, 0));
     }
 }

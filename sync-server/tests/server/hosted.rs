@@ -679,6 +679,9 @@ async fn two_serve_processes_on_postgres_and_s3() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // From the CLI's exit (the revoke committed) to the close on the other process; measured
+    // and printed (docs/HOSTING.md), not asserted: only that it happens.
+    let committed = std::time::Instant::now();
     let mut closed = false;
     for _ in 0..30 {
         if let Ok(None | Some(Err(_) | Ok(Ws::Close(_)))) =
@@ -691,6 +694,10 @@ async fn two_serve_processes_on_postgres_and_s3() {
     assert!(
         closed,
         "the revoked device's watch on the other process is closed"
+    );
+    eprintln!(
+        "a revoke through the CLI closed the watch on the other process {} ms after it committed",
+        committed.elapsed().as_millis()
     );
 
     // p1 dies; A carries on through p2 and loses nothing.
