@@ -708,6 +708,7 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
          DROP TABLE pin_failures; DROP TABLE setting_events;
          DROP TABLE attempts; DROP TABLE portal_sessions; DROP TABLE agreements;
          DROP TABLE totp; DROP TABLE invitations;
+         DROP TABLE staff_contacts; DROP TABLE recovery_codes;
          ALTER TABLE devices DROP COLUMN locked;
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;
