@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod by;
 pub mod ca;
 pub mod config;
 pub mod docs;
@@ -36,6 +37,7 @@ pub mod policy;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
+pub use by::By;
 pub use http::{HostedConfig, ServeConfig, ServeError, serve, serve_hosted};
 pub use mail::{MailConfig, MailError};
 pub use policy::{Policy, PolicyError};

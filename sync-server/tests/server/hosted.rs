@@ -167,9 +167,15 @@ async fn enrol_with(r: &Replica, s: &Setting, code: &str, csr: &str) -> Reply {
 }
 
 fn code(s: &Setting) -> String {
-    admin::enrol_code(&s.keys, &s.store, "tablet", admin::DEFAULT_CODE_TTL)
-        .unwrap()
-        .code
+    admin::enrol_code(
+        &s.keys,
+        &s.store,
+        "tablet",
+        admin::DEFAULT_CODE_TTL,
+        &sprig_server::By::cli(),
+    )
+    .unwrap()
+    .code
 }
 
 async fn enrol(r: &Replica, s: &Setting) -> Identity {
@@ -553,7 +559,13 @@ async fn two_replicas_serve_one_setting() {
     quiet.notify = Some(false);
     let cli = PgPool::connect_with(&url, &quiet).unwrap();
     let store = cli.setting(s.keys.setting).unwrap();
-    admin::device_lifecycle(&store, &b.device_id, admin::Lifecycle::Revoke).unwrap();
+    admin::device_lifecycle(
+        &store,
+        &b.device_id,
+        admin::Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(
         store.device(&b.device_id).unwrap().unwrap().status,
         DeviceStatus::Revoked
