@@ -32,6 +32,7 @@ pub mod docs;
 mod http;
 pub mod mail;
 pub mod media_store;
+pub mod monitoring;
 pub mod passwords;
 pub mod policy;
 pub mod store;
