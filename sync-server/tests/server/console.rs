@@ -105,6 +105,16 @@ impl App {
     }
 }
 
+/// Asserts a 200, showing the body when not.
+fn ok(r: &crate::support::Reply) {
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
 async fn mfa(c: &mut Client, code: &str) -> crate::support::Reply {
     c.call("POST", "/api/v1/session/mfa", Some(json!({ "code": code })))
         .await
@@ -114,12 +124,7 @@ async fn mfa(c: &mut Client, code: &str) -> crate::support::Reply {
 /// gives the recovery codes.
 pub(crate) async fn first_sign_in(c: &mut Client, email: &str, password: &str) -> App {
     let r = c.sign_in(email, password).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     let setup = r.json();
     assert_eq!(setup["mfa_required"], true);
     let uri = setup["totp_setup"].as_str().unwrap();
@@ -140,12 +145,7 @@ pub(crate) async fn first_sign_in(c: &mut Client, email: &str, password: &str) -
     };
     let code = app.fresh().await;
     let r = mfa(c, &code).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     let body = r.json();
     assert_eq!(body["mfa_required"], false);
     app.recovery = body["recovery_codes"]
@@ -163,12 +163,7 @@ async fn sign_in_again(c: &mut Client, app: &mut App) {
     assert_eq!(r.json(), json!({"mfa_required": true}));
     let code = app.fresh().await;
     let r = mfa(c, &code).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     assert_eq!(r.json(), json!({"mfa_required": false}));
 }
 
@@ -241,12 +236,7 @@ async fn a_managers_first_sign_in_sets_up_totp_and_gives_recovery_codes() {
     assert_eq!(r.code(), "code_used");
     let recovery = app.recovery[3].to_uppercase().replace('-', " ");
     let r = mfa(&mut d, &recovery).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     assert_eq!(r.json(), json!({"mfa_required": false}));
     let mut e = Client::new(&server);
     e.sign_in(MANAGER, PASSWORD_M).await;
@@ -419,12 +409,7 @@ async fn enrol_from_console(c: &mut Client, server: &TestServer, name: &str) -> 
     assert!(code["expires_at"].as_str().unwrap().ends_with('Z'));
     let (_, csr) = key_and_csr();
     let r = post_enrol(server, code["code"].as_str().unwrap(), &csr).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     r.json()["device_id"].as_str().unwrap().to_owned()
 }
 
@@ -486,12 +471,7 @@ async fn tablets_are_enrolled_listed_and_stepped_with_a_fresh_code() {
     assert_eq!(server.devices()[0].status, DeviceStatus::Active);
     let code = app.fresh().await;
     let r = step(&mut c, &a, "wipe", json!({ "totp": code })).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     assert_eq!(
         r.json(),
         json!({"id": a, "status": "wipe-pending", "from": "active", "changed": true})
@@ -588,12 +568,7 @@ async fn coverage_shows_the_seeded_counts() {
     let mut c = Client::new(&server);
     first_sign_in(&mut c, MANAGER, PASSWORD_M).await;
     let r = c.call("GET", "/api/v1/admin/coverage?days=7", None).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    ok(&r);
     let cov = r.json();
     assert_eq!(cov["days"], 7);
     let count = |id: &sprig_core::ChildId| {

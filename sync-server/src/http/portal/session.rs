@@ -261,9 +261,7 @@ impl FromRequestParts<Arc<PortalState>> for HalfSignedIn {
         parts: &mut Parts,
         st: &Arc<PortalState>,
     ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, st)
-            .await
-            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let session = session_of(parts, st).await?;
         let parent: Option<String> = session
             .get(MFA_PARENT)
             .await
@@ -320,6 +318,13 @@ async fn signed_in_as(session: &Session, key: &str) -> Result<Option<(String, i6
     Ok(id.zip(at))
 }
 
+/// The request's session (tower-sessions' layer puts it there).
+async fn session_of(parts: &mut Parts, st: &Arc<PortalState>) -> Result<Session, ApiError> {
+    Session::from_request_parts(parts, st)
+        .await
+        .map_err(|(_, m)| ApiError::internal(&m))
+}
+
 /// Whether `id` is an active manager in `roster`: the only staff who may use the console.
 pub(crate) fn is_manager(roster: &Roster, id: &StaffId) -> bool {
     roster
@@ -353,9 +358,7 @@ impl FromRequestParts<Arc<PortalState>> for SignedIn {
         parts: &mut Parts,
         st: &Arc<PortalState>,
     ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, st)
-            .await
-            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let session = session_of(parts, st).await?;
         let Some((parent, signed_in_at)) = signed_in_as(&session, PARENT).await? else {
             return Err(signed_out());
         };
@@ -402,9 +405,7 @@ impl Manager {
         parts: &mut Parts,
         st: &Arc<PortalState>,
     ) -> Result<Option<Manager>, ApiError> {
-        let session = Session::from_request_parts(parts, st)
-            .await
-            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let session = session_of(parts, st).await?;
         let Some((staff, signed_in_at)) = signed_in_as(&session, STAFF).await? else {
             return Ok(None);
         };
@@ -479,9 +480,7 @@ impl FromRequestParts<Arc<PortalState>> for Someone {
         parts: &mut Parts,
         st: &Arc<PortalState>,
     ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, st)
-            .await
-            .map_err(|(_, m)| ApiError::internal(&m))?;
+        let session = session_of(parts, st).await?;
         let staff: Option<String> = session.get(STAFF).await.map_err(|e| session_error(&e))?;
         if staff.is_some() {
             return Manager::of(parts, st)
