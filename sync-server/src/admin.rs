@@ -15,6 +15,7 @@ use sprig_core::{
 };
 use sprig_proto::DocId;
 
+use crate::by::By;
 use crate::ca::{CaError, make_pki};
 use crate::docs::{DocStoreError, edit_roster};
 use crate::policy::{Policy, PolicyChange, PolicyError, PolicyOutput};
@@ -380,10 +381,21 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), AdminEr
 }
 
 fn audit(store: &dyn ServerStore, action: &str, detail: String) -> Result<(), AdminError> {
+    audit_by(store, &By::cli(), None, action, detail)
+}
+
+/// Appends `action` to the audit log as done by `by`.
+fn audit_by(
+    store: &dyn ServerStore,
+    by: &By,
+    device: Option<&str>,
+    action: &str,
+    detail: String,
+) -> Result<(), AdminError> {
     store.audit(&AuditEvent {
         at: now_ms(),
-        actor: "admin".into(),
-        device: None,
+        actor: by.actor.clone(),
+        device: device.map(str::to_owned),
         action: action.into(),
         detail,
     })?;
@@ -597,27 +609,62 @@ pub fn hash_password(pw: &str) -> Result<String, AdminError> {
     }
 }
 
+/// How a member of staff signs in to the console (managers only may): an e-mail address,
+/// one login's across staff and parents, and a password.
+#[derive(Clone, Copy)]
+pub struct StaffLogin<'a> {
+    /// The sign-in address, normalised by [`sprig_core::normalise_email`].
+    pub email: &'a str,
+    /// The password, by the rule of [`crate::passwords`].
+    pub password: &'a str,
+}
+
+impl std::fmt::Debug for StaffLogin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffLogin")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Adds a member of staff with a tablet PIN (hashed into the roster, so devices verify it
-/// offline) and optionally a portal password (hashed, server only).
+/// offline) and optionally a console sign-in: an e-mail address and a password (hashed),
+/// both kept on the server only. Every check is made before anything is written.
 ///
 /// # Errors
-/// [`AdminError`].
+/// [`AdminError`]; [`RuleError::EmailInUse`] when a parent or another staff member signs in
+/// with the address.
 pub fn staff_add(
     store: &dyn ServerStore,
     name: &str,
     role: Role,
     pin: &str,
-    password: Option<&str>,
+    login: Option<StaffLogin<'_>>,
 ) -> Result<StaffId, AdminError> {
     let pin_hash = hash_pin(pin)?;
-    let pw_hash = password.map(hash_password).transpose()?;
+    let login = match login {
+        None => None,
+        Some(l) => {
+            let email = sprig_core::normalise_email(l.email)?;
+            if store.parent_by_email(&email)?.is_some() || store.staff_by_email(&email)?.is_some() {
+                return Err(RuleError::EmailInUse.into());
+            }
+            Some((email, hash_password(l.password)?))
+        }
+    };
     let at = Timestamp(now_ms());
     let id = edit_roster(store, |r| -> Result<StaffId, AdminError> {
         let id = r.add_staff(name, role, at)?;
         r.set_pin_hash(&id, &pin_hash, at)?;
         Ok(id)
     })?;
-    if let Some(h) = pw_hash {
+    if let Some((email, h)) = login {
+        store
+            .set_staff_email(id.as_str(), &email, at.0)
+            .map_err(|e| match e {
+                StoreError::AlreadyExists(_) => AdminError::Rule(RuleError::EmailInUse),
+                other => other.into(),
+            })?;
         store.set_password(&format!("staff:{id}"), &h, at.0)?;
     }
     audit(store, "staff_add", format!("staff={id} role={role}"))?;
@@ -899,6 +946,23 @@ pub fn enrol_code(
     store: &dyn ServerStore,
     device_name: &str,
     ttl: Duration,
+    by: &By,
+) -> Result<EnrolCodeOutput, AdminError> {
+    let ca = keys.ca()?;
+    enrol_code_for(store, ca.fingerprint(), device_name, ttl, by)
+}
+
+/// [`enrol_code`] for a server that holds the setting's CA loaded already: `ca_fingerprint`
+/// is its `sha256:<hex>`, which the device pins.
+///
+/// # Errors
+/// [`AdminError`].
+pub fn enrol_code_for(
+    store: &dyn ServerStore,
+    ca_fingerprint: &str,
+    device_name: &str,
+    ttl: Duration,
+    by: &By,
 ) -> Result<EnrolCodeOutput, AdminError> {
     let device_name = device_name.trim();
     if device_name.is_empty() || device_name.chars().count() > 200 {
@@ -911,7 +975,6 @@ pub fn enrol_code(
             "--ttl must be between 1 second and 7 days".into(),
         ));
     }
-    let ca = keys.ca()?;
     let code = new_enrol_code();
     let now = now_ms();
     let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
@@ -924,16 +987,21 @@ pub fn enrol_code(
     let url = store
         .meta("public_url")?
         .unwrap_or_else(|| format!("https://localhost:{DEFAULT_PORT}"));
-    audit(store, "enrol_code", format!("expires_at={expires}"))?;
+    audit_by(
+        store,
+        by,
+        None,
+        "enrol_code",
+        format!("expires_at={expires}"),
+    )?;
     Ok(EnrolCodeOutput {
         qr: format!(
-            "sprig://enrol?url={}&code={code}&fp={}",
+            "sprig://enrol?url={}&code={code}&fp={ca_fingerprint}",
             url_encode(&url),
-            ca.fingerprint()
         ),
         code,
         url,
-        ca_fingerprint: ca.fingerprint().to_owned(),
+        ca_fingerprint: ca_fingerprint.to_owned(),
         expires_at: rfc3339(expires),
     })
 }
@@ -1047,6 +1115,10 @@ pub struct StatusOutput {
     pub status: String,
     /// Whether this command changed it (false: it was already there, or past it).
     pub changed: bool,
+    /// Its status before the command (the same as `status` when nothing changed). Not in the
+    /// CLI's JSON, whose contract predates it; the console shows it.
+    #[serde(skip)]
+    pub from: String,
 }
 
 /// A manager's device lifecycle command.
@@ -1104,6 +1176,7 @@ pub fn device_lifecycle(
     store: &dyn ServerStore,
     id: &str,
     cmd: Lifecycle,
+    by: &By,
 ) -> Result<StatusOutput, AdminError> {
     let unknown = |e: StoreError| match e {
         StoreError::NotFound(_) => AdminError::UnknownDevice(id.to_owned()),
@@ -1113,21 +1186,22 @@ pub fn device_lifecycle(
     let change = store
         .change_device_status(id, cmd.from(), to, now_ms())
         .map_err(unknown)?;
-    let out = |status: DeviceStatus, changed| StatusOutput {
+    let out = |status: DeviceStatus, from: DeviceStatus| StatusOutput {
         id: id.to_owned(),
         status: status.as_str().to_owned(),
-        changed,
+        changed: status != from,
+        from: from.as_str().to_owned(),
     };
     let current = match change {
         StatusChange::Changed { from } => {
-            store.audit(&AuditEvent {
-                at: now_ms(),
-                actor: "admin".into(),
-                device: Some(id.to_owned()),
-                action: cmd.audit_action().into(),
-                detail: format!("from={} to={}", from.as_str(), to.as_str()),
-            })?;
-            return Ok(out(to, true));
+            audit_by(
+                store,
+                by,
+                Some(id),
+                cmd.audit_action(),
+                format!("from={} to={}", from.as_str(), to.as_str()),
+            )?;
+            return Ok(out(to, from));
         }
         StatusChange::Refused { current } => current,
     };
@@ -1138,8 +1212,8 @@ pub fn device_lifecycle(
     };
     match (cmd, current) {
         // Already there, or already past it: nothing to do.
-        (_, s) if s == to => Ok(out(s, false)),
-        (_, DeviceStatus::Wiped | DeviceStatus::Retired) => Ok(out(current, false)),
+        (_, s) if s == to => Ok(out(s, s)),
+        (_, DeviceStatus::Wiped | DeviceStatus::Retired) => Ok(out(current, current)),
         (Lifecycle::Revoke, DeviceStatus::WipePending) => Err(wrong(
             "its wipe is still pending, and revoking it would stop the wipe from reaching it; \
              it is refused for good once the wipe is done",
@@ -1165,7 +1239,11 @@ pub fn device_lifecycle(
 /// # Errors
 /// [`AdminError::UnknownDevice`]; [`AdminError::WrongDeviceState`] when it is not
 /// quarantined; [`AdminError::Store`].
-pub fn device_release(store: &dyn ServerStore, id: &str) -> Result<StatusOutput, AdminError> {
+pub fn device_release(
+    store: &dyn ServerStore,
+    id: &str,
+    by: &By,
+) -> Result<StatusOutput, AdminError> {
     let change = store.release_device(id, now_ms()).map_err(|e| match e {
         StoreError::NotFound(_) => AdminError::UnknownDevice(id.to_owned()),
         other => AdminError::Store(other),
@@ -1173,17 +1251,18 @@ pub fn device_release(store: &dyn ServerStore, id: &str) -> Result<StatusOutput,
     match change {
         StatusChange::Changed { from } => {
             let docs = store.pending_replaces(id)?;
-            store.audit(&AuditEvent {
-                at: now_ms(),
-                actor: "admin".into(),
-                device: Some(id.to_owned()),
-                action: "device_release".into(),
-                detail: format!("from={} replace_docs={}", from.as_str(), docs.len()),
-            })?;
+            audit_by(
+                store,
+                by,
+                Some(id),
+                "device_release",
+                format!("from={} replace_docs={}", from.as_str(), docs.len()),
+            )?;
             Ok(StatusOutput {
                 id: id.to_owned(),
                 status: DeviceStatus::Active.as_str().to_owned(),
                 changed: true,
+                from: from.as_str().to_owned(),
             })
         }
         StatusChange::Refused { current } => Err(AdminError::WrongDeviceState {

@@ -9,7 +9,7 @@ use sprig_server::admin::{self, HostedKeys, IdOutput, Lifecycle, SettingKeys};
 use sprig_server::config::{ConfigFile, pick};
 use sprig_server::media_store::{MediaRoot, S3Config, S3MediaStore};
 use sprig_server::policy::{Cidr, PolicyChange, PolicyOutput, parse_duration};
-use sprig_server::{DataDir, HostedConfig, PgPool, PgStore, ServeConfig, ServerStore};
+use sprig_server::{By, DataDir, HostedConfig, PgPool, PgStore, ServeConfig, ServerStore};
 
 #[derive(Parser)]
 #[command(
@@ -175,7 +175,11 @@ enum StaffCmd {
         role: RoleArg,
         #[arg(long)]
         pin: String,
-        #[arg(long)]
+        /// The e-mail address a manager signs in to the console with (with --password).
+        #[arg(long, requires = "password")]
+        email: Option<String>,
+        /// The console password (with --email).
+        #[arg(long, requires = "email")]
         password: Option<String>,
     },
 }
@@ -441,7 +445,7 @@ fn store(at: &At) -> anyhow::Result<Box<dyn ServerStore>> {
 }
 
 fn lifecycle(at: &At, id: &str, cmd: Lifecycle) -> anyhow::Result<(serde_json::Value, String)> {
-    let out = admin::device_lifecycle(store(at)?.as_ref(), id, cmd)?;
+    let out = admin::device_lifecycle(store(at)?.as_ref(), id, cmd, &By::cli())?;
     let human = if out.changed {
         format!("Device {} is now {}", out.id, out.status)
     } else {
@@ -627,6 +631,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                     name,
                     role,
                     pin,
+                    email,
                     password,
                 },
         } => {
@@ -634,9 +639,12 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 RoleArg::Practitioner => Role::Practitioner,
                 RoleArg::Manager => Role::Manager,
             };
+            let login = email
+                .as_deref()
+                .zip(password.as_deref())
+                .map(|(email, password)| admin::StaffLogin { email, password });
             id(
-                admin::staff_add(store(&at)?.as_ref(), &name, role, &pin, password.as_deref())?
-                    .to_string(),
+                admin::staff_add(store(&at)?.as_ref(), &name, role, &pin, login)?.to_string(),
                 "staff member",
             )
         }
@@ -751,6 +759,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 opened.store.as_ref(),
                 &device_name,
                 admin::parse_ttl(&ttl)?,
+                &By::cli(),
             )?;
             let human = format!(
                 "Enrolment code {} for {} (expires {}); CA {}; QR {}",
@@ -770,7 +779,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
         Cmd::Device {
             cmd: DeviceCmd::Release { at, id },
         } => {
-            let out = admin::device_release(store(&at)?.as_ref(), &id)?;
+            let out = admin::device_release(store(&at)?.as_ref(), &id, &By::cli())?;
             let human = format!(
                 "Device {} is released: it may sync again, and the documents it was refused for \
                  are replaced by the server's copies at its next sync",

@@ -20,6 +20,8 @@
 //! enrol_failures_global = 50
 //! portal_idle = "30m"
 //! portal_absolute = "7d"
+//! console_idle = "15m"                   # a manager's session in the console
+//! console_absolute = "8h"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -68,6 +70,10 @@ pub struct Limits {
     pub portal_idle: Option<String>,
     /// A portal session ends this long after sign-in (`7d`).
     pub portal_absolute: Option<String>,
+    /// A manager's console session ends after this long without a request (`15m`).
+    pub console_idle: Option<String>,
+    /// A manager's console session ends this long after sign-in (`8h`).
+    pub console_absolute: Option<String>,
 }
 
 /// The configuration file could not be used.
@@ -161,6 +167,12 @@ impl ConfigFile {
         if let Some(v) = &l.portal_absolute {
             config.portal_absolute = duration("portal_absolute", v)?;
         }
+        if let Some(v) = &l.console_idle {
+            config.console_idle = duration("console_idle", v)?;
+        }
+        if let Some(v) = &l.console_absolute {
+            config.console_absolute = duration("console_absolute", v)?;
+        }
         Ok(())
     }
 }
@@ -187,7 +199,7 @@ mod tests {
     fn a_full_file_parses_and_applies() {
         let f = ConfigFile::parse(
             "data = \"/var/lib/sprig\"\nlisten = \"0.0.0.0:8443\"\n\
-             [limits]\nmax_media_mb = 64\nmax_contribution_mb = 20\nportal_idle = \"15m\"\nportal_absolute = \"8h\"\n",
+             [limits]\nmax_media_mb = 64\nmax_contribution_mb = 20\nportal_idle = \"15m\"\nportal_absolute = \"8h\"\nconsole_idle = \"10m\"\nconsole_absolute = \"4h\"\n",
         )
         .unwrap();
         assert_eq!(f.data.as_deref(), Some(Path::new("/var/lib/sprig")));
@@ -197,6 +209,8 @@ mod tests {
         assert_eq!(c.max_contribution_bytes, 20 * 1024 * 1024);
         assert_eq!(c.portal_idle, Duration::from_secs(900));
         assert_eq!(c.portal_absolute, Duration::from_secs(8 * 3600));
+        assert_eq!(c.console_idle, Duration::from_secs(600));
+        assert_eq!(c.console_absolute, Duration::from_secs(4 * 3600));
         assert_eq!(ConfigFile::parse("").unwrap(), ConfigFile::default());
     }
 

@@ -25,17 +25,20 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod by;
 pub mod ca;
 pub mod config;
 pub mod docs;
 mod http;
 pub mod mail;
 pub mod media_store;
+pub mod monitoring;
 pub mod passwords;
 pub mod policy;
 pub mod store;
 
 pub use admin::{AdminError, DataDir};
+pub use by::By;
 pub use http::{HostedConfig, ServeConfig, ServeError, serve, serve_hosted};
 pub use mail::{MailConfig, MailError};
 pub use policy::{Policy, PolicyError};

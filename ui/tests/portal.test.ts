@@ -15,6 +15,7 @@ const seed: MemorySeed = {
   me: {
     id: 'p1',
     name: 'Alex Lovelace',
+    role: 'parent',
     agreement_required: true,
     totp_enabled: false,
     children: [{ id: 'c1', name: 'Ada', consent_required: true, photo_consent: null }],

@@ -313,7 +313,13 @@ fn enrol(data: &DataDir, port: u16, dir: &Path, name: &str) -> Result<Device> {
         std::fs::remove_dir_all(dir)?;
     }
     let store = data.open_store()?;
-    let code = admin::enrol_code(data, &store, name, Duration::from_secs(600))?;
+    let code = admin::enrol_code(
+        data,
+        &store,
+        name,
+        Duration::from_secs(600),
+        &sprig_server::By::cli(),
+    )?;
     Device::enrol(
         dir,
         &Enrolment {

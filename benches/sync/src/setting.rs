@@ -296,7 +296,13 @@ pub struct Creds {
 /// Registers a device the way `POST /v1/enrol` does (a one-time code redeemed with a
 /// CA-issued certificate for the device's own key), but in-process.
 pub fn register_device(dir: &DataDir, store: &SqliteStore, name: &str) -> Result<Creds> {
-    let code = admin::enrol_code(dir, store, name, Duration::from_secs(600))?;
+    let code = admin::enrol_code(
+        dir,
+        store,
+        name,
+        Duration::from_secs(600),
+        &sprig_server::By::cli(),
+    )?;
     let norm = admin::normalise_code(&code.code).context("the code did not normalise")?;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let csr = rcgen::CertificateParams::new(Vec::<String>::new())?

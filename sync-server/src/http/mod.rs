@@ -56,6 +56,10 @@ pub struct ServeConfig {
     pub portal_idle: Duration,
     /// A portal session ends this long after sign-in, however active (7 days).
     pub portal_absolute: Duration,
+    /// A manager's console session ends after this long without a request (15 minutes).
+    pub console_idle: Duration,
+    /// A manager's console session ends this long after sign-in, however active (8 hours).
+    pub console_absolute: Duration,
     /// Largest parent contribution accepted from the portal, in bytes: the whole multipart
     /// body (text and every photo and video together). 100 MiB: a couple of minutes of phone
     /// video.
@@ -75,6 +79,8 @@ impl ServeConfig {
             media: None,
             portal_idle: Duration::from_secs(30 * 60),
             portal_absolute: Duration::from_secs(7 * 24 * 3600),
+            console_idle: Duration::from_secs(15 * 60),
+            console_absolute: Duration::from_secs(8 * 3600),
             max_contribution_bytes: 100 * 1024 * 1024,
         }
     }

@@ -896,7 +896,7 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// Sets a parent's login e-mail address (stored lower-case).
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] when another parent has it.
+    /// [`StoreError::AlreadyExists`] when another parent or a staff member has it.
     fn set_parent_email(&self, parent: &str, email: &str, at: i64) -> StoreResult<()>;
 
     /// A parent's login e-mail address.
@@ -910,6 +910,28 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn parent_by_email(&self, email: &str) -> StoreResult<Option<String>>;
+
+    // ---- staff members' console sign-in addresses (server only) ----
+
+    /// Sets a staff member's sign-in e-mail address (stored lower-case). An address signs one
+    /// login in: it may be neither another staff member's nor a parent's
+    /// ([`ServerStore::set_parent_email`] refuses a staff member's likewise).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when another staff member or a parent has it.
+    fn set_staff_email(&self, staff: &str, email: &str, at: i64) -> StoreResult<()>;
+
+    /// A staff member's sign-in e-mail address.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn staff_email(&self, staff: &str) -> StoreResult<Option<String>>;
+
+    /// The staff member whose sign-in e-mail address this is (any case).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn staff_by_email(&self, email: &str) -> StoreResult<Option<String>>;
 
     // ---- portal sessions and agreements ----
 
@@ -991,6 +1013,27 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn delete_totp(&self, principal: &str) -> StoreResult<()>;
+
+    /// Replaces a login's recovery codes with `hashes` (lower-case hex SHA-256 of each code
+    /// with its login, see `http::portal::account`), all unused; the old ones stop working.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn set_recovery_codes(&self, principal: &str, hashes: &[String], at: i64) -> StoreResult<()>;
+
+    /// Uses one of a login's recovery codes, atomically: returns whether `hash` was an unused
+    /// code of `principal` (it is used now, at `at`); of two requests with one code, one
+    /// succeeds.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn use_recovery_code(&self, principal: &str, hash: &str, at: i64) -> StoreResult<bool>;
+
+    /// How many unused recovery codes a login has.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn recovery_codes_left(&self, principal: &str) -> StoreResult<u64>;
 
     /// Stores a new invitation.
     ///

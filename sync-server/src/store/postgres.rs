@@ -88,6 +88,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "second factors and invitations",
         include_str!("postgres/0005_account_security.sql"),
     ),
+    (
+        6,
+        "staff sign-in addresses and recovery codes",
+        include_str!("postgres/0006_staff_sign_in.sql"),
+    ),
 ];
 
 /// The newest schema step this server knows.
@@ -1279,6 +1284,57 @@ impl PgStore {
     }
 }
 
+/// A table of sign-in addresses and its id column: parents' and staff members'.
+type Contacts = (&'static str, &'static str);
+const PARENT_CONTACTS: Contacts = ("parent_contacts", "parent_id");
+const STAFF_CONTACTS: Contacts = ("staff_contacts", "staff_id");
+
+impl PgStore {
+    /// Sets `id`'s sign-in address (lower-case) in the table `own`, unless another login of
+    /// `own` or any of `other` has it: an address signs one login in.
+    fn set_address(
+        &self,
+        (table, col): Contacts,
+        other: Contacts,
+        id: &str,
+        email: &str,
+        at: i64,
+    ) -> StoreResult<()> {
+        let sid = self.setting;
+        let email = email.trim().to_lowercase();
+        let check = format!(
+            "SELECT 1 FROM {table} WHERE setting_id = $1 AND email = $2 AND {col} <> $3
+             UNION ALL SELECT 1 FROM {} WHERE setting_id = $1 AND email = $2",
+            other.0
+        );
+        let upsert = format!(
+            "INSERT INTO {table} (setting_id, {col}, email, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (setting_id, {col})
+             DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at"
+        );
+        self.write(async |tx| {
+            // The unique index guards a race within one table; the lock, the one between them.
+            lock_addresses(tx, sid).await?;
+            let taken = tx.query_opt(check.as_str(), &[&sid, &email, &id]).await?;
+            if taken.is_some() {
+                return Err(StoreError::AlreadyExists("e-mail address".into()).into());
+            }
+            tx.execute(upsert.as_str(), &[&sid, &id, &email, &at])
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Locks the setting's row for the rest of `tx`, so that of two writes of sign-in addresses
+/// (a parent's and a staff member's are in two tables, which no one index spans) one sees the
+/// other's.
+async fn lock_addresses(tx: &Transaction<'_>, sid: Uuid) -> Result<(), Fail> {
+    tx.query_opt("SELECT 1 FROM settings WHERE id = $1 FOR UPDATE", &[&sid])
+        .await?;
+    Ok(())
+}
+
 fn invitation_row(r: &tokio_postgres::Row) -> Result<Invitation, Fail> {
     Ok(Invitation {
         token_hash: r.try_get(0)?,
@@ -2036,30 +2092,7 @@ impl ServerStore for PgStore {
     }
 
     fn set_parent_email(&self, parent: &str, email: &str, at: i64) -> StoreResult<()> {
-        let sid = self.setting;
-        let email = email.trim().to_lowercase();
-        self.write(async |tx| {
-            // Taken by another parent: refused (the unique index also guards the race).
-            let taken = tx
-                .query_opt(
-                    "SELECT 1 FROM parent_contacts
-                     WHERE setting_id = $1 AND email = $2 AND parent_id <> $3",
-                    &[&sid, &email, &parent],
-                )
-                .await?;
-            if taken.is_some() {
-                return Err(StoreError::AlreadyExists("e-mail address".into()).into());
-            }
-            tx.execute(
-                "INSERT INTO parent_contacts (setting_id, parent_id, email, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (setting_id, parent_id)
-                 DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
-                &[&sid, &parent, &email, &at],
-            )
-            .await?;
-            Ok(())
-        })
+        self.set_address(PARENT_CONTACTS, STAFF_CONTACTS, parent, email, at)
     }
 
     fn parent_email(&self, parent: &str) -> StoreResult<Option<String>> {
@@ -2073,6 +2106,26 @@ impl ServerStore for PgStore {
     fn parent_by_email(&self, email: &str) -> StoreResult<Option<String>> {
         self.query_opt(
             "SELECT parent_id FROM parent_contacts WHERE setting_id = $1 AND email = $2",
+            &[&email.trim().to_lowercase()],
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
+    fn set_staff_email(&self, staff: &str, email: &str, at: i64) -> StoreResult<()> {
+        self.set_address(STAFF_CONTACTS, PARENT_CONTACTS, staff, email, at)
+    }
+
+    fn staff_email(&self, staff: &str) -> StoreResult<Option<String>> {
+        self.query_opt(
+            "SELECT email FROM staff_contacts WHERE setting_id = $1 AND staff_id = $2",
+            &[&staff],
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
+    fn staff_by_email(&self, email: &str) -> StoreResult<Option<String>> {
+        self.query_opt(
+            "SELECT staff_id FROM staff_contacts WHERE setting_id = $1 AND email = $2",
             &[&email.trim().to_lowercase()],
             |r| Ok(r.try_get(0)?),
         )
@@ -2209,6 +2262,46 @@ impl ServerStore for PgStore {
             &[&principal],
         )?;
         Ok(())
+    }
+
+    fn set_recovery_codes(&self, principal: &str, hashes: &[String], at: i64) -> StoreResult<()> {
+        let sid = self.setting;
+        self.write(async |tx| {
+            tx.execute(
+                "DELETE FROM recovery_codes WHERE setting_id = $1 AND principal = $2",
+                &[&sid, &principal],
+            )
+            .await?;
+            for h in hashes {
+                tx.execute(
+                    "INSERT INTO recovery_codes (setting_id, principal, code_hash, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&sid, &principal, h, &at],
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn use_recovery_code(&self, principal: &str, hash: &str, at: i64) -> StoreResult<bool> {
+        // One statement: of two requests with the same code, one finds it unused.
+        let n = self.execute(
+            "UPDATE recovery_codes SET used_at = $4
+             WHERE setting_id = $1 AND principal = $2 AND code_hash = $3 AND used_at IS NULL",
+            &[&principal, &hash, &at],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn recovery_codes_left(&self, principal: &str) -> StoreResult<u64> {
+        let n = self.query_opt(
+            "SELECT COUNT(*) FROM recovery_codes
+             WHERE setting_id = $1 AND principal = $2 AND used_at IS NULL",
+            &[&principal],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        Ok(u64_col(n.unwrap_or(0)))
     }
 
     fn insert_invitation(&self, i: &Invitation) -> StoreResult<()> {

@@ -89,7 +89,25 @@ const MIGRATIONS: &[&str] = &[
     EVENTS_AND_ATTEMPTS,
     PORTAL,
     ACCOUNT_SECURITY,
+    STAFF_SIGN_IN,
 ];
+
+/// Schema version 8: managers' console sign-in. Staff members' sign-in addresses (server
+/// only, like parents') and one-time recovery codes, kept as hashes.
+const STAFF_SIGN_IN: &str = "
+CREATE TABLE staff_contacts (
+    staff_id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE recovery_codes (
+    principal TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (principal, code_hash)
+);
+";
 
 /// Schema version 7: the parent's account security. TOTP second factors (the secret, whether
 /// it is on, the newest time step a code was accepted for) and invitations, keyed by the
@@ -287,6 +305,47 @@ fn status_event(
         params![at, SettingEvent::DEVICE_STATUS, device, status.as_str()],
     )?;
     Ok(())
+}
+
+/// A table of sign-in addresses and its id column: parents' and staff members'.
+type Contacts = (&'static str, &'static str);
+const PARENT_CONTACTS: Contacts = ("parent_contacts", "parent_id");
+const STAFF_CONTACTS: Contacts = ("staff_contacts", "staff_id");
+
+/// Sets `id`'s sign-in address (lower-case) in the table `own`, unless another login of `own`
+/// (its unique index) or any of `other` has it: an address signs one login in. The caller
+/// holds the one connection, so nothing writes between the check and the insert.
+fn set_address(
+    conn: &Connection,
+    (table, col): Contacts,
+    other: Contacts,
+    id: &str,
+    email: &str,
+    at: i64,
+) -> StoreResult<()> {
+    let email = email.trim().to_lowercase();
+    let taken = conn
+        .query_row(
+            &format!("SELECT 1 FROM {} WHERE email = ?1", other.0),
+            [&email],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists("e-mail address".into()));
+    }
+    match conn.execute(
+        &format!(
+            "INSERT INTO {table} ({col}, email, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT ({col}) DO UPDATE SET email = excluded.email,
+                 updated_at = excluded.updated_at"
+        ),
+        params![id, email, at],
+    ) {
+        Ok(_) => Ok(()),
+        Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("e-mail address".into())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn u64_col(v: i64) -> u64 {
@@ -1079,16 +1138,47 @@ impl ServerStore for SqliteStore {
     }
 
     fn set_parent_email(&self, parent: &str, email: &str, at: i64) -> StoreResult<()> {
-        match self.conn().execute(
-            "INSERT INTO parent_contacts (parent_id, email, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (parent_id) DO UPDATE SET email = excluded.email,
-                 updated_at = excluded.updated_at",
-            params![parent, email.trim().to_lowercase(), at],
-        ) {
-            Ok(_) => Ok(()),
-            Err(e) if is_constraint(&e) => Err(StoreError::AlreadyExists("e-mail address".into())),
-            Err(e) => Err(e.into()),
-        }
+        set_address(
+            &self.conn(),
+            PARENT_CONTACTS,
+            STAFF_CONTACTS,
+            parent,
+            email,
+            at,
+        )
+    }
+
+    fn set_staff_email(&self, staff: &str, email: &str, at: i64) -> StoreResult<()> {
+        set_address(
+            &self.conn(),
+            STAFF_CONTACTS,
+            PARENT_CONTACTS,
+            staff,
+            email,
+            at,
+        )
+    }
+
+    fn staff_email(&self, staff: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT email FROM staff_contacts WHERE staff_id = ?1",
+                [staff],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn staff_by_email(&self, email: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT staff_id FROM staff_contacts WHERE email = ?1",
+                [email.trim().to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn parent_email(&self, parent: &str) -> StoreResult<Option<String>> {
@@ -1242,6 +1332,42 @@ impl ServerStore for SqliteStore {
         self.conn()
             .execute("DELETE FROM totp WHERE principal = ?1", [principal])?;
         Ok(())
+    }
+
+    fn set_recovery_codes(&self, principal: &str, hashes: &[String], at: i64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM recovery_codes WHERE principal = ?1",
+            [principal],
+        )?;
+        for h in hashes {
+            tx.execute(
+                "INSERT OR IGNORE INTO recovery_codes (principal, code_hash, created_at)
+                 VALUES (?1, ?2, ?3)",
+                params![principal, h, at],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn use_recovery_code(&self, principal: &str, hash: &str, at: i64) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE recovery_codes SET used_at = ?3
+             WHERE principal = ?1 AND code_hash = ?2 AND used_at IS NULL",
+            params![principal, hash, at],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn recovery_codes_left(&self, principal: &str) -> StoreResult<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM recovery_codes WHERE principal = ?1 AND used_at IS NULL",
+            [principal],
+            |r| r.get(0),
+        )?;
+        Ok(u64_col(n))
     }
 
     fn insert_invitation(&self, i: &Invitation) -> StoreResult<()> {

@@ -42,7 +42,9 @@ macro_rules! server_store_tests {
             sessions_expire_and_are_keyed_by_hash,
             agreements_latest_acceptance_wins,
             totp_steps_are_used_once_and_secrets_replaced,
-            invitations_are_used_once_before_they_expire
+            invitations_are_used_once_before_they_expire,
+            staff_emails_are_unique_across_staff_and_parents,
+            recovery_codes_are_used_once_and_replaced
         );
     };
     (@t $make:expr; $($name:ident),+) => {
@@ -1336,4 +1338,62 @@ pub fn invitations_are_used_once_before_they_expire(s: &dyn ServerStore) {
     );
     assert_eq!(s.use_invitation(&inv.token_hash, 5_001).unwrap(), None);
     assert_eq!(s.invitation(&inv.token_hash, 5_001).unwrap(), None);
+}
+
+/// A sign-in address is one login's: a staff member's, in any case, is no parent's and no
+/// other staff member's, and the other way round.
+pub fn staff_emails_are_unique_across_staff_and_parents(s: &dyn ServerStore) {
+    s.set_staff_email("s1", " Manager@Example.org ", 1).unwrap();
+    assert_eq!(
+        s.staff_email("s1").unwrap().as_deref(),
+        Some("manager@example.org")
+    );
+    assert_eq!(
+        s.staff_by_email("MANAGER@example.org").unwrap().as_deref(),
+        Some("s1")
+    );
+    assert!(s.staff_by_email("other@example.org").unwrap().is_none());
+    assert!(matches!(
+        s.set_staff_email("s2", "manager@example.org", 2),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.set_parent_email("p1", "MANAGER@example.org", 2),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(s.parent_email("p1").unwrap().is_none());
+    s.set_parent_email("p1", "parent@example.org", 3).unwrap();
+    assert!(matches!(
+        s.set_staff_email("s2", "Parent@example.org", 4),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(s.staff_email("s2").unwrap().is_none());
+    // A staff member may change their own address, and the old one is free again.
+    s.set_staff_email("s1", "new@example.org", 5).unwrap();
+    s.set_staff_email("s1", "new@example.org", 6).unwrap();
+    assert!(s.staff_by_email("manager@example.org").unwrap().is_none());
+    s.set_staff_email("s2", "manager@example.org", 7).unwrap();
+    assert_eq!(
+        s.staff_by_email("manager@example.org").unwrap().as_deref(),
+        Some("s2")
+    );
+}
+
+/// A recovery code works once, for its own login only; a new set replaces the old one.
+pub fn recovery_codes_are_used_once_and_replaced(s: &dyn ServerStore) {
+    assert_eq!(s.recovery_codes_left("staff:s1").unwrap(), 0);
+    assert!(!s.use_recovery_code("staff:s1", "h1", 1).unwrap());
+    let first: Vec<String> = (1..=3).map(|i| format!("h{i}")).collect();
+    s.set_recovery_codes("staff:s1", &first, 1).unwrap();
+    assert_eq!(s.recovery_codes_left("staff:s1").unwrap(), 3);
+    assert!(!s.use_recovery_code("staff:s2", "h1", 2).unwrap());
+    assert!(s.use_recovery_code("staff:s1", "h1", 2).unwrap());
+    assert!(!s.use_recovery_code("staff:s1", "h1", 3).unwrap());
+    assert_eq!(s.recovery_codes_left("staff:s1").unwrap(), 2);
+    s.set_recovery_codes("staff:s1", &["h9".to_owned()], 4)
+        .unwrap();
+    assert!(!s.use_recovery_code("staff:s1", "h2", 5).unwrap());
+    assert_eq!(s.recovery_codes_left("staff:s1").unwrap(), 1);
+    assert!(s.use_recovery_code("staff:s1", "h9", 5).unwrap());
+    assert_eq!(s.recovery_codes_left("staff:s1").unwrap(), 0);
 }

@@ -60,14 +60,19 @@ async fn a_roster_change_from_a_device_quarantines_it_until_release_replaces_the
     );
     // Retiring is refused; wiping would be allowed (not done here).
     assert!(matches!(
-        admin::device_lifecycle(&store, &dev.device_id, admin::Lifecycle::Retire),
+        admin::device_lifecycle(
+            &store,
+            &dev.device_id,
+            admin::Lifecycle::Retire,
+            &sprig_server::By::cli()
+        ),
         Err(admin::AdminError::WrongDeviceState { .. })
     ));
 
     // Released: the next session replaces the device's roster with the server's.
-    admin::device_release(&store, &dev.device_id).unwrap();
+    admin::device_release(&store, &dev.device_id, &sprig_server::By::cli()).unwrap();
     assert!(matches!(
-        admin::device_release(&store, &dev.device_id),
+        admin::device_release(&store, &dev.device_id, &sprig_server::By::cli()),
         Err(admin::AdminError::WrongDeviceState { .. })
     ));
     let report = sync_once(&server, &dev, &mut docs, Unsynced::default()).await;

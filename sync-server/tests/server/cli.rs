@@ -131,6 +131,8 @@ fn admin_commands_keep_their_json_contracts() {
         "manager",
         "--pin",
         "1234",
+        "--email",
+        "amara@example.org",
         "--password",
         "correct horse battery",
     ]);
@@ -380,6 +382,7 @@ fn device_retire_revoke_and_wipe_print_the_new_status() {
             &store,
             name,
             sprig_server::admin::DEFAULT_CODE_TTL,
+            &sprig_server::By::cli(),
         )
         .unwrap()
         .code;
@@ -745,4 +748,96 @@ fn serve_reads_its_config_file_takes_env_over_it_and_stops_on_sigterm() {
     let stopped: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(stopped["stopped"], true);
+}
+
+#[test]
+fn staff_add_gives_a_manager_a_sign_in_address_and_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    let out = ok_json(&[
+        "staff",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Morgan Hale",
+        "--role",
+        "manager",
+        "--pin",
+        "8642",
+        "--email",
+        " Morgan@Example.org",
+        "--password",
+        "the manager's pass phrase",
+    ]);
+    let id = out["id"].as_str().unwrap().to_owned();
+    let store = DataDir::new(&data).open_store().unwrap();
+    assert_eq!(
+        store
+            .staff_by_email("morgan@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(id.as_str())
+    );
+    assert!(store.password(&format!("staff:{id}")).unwrap().is_some());
+    // Without them, as before: a PIN only.
+    let pin_only = ok_json(&[
+        "staff",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Kim",
+        "--role",
+        "practitioner",
+        "--pin",
+        "1357",
+    ]);
+    let kim = pin_only["id"].as_str().unwrap();
+    assert!(store.staff_email(kim).unwrap().is_none());
+    // One without the other is refused by the parser, before anything is written.
+    for (flag, value) in [
+        ("--password", "a long pass phrase"),
+        ("--email", "x@example.org"),
+    ] {
+        let out = sprig(&[
+            "staff", "add", "--data", d, "--name", "X", "--role", "manager", "--pin", "2468", flag,
+            value,
+        ]);
+        assert!(!out.status.success(), "{flag} alone");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--email") || err.contains("--password"),
+            "{err}"
+        );
+    }
+    // An address already signing someone in, a bad address, a weak password: refused, and no
+    // staff member is added.
+    let before = store.audit_log(100).unwrap().len();
+    for (email, password, says) in [
+        ("MORGAN@example.org", "another long pass phrase", "in use"),
+        ("not an address", "another long pass phrase", "e-mail"),
+        ("new@example.org", "short", "12"),
+    ] {
+        let err = fails(&[
+            "staff",
+            "add",
+            "--data",
+            d,
+            "--name",
+            "Y",
+            "--role",
+            "manager",
+            "--pin",
+            "2468",
+            "--email",
+            email,
+            "--password",
+            password,
+        ]);
+        assert!(err.contains(says), "{email}: {err}");
+    }
+    assert_eq!(store.audit_log(100).unwrap().len(), before);
 }

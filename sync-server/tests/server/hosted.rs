@@ -167,9 +167,15 @@ async fn enrol_with(r: &Replica, s: &Setting, code: &str, csr: &str) -> Reply {
 }
 
 fn code(s: &Setting) -> String {
-    admin::enrol_code(&s.keys, &s.store, "tablet", admin::DEFAULT_CODE_TTL)
-        .unwrap()
-        .code
+    admin::enrol_code(
+        &s.keys,
+        &s.store,
+        "tablet",
+        admin::DEFAULT_CODE_TTL,
+        &sprig_server::By::cli(),
+    )
+    .unwrap()
+    .code
 }
 
 async fn enrol(r: &Replica, s: &Setting) -> Identity {
@@ -553,7 +559,13 @@ async fn two_replicas_serve_one_setting() {
     quiet.notify = Some(false);
     let cli = PgPool::connect_with(&url, &quiet).unwrap();
     let store = cli.setting(s.keys.setting).unwrap();
-    admin::device_lifecycle(&store, &b.device_id, admin::Lifecycle::Revoke).unwrap();
+    admin::device_lifecycle(
+        &store,
+        &b.device_id,
+        admin::Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(
         store.device(&b.device_id).unwrap().unwrap().status,
         DeviceStatus::Revoked
@@ -816,4 +828,54 @@ async fn a_pg_dump_restores_into_a_new_database() {
     texts.sort();
     assert_eq!(texts, ["Planted beans", "Watered them"]);
     restored.stop().await;
+}
+
+/// A manager of one hosted setting is nobody at another: their address and password do not
+/// sign in there, and their session cookie, presented at the other's host, gets 404 from every
+/// console path of the OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_of_one_setting_is_nobody_at_another() {
+    use crate::console::{
+        MANAGER, PASSWORD_M, add_manager, admin_operations, any_admin_body, first_sign_in,
+    };
+    use crate::portal::Client;
+    let url = fresh_database(&test_database_url(), true).unwrap();
+    let pool = PgPool::open(&url).unwrap();
+    let a = create(&pool, "Acorns", "acorns.example.org");
+    let b = create(&pool, "Birch", "birch.example.org");
+    add_manager(&a.store, "Morgan Acorn", MANAGER, PASSWORD_M);
+    add_manager(
+        &b.store,
+        "Robin Birch",
+        "robin@birch.example.org",
+        PASSWORD_M,
+    );
+    let media = tempfile::tempdir().unwrap();
+    let r = replica(&url, media.path()).await;
+
+    let mut at_a = Client::at(r.addr, &a.ca_pem, &a.host);
+    let mut app = first_sign_in(&mut at_a, MANAGER, PASSWORD_M).await;
+    assert_eq!(
+        at_a.call("GET", "/api/v1/admin/devices", None).await.status,
+        StatusCode::OK
+    );
+    let mut at_b = Client::at(r.addr, &b.ca_pem, &b.host);
+    let wrong = at_b.sign_in(MANAGER, PASSWORD_M).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.code(), "wrong_credentials");
+    at_b.cookie = at_a.cookie.clone();
+    let fresh = app.fresh().await;
+    let ops = admin_operations(&mut at_b, "00000000-0000-4000-8000-000000000000").await;
+    assert!(ops.len() >= 10, "{ops:?}");
+    for (method, path) in &ops {
+        let reply = at_b.call(method, path, Some(any_admin_body(&fresh))).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path} at B");
+        assert_eq!(reply.code(), "not_found");
+    }
+    // A's session still holds at A.
+    assert_eq!(
+        at_a.call("GET", "/api/v1/me", None).await.json()["role"],
+        "manager"
+    );
+    r.stop().await;
 }

@@ -196,7 +196,13 @@ async fn a_wipe_is_sent_before_any_sync_and_recorded_when_acknowledged() {
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
     // The tablet records something and captures photos, then is lost before it syncs.
     record_entry(&mut docs, &staff, &child, "never synced");
-    let out = admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Wipe).unwrap();
+    let out = admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!((out.status.as_str(), out.changed), ("wipe-pending", true));
 
     // First contact: the wipe comes instead of the welcome; the device drops the connection
@@ -241,7 +247,13 @@ async fn a_wipe_is_sent_before_any_sync_and_recorded_when_acknowledged() {
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("device_revoked"))
     );
-    let again = admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Wipe).unwrap();
+    let again = admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!((again.status.as_str(), again.changed), ("wiped", false));
     server.stop().await;
 }
@@ -251,7 +263,13 @@ async fn a_device_waiting_for_its_wipe_may_not_use_media() {
     let server = TestServer::start().await;
     server.seed();
     let dev = enrol(&server, "lost tablet").await;
-    admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Wipe).unwrap();
+    admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     let r = request(
         server.addr,
         client_config(&server.ca_pem, Some(&dev)),
@@ -276,7 +294,13 @@ async fn retire_syncs_everything_first_and_wipes_only_when_nothing_is_left() {
     let dev = enrol(&server, "old tablet").await;
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
-    let out = admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Retire).unwrap();
+    let out = admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Retire,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(out.status, "retire-pending");
 
     // With photos still to upload: the session syncs, is marked retire, and ends with a lease.
@@ -338,7 +362,13 @@ async fn a_retire_whose_final_sync_fails_does_not_wipe() {
     let dev = enrol(&server, "old tablet").await;
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
-    admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Retire).unwrap();
+    admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Retire,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     // The device reports nothing pending, but the connection breaks mid-sync: it sends the
     // hello and then a frame out of order.
     let mut ws = open(&server, &dev).await;
@@ -417,7 +447,13 @@ async fn revoking_closes_an_open_session_and_refuses_the_next() {
     let mut ws = session_at_its_turn(&server, &dev, &mut docs).await;
 
     // The manager revokes it from another process (another connection to the database).
-    let out = admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Revoke).unwrap();
+    let out = admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(out.status, "revoked");
 
     // The open session is told and closed (a generous bound guards against a hang only).
@@ -476,7 +512,13 @@ async fn a_wipe_requested_during_an_open_session_is_delivered_in_it() {
     let mut docs = MemoryDocs::new();
     sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
     let mut ws = session_at_its_turn(&server, &dev, &mut docs).await;
-    admin::device_lifecycle(&server.store(), &dev.device_id, Lifecycle::Wipe).unwrap();
+    admin::device_lifecycle(
+        &server.store(),
+        &dev.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     next_message(&mut ws, |m| matches!(m, Message::Wipe).then_some(()))
         .await
         .expect("the wipe was not delivered to the open session");
@@ -505,26 +547,73 @@ async fn lifecycle_commands_refuse_steps_that_would_lose_a_wipe() {
     let store = server.store();
     // Revoke is idempotent.
     assert!(
-        admin::device_lifecycle(&store, &a.device_id, Lifecycle::Revoke)
-            .unwrap()
-            .changed
+        admin::device_lifecycle(
+            &store,
+            &a.device_id,
+            Lifecycle::Revoke,
+            &sprig_server::By::cli()
+        )
+        .unwrap()
+        .changed
     );
-    let again = admin::device_lifecycle(&store, &a.device_id, Lifecycle::Revoke).unwrap();
+    let again = admin::device_lifecycle(
+        &store,
+        &a.device_id,
+        Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!((again.status.as_str(), again.changed), ("revoked", false));
     // A revoked device cannot sync, so it cannot be retired; it can still be wiped.
-    let e = admin::device_lifecycle(&store, &a.device_id, Lifecycle::Retire).unwrap_err();
+    let e = admin::device_lifecycle(
+        &store,
+        &a.device_id,
+        Lifecycle::Retire,
+        &sprig_server::By::cli(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("device wipe"), "{e}");
-    let w = admin::device_lifecycle(&store, &a.device_id, Lifecycle::Wipe).unwrap();
+    let w = admin::device_lifecycle(
+        &store,
+        &a.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(w.status, "wipe-pending");
     // Revoking a device whose wipe is pending would keep the wipe from reaching it.
-    let e = admin::device_lifecycle(&store, &a.device_id, Lifecycle::Revoke).unwrap_err();
+    let e = admin::device_lifecycle(
+        &store,
+        &a.device_id,
+        Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("wipe is still pending"), "{e}");
     assert_eq!(status_of(&server, &a), DeviceStatus::WipePending);
     // A retiring device can be wiped at once instead.
-    admin::device_lifecycle(&store, &b.device_id, Lifecycle::Retire).unwrap();
-    let w = admin::device_lifecycle(&store, &b.device_id, Lifecycle::Wipe).unwrap();
+    admin::device_lifecycle(
+        &store,
+        &b.device_id,
+        Lifecycle::Retire,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
+    let w = admin::device_lifecycle(
+        &store,
+        &b.device_id,
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     assert_eq!(w.status, "wipe-pending");
-    let e = admin::device_lifecycle(&store, "no-such-device", Lifecycle::Wipe).unwrap_err();
+    let e = admin::device_lifecycle(
+        &store,
+        "no-such-device",
+        Lifecycle::Wipe,
+        &sprig_server::By::cli(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("device list"), "{e}");
     server.stop().await;
 }
@@ -708,6 +797,7 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
          DROP TABLE pin_failures; DROP TABLE setting_events;
          DROP TABLE attempts; DROP TABLE portal_sessions; DROP TABLE agreements;
          DROP TABLE totp; DROP TABLE invitations;
+         DROP TABLE staff_contacts; DROP TABLE recovery_codes;
          ALTER TABLE devices DROP COLUMN locked;
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;

@@ -5,6 +5,7 @@
 mod authority;
 mod backup;
 mod cli;
+mod console;
 mod contributions;
 mod enrol;
 mod hosted;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::portal::{Client, PASSWORD_A, PASSWORD_B, families};
 use crate::support::TestServer;
 
-fn now_s() -> u64 {
+pub(crate) fn now_s() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -19,7 +19,7 @@ fn now_s() -> u64 {
 }
 
 /// The code of the app holding `secret` (base32) at `t` (Unix seconds).
-fn code_at(secret: &str, t: u64) -> String {
+pub(crate) fn code_at(secret: &str, t: u64) -> String {
     let bytes = totp_rs::Secret::try_from_base32(secret)
         .unwrap()
         .as_bytes()
@@ -29,7 +29,7 @@ fn code_at(secret: &str, t: u64) -> String {
 }
 
 /// A six-digit code that is none of those valid around `t0` (a step before to two after).
-fn wrong(secret: &str, t0: u64) -> String {
+pub(crate) fn wrong(secret: &str, t0: u64) -> String {
     let valid: Vec<String> = (0..4).map(|i| code_at(secret, t0 + i * 30 - 30)).collect();
     (0..10)
         .map(|d| format!("{d}{d}{d}{d}{d}{d}"))

@@ -95,9 +95,15 @@ impl TestServer {
     }
 
     pub fn enrol_code(&self, name: &str) -> String {
-        admin::enrol_code(&self.data, &self.store(), name, admin::DEFAULT_CODE_TTL)
-            .unwrap()
-            .code
+        admin::enrol_code(
+            &self.data,
+            &self.store(),
+            name,
+            admin::DEFAULT_CODE_TTL,
+            &sprig_server::By::cli(),
+        )
+        .unwrap()
+        .code
     }
 
     /// A key worker and a child with photo consent.

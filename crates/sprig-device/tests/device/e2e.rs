@@ -56,9 +56,15 @@ impl Server {
 
     pub(crate) fn code(&self) -> String {
         let store = self.data.open_store().unwrap();
-        admin::enrol_code(&self.data, &store, "tablet", admin::DEFAULT_CODE_TTL)
-            .unwrap()
-            .code
+        admin::enrol_code(
+            &self.data,
+            &store,
+            "tablet",
+            admin::DEFAULT_CODE_TTL,
+            &sprig_server::By::cli(),
+        )
+        .unwrap()
+        .code
     }
 
     pub(crate) fn enrolment(&self, code: String) -> Enrolment {

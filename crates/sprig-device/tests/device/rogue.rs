@@ -377,7 +377,7 @@ fn a_rogue_tablet_changes_nothing_is_quarantined_and_goes_on_honestly_after_rele
         }
 
         // Released, it goes on from the server's copy and syncs normally.
-        let out = admin::device_release(&store, &rogue.id).unwrap();
+        let out = admin::device_release(&store, &rogue.id, &sprig_server::By::cli()).unwrap();
         assert_eq!(out.status, "active");
         let report = rogue.sync().unwrap();
         assert!(report.docs_replaced >= 1, "{how:?}: {report:?}");

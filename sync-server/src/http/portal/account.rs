@@ -1,5 +1,7 @@
-//! The parent's account security: the TOTP second factor (set-up, confirm, turn off, and the
-//! code step of a sign-in) and invitations (look one up, set the password with it).
+//! Account security: the TOTP second factor (a parent's set-up, confirm, turn off; the code
+//! step of a sign-in; a manager's, set up at their first sign-in, with one-time recovery
+//! codes, and asked for afresh before a step that cannot be undone) and invitations (look one
+//! up, set the password with it).
 //!
 //! A code is six digits for a 30-second step (RFC 6238, through totp-rs), accepted one step
 //! either side for clock drift, and each step at most once: the store keeps the newest step
@@ -20,7 +22,7 @@ use utoipa::ToSchema;
 
 use super::PortalState;
 use super::api::{ErrorBody, SignedInBody, count_failure, locked_for, run, signed_in, store_err};
-use super::session::{HalfSignedIn, SignedIn, session_error};
+use super::session::{HalfSignedIn, Login, Manager, SignedIn, session_error};
 use crate::admin::{invitation_hash, is_invitation_token, now_ms};
 use crate::docs::{AnyDoc, load_doc};
 use crate::http::{ApiError, AppState, Peer, blocking};
@@ -103,6 +105,8 @@ fn locked_now() -> ApiError {
 /// How a code was judged.
 enum Judged {
     Accepted,
+    /// An unused recovery code, now used.
+    Recovery,
     Wrong,
     Replayed,
 }
@@ -190,20 +194,111 @@ async fn require_code(
     enable: bool,
 ) -> Result<(), ApiError> {
     let why = match judge(&who.setting, principal, code, enable).await? {
-        Some(Judged::Accepted) | None => return Ok(()),
+        Some(Judged::Accepted | Judged::Recovery) | None => return Ok(()),
         Some(Judged::Replayed) => code_used(),
         Some(Judged::Wrong) => wrong_code(),
     };
     Err(refuse_code(who, peer, why, "portal_totp_refused").await?)
 }
 
+// ---- recovery codes ----
+
+/// Recovery codes given when a manager's second factor is turned on.
+pub(crate) const RECOVERY_CODES: usize = 10;
+/// Their alphabet: lower-case Crockford base32 (no i, l, o, u), 5 bits a character; a code is
+/// 8 of them, `xxxx-xxxx` (40 bits).
+const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A typed recovery code, normalised (case, spaces and hyphens ignored), or `None` when it
+/// cannot be one.
+fn normalise_recovery(typed: &str) -> Option<String> {
+    if typed.len() > 32 {
+        return None;
+    }
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (code.len() == 8 && code.bytes().all(|b| RECOVERY_ALPHABET.contains(&b))).then_some(code)
+}
+
+/// How a recovery code is stored: the SHA-256 of the login and the code. 40 random bits
+/// tried online against the lockout cannot be guessed; a slow hash would guard only a copy of
+/// the database, which holds the TOTP secret itself anyway.
+fn recovery_hash(principal: &str, normalised: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(
+        format!("{principal}\n{normalised}").as_bytes(),
+    ))
+}
+
+/// Makes `principal`'s recovery codes anew (the old ones stop working) and returns them, to
+/// be shown once.
+async fn new_recovery_codes(
+    setting: &Arc<AppState>,
+    principal: &str,
+) -> Result<Vec<String>, ApiError> {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let bytes: [u8; 8] = rand::random();
+            let c: String = bytes
+                .iter()
+                .map(|b| char::from(RECOVERY_ALPHABET[usize::from(b & 31)]))
+                .collect();
+            format!("{}-{}", &c[..4], &c[4..])
+        })
+        .collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .filter_map(|c| normalise_recovery(c))
+        .map(|c| recovery_hash(principal, &c))
+        .collect();
+    let p = principal.to_owned();
+    run(setting, move |s| {
+        s.set_recovery_codes(&p, &hashes, now_ms())
+    })
+    .await?
+    .map_err(|e| store_err(&e))?;
+    Ok(codes)
+}
+
+/// Checks a code that must be a second factor of `principal`: a code from the app (each step
+/// once) or, once TOTP is on, an unused recovery code (used up now). `enable` turns TOTP on
+/// with an app code (a set-up's first). `None` when `principal` has no TOTP record.
+async fn judge_factor(
+    setting: &Arc<AppState>,
+    principal: &str,
+    code: &str,
+    enable: bool,
+) -> Result<Option<Judged>, ApiError> {
+    let Some(recovery) = normalise_recovery(code) else {
+        return judge(setting, principal, code, enable).await;
+    };
+    if totp_state(setting, principal).await? != Some(true) {
+        return Ok(Some(Judged::Wrong));
+    }
+    let hash = recovery_hash(principal, &recovery);
+    let p = principal.to_owned();
+    let used = run(setting, move |s| s.use_recovery_code(&p, &hash, now_ms()))
+        .await?
+        .map_err(|e| store_err(&e))?;
+    Ok(Some(if used {
+        Judged::Recovery
+    } else {
+        Judged::Wrong
+    }))
+}
+
 // ---- the code step of a sign-in ----
 
 /// Completes a sign-in that answered `mfa_required: true` with a code from the authenticator
-/// app. Wrong codes count toward the lockout; a code is accepted once.
+/// app (a manager may give one of their recovery codes instead, each once). Wrong codes count
+/// toward the lockout; a code is accepted once. A manager's first code turns their second
+/// factor on and the answer carries their recovery codes.
 #[utoipa::path(post, path = "/api/v1/session/mfa", tag = "session", request_body = CodeBody,
     responses(
-        (status = 200, body = SignedInBody, description = "Signed in; the session cookie is renewed"),
+        (status = 200, body = SignedInBody, description = "Signed in; the session cookie is renewed; `recovery_codes` when a manager's second factor was just turned on"),
         (status = 401, body = ErrorBody, description = "No sign-in waiting for a code, a wrong or used code (`wrong_code`, `code_used`), or locked (`locked`)"),
     ))]
 pub(crate) async fn mfa(
@@ -218,10 +313,19 @@ pub(crate) async fn mfa(
         half.session.flush().await.map_err(|e| session_error(&e))?;
         return Err(locked_now());
     }
-    let principal = format!("parent:{}", half.parent);
-    let refusal = match judge(&setting, &principal, &req.code, false).await? {
-        // Turned off since the password was checked (by the parent, with a code).
-        None | Some(Judged::Accepted) => None,
+    let principal = half.who.principal();
+    let manager = matches!(half.who, Login::Staff(_));
+    let was_on = totp_state(&setting, &principal).await? == Some(true);
+    let judged = if manager {
+        judge_factor(&setting, &principal, &req.code, true).await?
+    } else {
+        judge(&setting, &principal, &req.code, false).await?
+    };
+    let refusal = match judged {
+        // A parent's second factor turned off since the password was checked (by the parent,
+        // with a code): nothing to check. A manager is never let in without one.
+        None if manager => Some((wrong_code(), "portal_mfa_refused")),
+        None | Some(Judged::Accepted | Judged::Recovery) => None,
         Some(Judged::Wrong) => Some((wrong_code(), "portal_mfa_refused")),
         Some(Judged::Replayed) => Some((code_used(), "portal_mfa_replayed")),
     };
@@ -240,10 +344,90 @@ pub(crate) async fn mfa(
         }
         return Err(e);
     }
-    signed_in(&st, &half.session, &half.parent, now).await?;
-    Ok(Json(SignedInBody {
-        mfa_required: false,
-    }))
+    let mut body = SignedInBody::mfa(false);
+    if manager && !was_on {
+        body.recovery_codes = Some(new_recovery_codes(&setting, &principal).await?);
+        let p = principal.clone();
+        run(&setting, move |s| {
+            crate::http::audit(s, &p, None, "console_totp_on", String::new());
+        })
+        .await?;
+    }
+    if matches!(judged, Some(Judged::Recovery)) {
+        let p = principal.clone();
+        run(&setting, move |s| {
+            crate::http::audit(s, &p, None, "recovery_code_used", String::new());
+        })
+        .await?;
+    }
+    signed_in(&st, &half.session, &half.who, now).await?;
+    Ok(Json(body))
+}
+
+// ---- a manager's fresh second factor ----
+
+/// `{totp}`: a fresh code from the app, or a recovery code, confirming a step that cannot be
+/// undone (revoke, wipe, retire).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct FreshCode {
+    totp: Option<String>,
+}
+
+impl std::fmt::Debug for FreshCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreshCode").finish_non_exhaustive()
+    }
+}
+
+fn fresh_code_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "fresh_code_required",
+        "Confirm this with a new code from your authenticator app (not one used before), or \
+         with one of your recovery codes.",
+    )
+}
+
+/// Checks a manager's fresh second factor afresh: a code of a step not used before, or an
+/// unused recovery code. A wrong one counts toward the lockout like a wrong password; a lock
+/// ends the session.
+///
+/// # Errors
+/// 403 `fresh_code_required` without one or with a wrong or used one; 401 `locked`.
+pub(crate) async fn require_fresh_code(m: &Manager, body: &FreshCode) -> Result<(), ApiError> {
+    let principal = format!("staff:{}", m.staff);
+    let judged = match body.totp.as_deref() {
+        Some(code) => judge_factor(&m.setting, &principal, code, false).await?,
+        None => return Err(fresh_code_required()),
+    };
+    match judged {
+        Some(Judged::Accepted) => return Ok(()),
+        Some(Judged::Recovery) => {
+            run(&m.setting, move |s| {
+                crate::http::audit(s, &principal, None, "recovery_code_used", String::new());
+            })
+            .await?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let id = m.staff.to_string();
+    let key = run(&m.setting, move |s| s.staff_email(&id))
+        .await?
+        .map_err(|e| store_err(&e))?
+        .unwrap_or_else(|| format!("staff:{}", m.staff));
+    let source =
+        m.by.client
+            .as_deref()
+            .and_then(|c| c.split(' ').next())
+            .unwrap_or_default()
+            .to_owned();
+    let locked = count_failure(&m.setting, key, source, now_ms(), "console_code_refused").await?;
+    if locked {
+        m.session.flush().await.map_err(|e| session_error(&e))?;
+        return Err(locked_now());
+    }
+    Err(fresh_code_required())
 }
 
 // ---- set-up and turning off ----
@@ -252,11 +436,11 @@ pub(crate) async fn mfa(
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TotpSetup {
     /// The secret, base32, for typing into the app.
-    secret: String,
+    pub(super) secret: String,
     /// `otpauth://totp/…`, what the QR code holds.
-    otpauth_uri: String,
+    pub(super) otpauth_uri: String,
     /// The QR code of `otpauth_uri`, an SVG document.
-    qr_svg: String,
+    pub(super) qr_svg: String,
 }
 
 /// Starts turning on two-step sign-in: a new secret, not yet on until a code from it is
@@ -277,40 +461,54 @@ pub(crate) async fn totp_start(who: SignedIn) -> Result<Json<TotpSetup>, ApiErro
         ));
     }
     let account = lockout_key(&who.setting, &who.parent).await?;
+    let setup = new_totp(&who.setting, &principal, &account).await?;
+    run(&who.setting, move |s| {
+        crate::http::audit(s, &principal, None, "portal_totp_start", String::new());
+    })
+    .await?;
+    Ok(Json(setup))
+}
+
+/// Makes `principal` a new TOTP secret, stored but not on until a code from it is confirmed
+/// (replacing an unconfirmed one), and returns its set-up for `account` (the address the app
+/// shows).
+pub(super) async fn new_totp(
+    setting: &Arc<AppState>,
+    principal: &str,
+    account: &str,
+) -> Result<TotpSetup, ApiError> {
     let secret: [u8; SECRET_BYTES] = rand::random();
-    let totp = totp_of(&secret, &account)?;
+    let totp = totp_of(&secret, account)?;
     let otpauth_uri = totp.to_url().map_err(|e| ApiError::internal(&e))?;
-    let qr_svg = {
-        let uri = otpauth_uri.clone();
-        blocking(move || -> Result<String, ApiError> {
-            let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ApiError::internal(&e))?;
-            Ok(code
-                .render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(240, 240)
-                .quiet_zone(true)
-                .build())
-        })
-        .await??
-    };
+    let qr_svg = qr_svg(otpauth_uri.clone()).await?;
     let rec = TotpRecord {
-        principal: principal.clone(),
+        principal: principal.to_owned(),
         secret: secret.to_vec(),
         enabled: false,
         last_step: None,
         updated_at: now_ms(),
     };
-    run(&who.setting, move |s| -> Result<(), StoreError> {
-        s.put_totp(&rec)?;
-        crate::http::audit(s, &principal, None, "portal_totp_start", String::new());
-        Ok(())
-    })
-    .await?
-    .map_err(|e| store_err(&e))?;
-    Ok(Json(TotpSetup {
+    run(setting, move |s| s.put_totp(&rec))
+        .await?
+        .map_err(|e| store_err(&e))?;
+    Ok(TotpSetup {
         secret: totp.secret().to_base32(),
         otpauth_uri,
         qr_svg,
-    }))
+    })
+}
+
+/// The QR code of `text`, an SVG document (made on the blocking pool).
+pub(super) async fn qr_svg(text: String) -> Result<String, ApiError> {
+    blocking(move || -> Result<String, ApiError> {
+        let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| ApiError::internal(&e))?;
+        Ok(code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build())
+    })
+    .await?
 }
 
 /// Turns two-step sign-in on with the first code from the app just set up.

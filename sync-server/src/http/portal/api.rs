@@ -14,15 +14,18 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sprig_core::{
     Actor, ChildId, Consent, Entry, EntryId, EntryStatus, GroupMembers, ParentId, ParentView,
-    Roster, ShownAuthor, Timestamp, parent_view_of,
+    Roster, ShownAuthor, StaffId, Timestamp, parent_view_of,
 };
+use sprig_proto::DocId;
 use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::PortalState;
-use super::session::{SignedIn, half_sign_in, id_hash, session_error, sign_in};
+use super::session::{
+    Login, SignedIn, Someone, half_sign_in, id_hash, is_manager, session_error, sign_in,
+};
 use crate::admin::now_ms;
-use crate::docs::{DocStoreError, ReadCache, edit_journal, edit_roster};
+use crate::docs::{AnyDoc, DocStoreError, ReadCache, edit_journal, edit_roster, load_doc};
 use crate::http::{ApiError, AppState, Peer, blocking};
 use crate::media_store::MediaStoreError;
 use crate::store::{AgreementRecord, ServerStore, StoreError};
@@ -105,10 +108,44 @@ impl std::fmt::Debug for SignIn {
     }
 }
 
-/// Signed in; whether a second factor is still needed.
-#[derive(Serialize, ToSchema)]
+/// Signed in; whether a second factor is still needed. A manager is never signed in by
+/// password alone: their sign-in always answers `mfa_required: true`, and the first one also
+/// carries the TOTP set-up (`totp_setup`, `totp_qr_svg`, `totp_secret`) to add to an
+/// authenticator app; the code that completes it turns TOTP on and gets `recovery_codes`.
+#[derive(Default, Serialize, ToSchema)]
 pub(crate) struct SignedInBody {
     pub(super) mfa_required: bool,
+    /// `otpauth://totp/…`: the new second factor, what the QR code holds (a manager's first
+    /// sign-in only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) totp_setup: Option<String>,
+    /// The QR code of `totp_setup`, an SVG document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) totp_qr_svg: Option<String>,
+    /// The secret of `totp_setup`, base32, for typing into the app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) totp_secret: Option<String>,
+    /// One-time recovery codes, each accepted once in place of a code from the app: shown
+    /// once, when a manager's second factor is turned on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) recovery_codes: Option<Vec<String>>,
+}
+
+impl SignedInBody {
+    pub(super) fn mfa(mfa_required: bool) -> SignedInBody {
+        SignedInBody {
+            mfa_required,
+            ..SignedInBody::default()
+        }
+    }
+}
+
+fn wrong_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "wrong_credentials",
+        "That e-mail address and password do not match. Check them and try again.",
+    )
 }
 
 /// Counts a wrong password or code for the address `key` and the client `source`, and locks
@@ -163,7 +200,8 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| crate::admin::hash_password("not a password anyone has").unwrap_or_default())
 }
 
-/// Signs a parent in with e-mail and password.
+/// Signs a parent or a manager in with e-mail and password. A member of staff who is not an
+/// active manager has no console: refused as a wrong password would be.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
     responses(
         (status = 200, body = SignedInBody, description = "Signed in, or (`mfa_required`) half signed in until POST /api/v1/session/mfa"),
@@ -210,11 +248,14 @@ pub(crate) async fn create_session(
     let found = {
         let key = key.clone();
         run(&setting, move |s| -> Result<_, StoreError> {
-            let Some(parent) = s.parent_by_email(&key)? else {
-                return Ok(None);
+            let principal = match s.parent_by_email(&key)? {
+                Some(parent) => format!("parent:{parent}"),
+                None => match s.staff_by_email(&key)? {
+                    Some(staff) => format!("staff:{staff}"),
+                    None => return Ok(None),
+                },
             };
-            Ok(s.password(&format!("parent:{parent}"))?
-                .map(|phc| (parent, phc)))
+            Ok(s.password(&principal)?.map(|phc| (principal, phc)))
         })
         .await?
         .map_err(|e| store_err(&e))?
@@ -225,8 +266,8 @@ pub(crate) async fn create_session(
         .acquire()
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let (parent, ok) = blocking(move || {
-        let (parent, phc) = match found {
+    let (principal, ok) = blocking(move || {
+        let (principal, phc) = match found {
             Some((p, phc)) => (Some(p), phc),
             None => (None, dummy_hash().to_owned()),
         };
@@ -235,54 +276,86 @@ pub(crate) async fn create_session(
                 .verify_password(password.as_bytes(), &h)
                 .is_ok()
         });
-        (parent, ok)
+        (principal, ok)
     })
     .await?;
     drop(permit);
-    let parent = match parent {
-        Some(p) if ok => ParentId::parse(&p).map_err(|e| ApiError::internal(&e))?,
-        _ => {
-            count_failure(&setting, key, source, now, "portal_sign_in_refused").await?;
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "wrong_credentials",
-                "That e-mail address and password do not match. Check them and try again.",
-            ));
-        }
+    let who = match principal.as_deref().filter(|_| ok) {
+        Some(p) => login_of(p, &setting).await?,
+        None => None,
     };
-    let principal = format!("parent:{parent}");
-    let mfa = run(&setting, move |s| s.totp(&principal))
+    let Some(who) = who else {
+        count_failure(&setting, key, source, now, "portal_sign_in_refused").await?;
+        return Err(wrong_credentials());
+    };
+    let principal = who.principal();
+    let totp = run(&setting, move |s| s.totp(&principal))
         .await?
-        .map_err(|e| store_err(&e))?
-        .is_some_and(|t| t.enabled);
-    if mfa {
-        half_sign_in(&session, &parent, &key).await?;
-        return Ok(Json(SignedInBody { mfa_required: true }));
+        .map_err(|e| store_err(&e))?;
+    let mfa = totp.as_ref().is_some_and(|t| t.enabled);
+    match &who {
+        Login::Staff(_) if !mfa => {
+            // The first sign-in of a manager: a new second factor to set up, on only once a
+            // code from it completes the sign-in.
+            let setup = super::account::new_totp(&setting, &who.principal(), &key).await?;
+            half_sign_in(&session, &who, &key).await?;
+            Ok(Json(SignedInBody {
+                mfa_required: true,
+                totp_setup: Some(setup.otpauth_uri),
+                totp_qr_svg: Some(setup.qr_svg),
+                totp_secret: Some(setup.secret),
+                recovery_codes: None,
+            }))
+        }
+        _ if mfa => {
+            half_sign_in(&session, &who, &key).await?;
+            Ok(Json(SignedInBody::mfa(true)))
+        }
+        _ => {
+            signed_in(&st, &session, &who, now).await?;
+            Ok(Json(SignedInBody::mfa(false)))
+        }
     }
-    signed_in(&st, &session, &parent, now).await?;
-    Ok(Json(SignedInBody {
-        mfa_required: false,
-    }))
 }
 
-/// Completes a sign-in: the session is signed in as `parent`, and it is audited.
+/// Who a principal whose password was right signs in as: a parent, or an active manager;
+/// `None` for other staff (practitioners, the deactivated), who have no console.
+async fn login_of(principal: &str, setting: &Arc<AppState>) -> Result<Option<Login>, ApiError> {
+    if let Some(p) = principal.strip_prefix("parent:") {
+        return Ok(Some(Login::Parent(
+            ParentId::parse(p).map_err(|e| ApiError::internal(&e))?,
+        )));
+    }
+    let Some(id) = principal
+        .strip_prefix("staff:")
+        .and_then(|s| StaffId::parse(s).ok())
+    else {
+        return Ok(None);
+    };
+    let AnyDoc::Roster(roster) = run(setting, |s| load_doc(s, &DocId::Roster))
+        .await?
+        .map_err(|e| doc_err(&e))?
+    else {
+        return Err(ApiError::internal(&"the roster is not a roster"));
+    };
+    Ok(is_manager(&roster, &id).then_some(Login::Staff(id)))
+}
+
+/// Completes a sign-in: the session is signed in as `who`, and it is audited.
 pub(super) async fn signed_in(
     st: &Arc<PortalState>,
     session: &Session,
-    parent: &ParentId,
+    who: &Login,
     now: i64,
 ) -> Result<(), ApiError> {
-    sign_in(session, parent, st).await?;
-    let pid = parent.clone();
+    sign_in(session, who, st).await?;
+    let (principal, action) = match who {
+        Login::Parent(_) => (who.principal(), "portal_sign_in"),
+        Login::Staff(_) => (who.principal(), "console_sign_in"),
+    };
     run(&st.setting, move |s| {
         let _ = s.delete_expired_sessions(now);
-        crate::http::audit(
-            s,
-            &format!("parent:{pid}"),
-            None,
-            "portal_sign_in",
-            String::new(),
-        );
+        crate::http::audit(s, &principal, None, action, String::new());
     })
     .await?;
     Ok(())
@@ -313,6 +386,8 @@ pub(crate) struct MeChild {
 pub(crate) struct Me {
     id: String,
     name: String,
+    /// `parent` or `manager` (the console is a manager's).
+    role: String,
     agreement_required: bool,
     /// Whether sign-in asks for a code from an authenticator app.
     totp_enabled: bool,
@@ -370,10 +445,24 @@ fn children_of(roster: &Roster, parent: &ParentId) -> Vec<sprig_core::Child> {
         .collect()
 }
 
-/// The signed-in parent and what they must do before they can see a journal.
+/// Who is signed in: a parent, and what they must do before they can see a journal; or a
+/// manager (no children, no agreement; the second factor is always on).
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
+pub(crate) async fn me(someone: Someone) -> Result<Json<Me>, ApiError> {
+    let who = match someone {
+        Someone::Parent(who) => who,
+        Someone::Manager(m) => {
+            return Ok(Json(Me {
+                id: m.staff.to_string(),
+                name: m.roster.staff(&m.staff).map(|s| s.name).unwrap_or_default(),
+                role: "manager".into(),
+                agreement_required: false,
+                totp_enabled: true,
+                children: Vec::new(),
+            }));
+        }
+    };
     let agreement_required = !agreement_accepted(&who.setting, &who.parent).await?;
     let principal = format!("parent:{}", who.parent);
     let totp_enabled = run(&who.setting, move |s| s.totp(&principal))
@@ -388,6 +477,7 @@ pub(crate) async fn me(who: SignedIn) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
         id: who.parent.to_string(),
         name,
+        role: "parent".into(),
         agreement_required,
         totp_enabled,
         children: children_of(&who.roster, &who.parent)

@@ -1,5 +1,6 @@
-//! The parents' portal on the device listener: the JSON API under `/api/v1/` (`api`), its
-//! cookie sessions over the server store (`session`), the Origin/Sec-Fetch-Site CSRF check
+//! The parents' portal on the device listener: the JSON API under `/api/v1/` (`api`), the
+//! managers' console API under `/api/v1/admin/` (`console`), their cookie sessions over the
+//! server store (`session`), the Origin/Sec-Fetch-Site CSRF check
 //! on every state-changing request (tower-http's `CsrfLayer`), the OpenAPI document generated
 //! from the handlers (utoipa) at `/api/v1/openapi.json`, and the built portal UI
 //! (`ui/dist/portal`) embedded in the binary and served at `/`.
@@ -9,6 +10,7 @@
 
 mod account;
 mod api;
+mod console;
 mod contributions;
 mod events;
 mod session;
@@ -38,6 +40,10 @@ pub(crate) struct PortalState {
     pub(crate) idle_ms: i64,
     /// Absolute expiry after sign-in, ms.
     pub(crate) absolute_ms: i64,
+    /// A manager's session: idle expiry, ms.
+    pub(crate) console_idle_ms: i64,
+    /// A manager's session: absolute expiry after sign-in, ms.
+    pub(crate) console_absolute_ms: i64,
     /// Open live-update streams per session.
     pub(crate) streams: events::Streams,
     /// Journal pages projected at once, one per core: each loads and materialises a whole
@@ -61,7 +67,9 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
     info(
         title = "Sprig parents' portal API",
         description = "Cookie session; every state-changing request passes the Origin/Sec-Fetch-Site \
-                       CSRF check. An id that is not the signed-in parent's own answers 404.",
+                       CSRF check. An id that is not the signed-in parent's own answers 404. \
+                       Everything under /api/v1/admin/ (the managers' console) answers 404 to \
+                       anyone who is not a manager of this setting signed in with a second factor.",
     ),
     components(schemas(api::ErrorBody))
 )]
@@ -101,6 +109,16 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
         .routes(routes!(account::totp_start, account::totp_off))
         .routes(routes!(account::totp_confirm))
         .routes(routes!(account::get_invitation, account::accept_invitation))
+        .routes(routes!(console::devices))
+        .routes(routes!(console::enrol_code))
+        .routes(routes!(console::revoke))
+        .routes(routes!(console::wipe))
+        .routes(routes!(console::retire))
+        .routes(routes!(console::release))
+        .routes(routes!(console::coverage))
+        .routes(routes!(console::contributions))
+        .routes(routes!(console::approve))
+        .routes(routes!(console::reject))
         .split_for_parts()
 }
 
@@ -114,6 +132,8 @@ pub(crate) fn router(setting: Arc<AppState>, idle: Duration, absolute: Duration)
         .with_path("/");
     let max_upload = usize::try_from(setting.config.max_contribution_bytes).unwrap_or(usize::MAX);
     let state = Arc::new(PortalState {
+        console_idle_ms: millis(setting.config.console_idle),
+        console_absolute_ms: millis(setting.config.console_absolute),
         setting,
         idle_ms: millis(idle),
         absolute_ms: millis(absolute),

@@ -12,6 +12,26 @@ export interface Agreement {
   version: string;
 }
 
+/** One area of learning's observations in the period. */
+export interface AreaCount {
+  /** The area (`communication-and-language`, …). */
+  area: string;
+  /** Observations tagged with it in the period. */
+  count: number;
+}
+
+/** One child's observations in the period. */
+export interface ChildCount {
+  /** The child. */
+  child_id: string;
+  /** Observations of them in the period. */
+  count: number;
+  /** Their newest observation ever (RFC 3339), `null` when none. */
+  last_observed_at?: string | null;
+  /** Their name. */
+  name: string;
+}
+
 /** `{code}`: six digits from the authenticator app (spaces allowed). */
 export interface CodeBody {
   code: string;
@@ -21,6 +41,31 @@ export interface CodeBody {
 export interface ConsentAnswer {
   /** May this child's photo appear in other children's journals? */
   photo_consent: boolean;
+}
+
+/** A tablet in the register, as the console lists it. */
+export interface ConsoleDevice {
+  app_version?: string | null;
+  id: string;
+  /** Its last connection (RFC 3339) or `null`. */
+  last_seen?: string | null;
+  /** Its last completed sync (RFC 3339) or `null`. */
+  last_sync?: string | null;
+  /** When an active tablet locks unless it checks in again (RFC 3339), else `null`. */
+  lease_expires_at?: string | null;
+  /** Whether it is locked: it reported itself locked, or has not checked in within the policy's `lock_after`. */
+  locked: boolean;
+  /** Active, and not seen for a day: where is it? */
+  missing: boolean;
+  name: string;
+  /** Until when it may sync from outside the allowed networks (RFC 3339), else `null`. */
+  off_site_until?: string | null;
+  /** `active`, `locked`, `quarantined`, `revoked`, `wipe-pending`, `wiped`, `retire-pending`, `retired`. */
+  status: string;
+  /** Documents with changes it has not yet synced, as last reported. */
+  unsynced_docs: number;
+  /** Photos and videos it has not yet handed over, as last reported. */
+  unsynced_media: number;
 }
 
 /** One of the parent's own contributions and its outcome. */
@@ -51,9 +96,69 @@ export interface ContributionForm {
   text: string;
 }
 
+/** A photo or video of a contribution. */
+export interface ContributionMedia {
+  /** Its SHA-256, hex. */
+  id: string;
+  /** `photo` or `video`. */
+  kind: string;
+  mime: string;
+}
+
+/** The setting's observation coverage over the last `days` days. */
+export interface Coverage {
+  /** The period, in days up to now. */
+  days: number;
+  /** Attending children without an observation in the policy's number of days, those never observed first, then the longest unobserved. */
+  not_observed: NotObserved[];
+  /** Every area observed in the period, by area. */
+  per_area: AreaCount[];
+  /** Every attending child, by name. */
+  per_child: ChildCount[];
+  /** Every day of the period, oldest first, today last (days without any included). */
+  per_day: DayCount[];
+  /** Every key worker of an attending child, by name. */
+  per_key_worker: KeyWorkerCount[];
+  /** Parents' contributions waiting for a manager's review. */
+  waiting_review: number;
+}
+
 /** The reply's id. */
 export interface Created {
   id: string;
+}
+
+/** One day's observations. */
+export interface DayCount {
+  /** Observations recorded on it. */
+  count: number;
+  /** The day, `YYYY-MM-DD` (UTC). */
+  date: string;
+}
+
+/** A lifecycle step's outcome. */
+export interface DeviceStep {
+  /** Whether this step changed it (false: it was already there, or past it). */
+  changed: boolean;
+  /** Its status before. */
+  from: string;
+  id: string;
+  /** Its status now. */
+  status: string;
+}
+
+/** A one-time enrolment code, to type on the tablet or scan from `qr_svg`. */
+export interface EnrolCode {
+  /** `sha256:<hex>` of the setting's CA, which the tablet pins. */
+  ca_fingerprint: string;
+  /** `XXXXX-XXXXX`. */
+  code: string;
+  /** When the code stops working (RFC 3339). */
+  expires_at: string;
+  /** The QR code of `sprig://enrol?url=…&code=…&fp=…`, an SVG document. */
+  qr_svg: string;
+  /** The server address the tablet connects to. */
+  url: string;
 }
 
 /** A JSON error: `{code, message}`. */
@@ -62,6 +167,11 @@ export interface ErrorBody {
   code: string;
   /** What to do, for people. */
   message: string;
+}
+
+/** `{totp}`: a fresh code from the app, or a recovery code, confirming a step that cannot be undone (revoke, wipe, retire). */
+export interface FreshCode {
+  totp?: string | null;
 }
 
 /** Whom an invitation is for. */
@@ -108,12 +218,24 @@ export interface JournalReply {
   text: string;
 }
 
+/** One key worker's key children's observations in the period. */
+export interface KeyWorkerCount {
+  /** Observations of their key children in the period. */
+  count: number;
+  /** Their name. */
+  name: string;
+  /** The key worker. */
+  staff_id: string;
+}
+
 /** `GET /api/v1/me`. */
 export interface Me {
   agreement_required: boolean;
   children: MeChild[];
   id: string;
   name: string;
+  /** `parent` or `manager` (the console is a manager's). */
+  role: string;
   /** Whether sign-in asks for a code from an authenticator app. */
   totp_enabled: boolean;
 }
@@ -127,10 +249,54 @@ export interface MeChild {
   photo_consent?: boolean | null;
 }
 
+/** `POST /api/v1/admin/enrol-codes`. */
+export interface NewEnrolCode {
+  /** The name the tablet gets in the register, 1 to 200 characters. */
+  device_name: string;
+}
+
 /** `POST /api/v1/entries/{id}/replies`. */
 export interface NewReply {
   /** Plain text, at most 2,000 characters. */
   text: string;
+}
+
+/** A child not observed for a while. */
+export interface NotObserved {
+  /** The child. */
+  child_id: string;
+  /** Whole days since their newest observation; `null` when they have none. */
+  days?: number | null;
+  /** Their name. */
+  name: string;
+}
+
+/** `POST /api/v1/admin/contributions/{id}/reject`. */
+export interface Rejection {
+  /** Why, for the parent: 1 to 2,000 characters. They see it with the outcome. */
+  reason: string;
+}
+
+/** A parent's contribution, as a manager reviews it. */
+export interface ReviewItem {
+  child_id: string;
+  child_name: string;
+  /** When it was sent (RFC 3339). */
+  created_at: string;
+  id: string;
+  media: ContributionMedia[];
+  parent_id: string;
+  parent_name: string;
+  /** `pending`, `approved` or `rejected`. */
+  status: string;
+  text: string;
+}
+
+/** A review's outcome. */
+export interface Reviewed {
+  id: string;
+  /** `approved` or `rejected`. */
+  status: string;
 }
 
 /** One of the parent's signed-in sessions. */
@@ -157,9 +323,17 @@ export interface SignIn {
   password: string;
 }
 
-/** Signed in; whether a second factor is still needed. */
+/** Signed in; whether a second factor is still needed. A manager is never signed in by password alone: their sign-in always answers `mfa_required: true`, and the first one also carries the TOTP set-up (`totp_setup`, `totp_qr_svg`, `totp_secret`) to add to an authenticator app; the code that completes it turns TOTP on and gets `recovery_codes`. */
 export interface SignedInBody {
   mfa_required: boolean;
+  /** One-time recovery codes, each accepted once in place of a code from the app: shown once, when a manager's second factor is turned on. */
+  recovery_codes?: string[] | null;
+  /** The QR code of `totp_setup`, an SVG document. */
+  totp_qr_svg?: string | null;
+  /** The secret of `totp_setup`, base32, for typing into the app. */
+  totp_secret?: string | null;
+  /** `otpauth://totp/…`: the new second factor, what the QR code holds (a manager's first sign-in only). */
+  totp_setup?: string | null;
 }
 
 /** A new second factor to add to an authenticator app: scan the QR code or type the secret. */
@@ -177,6 +351,9 @@ export type Operation =
   | 'DELETE /api/v1/account/totp'
   | 'DELETE /api/v1/session'
   | 'DELETE /api/v1/sessions/{id}'
+  | 'GET /api/v1/admin/contributions'
+  | 'GET /api/v1/admin/coverage'
+  | 'GET /api/v1/admin/devices'
   | 'GET /api/v1/agreement'
   | 'GET /api/v1/children/{id}/contributions'
   | 'GET /api/v1/children/{id}/journal'
@@ -187,6 +364,13 @@ export type Operation =
   | 'GET /api/v1/sessions'
   | 'POST /api/v1/account/totp'
   | 'POST /api/v1/account/totp/confirm'
+  | 'POST /api/v1/admin/contributions/{id}/approve'
+  | 'POST /api/v1/admin/contributions/{id}/reject'
+  | 'POST /api/v1/admin/devices/{id}/release'
+  | 'POST /api/v1/admin/devices/{id}/retire'
+  | 'POST /api/v1/admin/devices/{id}/revoke'
+  | 'POST /api/v1/admin/devices/{id}/wipe'
+  | 'POST /api/v1/admin/enrol-codes'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
   | 'POST /api/v1/children/{id}/contributions'
