@@ -114,6 +114,24 @@ describe('tablets', () => {
     expect(screen.getByTestId('unsynced-d-1').textContent).toBe('2 photos');
   });
 
+  it('stops polling while the manager is away, so an idle session can expire, and resumes on request', async () => {
+    let now = CLOCK;
+    const backend = await signedIn(undefined, () => now);
+    await screen.findByRole('listitem', { name: 'Acorns tablet' });
+    let asked = 0;
+    const devices = backend.admin.devices.bind(backend.admin);
+    backend.admin.devices = () => ((asked += 1), devices());
+    await waitFor(() => expect(asked).toBeGreaterThan(1));
+    now = CLOCK + 11 * 60_000;
+    expect((await screen.findByText('Live updates are paused while you are away.')).closest('[role="status"]')).toBeTruthy();
+    const before = asked;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(asked).toBe(before);
+    await fireEvent.click(screen.getByRole('button', { name: 'Update now' }));
+    await waitFor(() => expect(asked).toBeGreaterThan(before + 1));
+    expect(screen.queryByText('Live updates are paused while you are away.')).toBeNull();
+  });
+
   it('enrols a tablet: code, QR, address, fingerprint, a countdown, and the tablet as soon as it enrols', async () => {
     let now = CLOCK;
     const backend = await signedIn(undefined, () => now);
@@ -246,7 +264,11 @@ describe('monitoring', () => {
     expect(screen.getByRole('img', { name: 'Observations per child' })).toBeTruthy();
     await expectAccessible();
 
-    await fireEvent.click(screen.getByRole('radio', { name: '7 days' }));
+    // The period picker is a radio group: arrow keys move the choice.
+    const thirty = screen.getByRole('radio', { name: '30 days' });
+    expect(thirty.getAttribute('tabindex')).toBe('0');
+    await fireEvent.keyDown(thirty, { key: 'ArrowLeft' });
+    expect(screen.getByRole('radio', { name: '7 days' }).getAttribute('aria-checked')).toBe('true');
     await waitFor(() => expect(rows(screen.getByRole('table', { name: 'Observations per key worker' }))).toEqual([
       ['Amara Okafor', '3'],
       ['Morgan Hale', '2'],

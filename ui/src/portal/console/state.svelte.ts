@@ -17,6 +17,8 @@ export interface ConsoleOptions {
   tickMs?: number;
   /** The clock countdowns read (tests set it). */
   now?: () => number;
+  /** Polling stops after this long without a tap or key, so the session can expire when idle. */
+  pauseAfterMs?: number;
 }
 
 export class ConsoleState {
@@ -33,6 +35,9 @@ export class ConsoleState {
   readonly pollMs: number;
   readonly tickMs: number;
   readonly now: () => number;
+  readonly pauseAfterMs: number;
+  /** When the manager last tapped or typed in the console. */
+  lastActive: number;
   private toastTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(portal: PortalState, options: ConsoleOptions = {}) {
@@ -41,6 +46,22 @@ export class ConsoleState {
     this.pollMs = options.pollMs ?? 5000;
     this.tickMs = options.tickMs ?? 1000;
     this.now = options.now ?? Date.now;
+    this.pauseAfterMs = options.pauseAfterMs ?? 10 * 60_000;
+    this.lastActive = this.now();
+  }
+
+  /** The manager is here (a tap or a key). */
+  touch() {
+    this.lastActive = this.now();
+  }
+
+  /**
+   * Whether background polling should wait: the page is hidden, or nobody has used it for a
+   * while. Every request renews the session's idle time, so a register left open must stop
+   * asking, or a console left unattended would never be signed out.
+   */
+  away(): boolean {
+    return globalThis.document?.visibilityState === 'hidden' || this.now() - this.lastActive > this.pauseAfterMs;
   }
 
   open(section: Section) {

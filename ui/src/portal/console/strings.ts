@@ -44,6 +44,8 @@ export const ct = {
     title: 'Tablets',
     intro: 'Every enrolled tablet, refreshed every few seconds.',
     empty: 'No tablets are enrolled yet. Enrol one to start.',
+    paused: 'Live updates are paused while you are away.',
+    resume: 'Update now',
     enrol: 'Enrol a tablet',
     name: 'Tablet',
     status: 'Status',
