@@ -190,6 +190,24 @@ describe('tablets', () => {
     expect(screen.getByRole('status').textContent).toBe('Acorns tablet: wipe pending.');
   });
 
+  it('lets a tablet sync off site until a time, refusing a time in the past', async () => {
+    const backend = await signedIn();
+    const acorns = await screen.findByRole('listitem', { name: 'Acorns tablet' });
+    await fireEvent.click(within(acorns).getByRole('button', { name: 'Allow off site' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Allow Acorns tablet off site' });
+    const until = within(dialog).getByLabelText('Allowed until');
+    await fireEvent.input(until, { target: { value: '2026-12-01T17:00' } });
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Allow off site' }));
+    expect((await within(dialog).findByRole('alert')).textContent).toBe('Choose a date and time in the future.');
+    await expectAccessible();
+    await fireEvent.input(until, { target: { value: '2026-12-03T17:00' } });
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Allow off site' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    const sent = new Date('2026-12-03T17:00').toISOString();
+    expect(backend.admin.calls).toContain(`offsite d-1 ${sent}`);
+    expect(within(screen.getByRole('listitem', { name: 'Acorns tablet' })).getByText('Off site until')).toBeTruthy();
+  });
+
   it('reports a missing tablet and wipes it; releases a quarantined one without a code', async () => {
     const backend = await signedIn();
     const oaks = await screen.findByRole('listitem', { name: 'Oaks tablet' });

@@ -73,7 +73,8 @@ export const t = {
   useRecovery: 'Use a recovery code instead',
   useAppCode: 'Use a code from the app instead',
   recoveryCode: 'Recovery code',
-  recoveryHint: 'One of the codes you saved when you set up two-step sign-in, such as 3f7k-9q2m. Each works once.',
+  recoveryHint:
+    'One of the recovery codes you saved when two-step sign-in was set up, such as 3f7k-9q2m; each works once. No recovery codes? Ask the setting to turn two-step sign-in off for you.',
   setupTitle: 'Set up two-step sign-in',
   setupIntro:
     'Managers sign in with a password and a 6-digit code from an authenticator app on their phone (for example Google Authenticator, Microsoft Authenticator or 2FAS), every time.',
