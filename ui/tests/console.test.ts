@@ -393,6 +393,17 @@ describe('audit and policy', () => {
     expect(screen.getByRole('link', { name: 'Download CSV' }).getAttribute('href')).toBe('/api/v1/admin/audit.csv?device=d-1&action=device.offsite');
   });
 
+  it('opens a tablet’s custody log from the register: the audit log filtered to that tablet', async () => {
+    const backend = await signedIn();
+    const acorns = await screen.findByRole('listitem', { name: 'Acorns tablet' });
+    await fireEvent.click(within(acorns).getByRole('button', { name: 'Custody log' }));
+    const table = await screen.findByRole('table', { name: 'Audit log' });
+    expect(rows(table).map((r) => r[2])).toEqual(['device.offsite']);
+    expect(backend.admin.calls).toContain('audit ?device=d-1');
+    await waitFor(() => expect((screen.getByLabelText('Tablet') as HTMLSelectElement).value).toBe('d-1'));
+    expect(screen.getByRole('link', { name: 'Download CSV' }).getAttribute('href')).toBe('/api/v1/admin/audit.csv?device=d-1');
+  });
+
   it('saves the policy in seconds and shows the server’s refusal', async () => {
     const backend = await signedIn('Policy');
     const lock = (await screen.findByLabelText('Lock after (hours without a sync)')) as HTMLInputElement;

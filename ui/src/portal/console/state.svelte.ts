@@ -30,6 +30,8 @@ export class ConsoleState {
   staff = $state<AdminStaff[]>([]);
   parents = $state<AdminParent[]>([]);
   rooms = $state<AdminRoom[]>([]);
+  /** The tablet whose log the audit section opens with (its custody log), once. */
+  auditDevice: string | null = null;
   readonly api: ConsoleBackend;
   readonly portal: PortalState;
   readonly pollMs: number;
@@ -67,6 +69,19 @@ export class ConsoleState {
   open(section: Section) {
     this.section = section;
     this.toast = null;
+  }
+
+  /** The tablet the audit section was opened for, once. */
+  takeAuditDevice(): string | null {
+    const d = this.auditDevice;
+    this.auditDevice = null;
+    return d;
+  }
+
+  /** A tablet's custody log: its unlocks, syncs and every action on it, from the audit log. */
+  showLog(device: string) {
+    this.auditDevice = device;
+    this.open('audit');
   }
 
   say(message: string) {

@@ -77,6 +77,7 @@ export const ct = {
     } satisfies Record<DeviceAction, string>,
     reportMissing: 'Report missing and wipe',
     permitOffsite: 'Allow off site',
+    log: 'Custody log',
     // Confirmations: what happens, and to the unsynced data.
     confirmTitle: (action: DeviceAction, name: string) =>
       ({ revoke: `Revoke ${name}?`, wipe: `Wipe ${name}?`, retire: `Retire ${name}?`, release: `Release ${name} from quarantine?` })[action],
