@@ -33,6 +33,8 @@ export const t = {
   replySent: 'Reply sent.',
   childPicker: 'Child',
   loading: 'Loading…',
+  consoleTitle: 'Manager’s console',
+  consoleFailed: 'The console could not be loaded. Check the connection, then reload the page.',
   account: 'Your account',
   back: 'Back to the journal',
   consentNow: (name: string, answer: boolean | null | undefined) =>
@@ -68,6 +70,18 @@ export const t = {
   mfaContinue: 'Continue',
   checking: 'Checking…',
   backToSignIn: 'Back to sign in',
+  useRecovery: 'Use a recovery code instead',
+  useAppCode: 'Use a code from the app instead',
+  recoveryCode: 'Recovery code',
+  recoveryHint:
+    'One of the recovery codes you saved when two-step sign-in was set up, such as 3f7k-9q2m; each works once. No recovery codes? Ask the setting to turn two-step sign-in off for you.',
+  setupTitle: 'Set up two-step sign-in',
+  setupIntro:
+    'Managers sign in with a password and a 6-digit code from an authenticator app on their phone (for example Google Authenticator, Microsoft Authenticator or 2FAS), every time.',
+  recoveryTitle: 'Your recovery codes',
+  recoveryIntro:
+    'If you lose your phone, each of these codes signs you in once instead of a code from the app. Write them down or keep them in a password manager now: they are not shown again.',
+  recoverySaved: 'I have saved these',
   securityTitle: 'Two-step sign-in',
   totpOffIntro:
     'Add a second step to signing in: after your password, a 6-digit code from an authenticator app on your phone (for example Google Authenticator, Microsoft Authenticator or 2FAS). Someone who learns your password still cannot sign in.',

@@ -1,11 +1,17 @@
 // The one interface the portal's screens talk to. `HttpBackend` calls the server's /api/v1/;
 // `MemoryBackend` serves component tests. Types come from the generated OpenAPI types.
-import type { Agreement, Contribution, ContributionCreated, InvitationInfo, JournalPage, Me, SessionInfo, TotpSetup } from '../generated/api';
+import type { Agreement, Contribution, ContributionCreated, InvitationInfo, JournalPage, SessionInfo, TotpSetup } from '../generated/api';
+import type { ConsoleBackend } from '../console/backend';
+import type { MeWithRole, MfaAnswer, SignInAnswer } from '../console/types';
 
 export interface PortalBackend {
-  signIn(email: string, password: string): Promise<{ mfa_required: boolean }>;
-  /** Completes a sign-in that answered `mfa_required` with a code from the authenticator app. */
-  mfa(code: string): Promise<void>;
+  /** A manager's first sign-in also brings the TOTP set-up (`totp_setup`, QR code, secret). */
+  signIn(email: string, password: string): Promise<SignInAnswer>;
+  /**
+   * Completes a sign-in that answered `mfa_required` with a code from the authenticator app
+   * (or a manager's recovery code); the first code of a set-up brings the recovery codes.
+   */
+  mfa(code: string): Promise<MfaAnswer>;
   /** Whom an invitation link is for; a `not_found` refusal when used, expired or unknown. */
   invitation(token: string): Promise<InvitationInfo>;
   acceptInvitation(token: string, password: string): Promise<void>;
@@ -13,8 +19,8 @@ export interface PortalBackend {
   totpConfirm(code: string): Promise<void>;
   totpOff(code: string): Promise<void>;
   signOut(): Promise<void>;
-  /** The signed-in parent, or `null` when signed out. */
-  me(): Promise<Me | null>;
+  /** The signed-in parent or manager, or `null` when signed out. */
+  me(): Promise<MeWithRole | null>;
   agreement(): Promise<Agreement>;
   acceptAgreement(version: string): Promise<void>;
   answerConsent(child: string, photoConsent: boolean): Promise<void>;
@@ -33,6 +39,8 @@ export interface PortalBackend {
    * `ready` each time the stream (re)connects. Returns the function that stops listening.
    */
   listen(changed: (child: string) => void, ready: () => void): () => void;
+  /** The manager console's endpoints (`/api/v1/admin/`). */
+  readonly admin: ConsoleBackend;
 }
 
 /** A refusal from the server: the stable code decides what the screen shows. */

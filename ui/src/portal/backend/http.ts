@@ -8,45 +8,22 @@ import type {
   Created,
   InvitationInfo,
   JournalPage,
-  Me,
   SessionInfo,
-  SignedInBody,
   TotpSetup,
 } from '../generated/api';
+import { HttpConsole } from '../console/http';
+import type { MeWithRole, MfaAnswer, SignInAnswer } from '../console/types';
 import { type PortalBackend, PortalError } from './backend';
-
-/** The `{code, message}` of an error answer, or the status when it is not JSON. */
-function refusal(status: number, statusText: string, body: string, retry: string | null): PortalError {
-  let code = 'http_' + status;
-  let message = statusText;
-  try {
-    const e = JSON.parse(body) as { code?: string; message?: string };
-    code = e.code ?? code;
-    message = e.message ?? message;
-  } catch {
-    // Not JSON: keep the status.
-  }
-  return new PortalError(status, code, message, retry ? Number(retry) : null);
-}
-
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const r = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!r.ok) throw refusal(r.status, r.statusText, await r.text(), r.headers.get('retry-after'));
-  if (r.status === 204) return undefined as T;
-  return (await r.json()) as T;
-}
+import { call, refusal } from './call';
 
 export class HttpBackend implements PortalBackend {
+  readonly admin = new HttpConsole();
   signIn(email: string, password: string) {
-    return call<SignedInBody>('POST', '/api/v1/session', { email, password });
+    return call<SignInAnswer>('POST', '/api/v1/session', { email, password });
   }
   async mfa(code: string) {
-    await call<SignedInBody>('POST', '/api/v1/session/mfa', { code });
+    // An older server answers 204 with no body.
+    return (await call<MfaAnswer | undefined>('POST', '/api/v1/session/mfa', { code })) ?? {};
   }
   invitation(token: string) {
     return call<InvitationInfo>('GET', `/api/v1/invitations/${encodeURIComponent(token)}`);
@@ -68,7 +45,7 @@ export class HttpBackend implements PortalBackend {
   }
   async me() {
     try {
-      return await call<Me>('GET', '/api/v1/me');
+      return await call<MeWithRole>('GET', '/api/v1/me');
     } catch (e) {
       if (e instanceof PortalError && e.status === 401) return null;
       throw e;

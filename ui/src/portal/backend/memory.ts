@@ -1,13 +1,15 @@
 // An in-memory backend that answers as the server does where the screens depend on it (the
 // agreement, then consent, then the journal; wrong passwords), for component tests. Nothing
 // here is a second implementation of the rules for production.
-import type { Agreement, Contribution, InvitationInfo, JournalEntry, Me, SessionInfo } from '../generated/api';
+import type { Agreement, Contribution, InvitationInfo, JournalEntry, SessionInfo } from '../generated/api';
+import { type ConsoleSeed, MemoryConsole } from '../console/memory';
+import type { MeWithRole, SignInAnswer } from '../console/types';
 import { type PortalBackend, PortalError } from './backend';
 
 export interface MemorySeed {
   email: string;
   password: string;
-  me: Me;
+  me: MeWithRole;
   agreement: Agreement;
   journals: Record<string, { child_name: string; entries: JournalEntry[] }>;
   sessions: SessionInfo[];
@@ -16,7 +18,34 @@ export interface MemorySeed {
   invitations?: Record<string, InvitationInfo>;
   /** The one code the pretend authenticator app shows. */
   totpCode?: string;
+  /** A manager's recovery codes: given once when TOTP is set up, each accepted once. */
+  recoveryCodes?: string[];
+  /** The console's register, roster, queue and figures, for a manager. */
+  console?: ConsoleSeed;
 }
+
+const NO_CONSOLE: ConsoleSeed = {
+  devices: [],
+  children: [],
+  staff: [],
+  parents: [],
+  rooms: [],
+  coverage: {},
+  contributions: [],
+  audit: [],
+  policy: {
+    lock_after_secs: 43_200,
+    wipe_after_secs: 7_776_000,
+    max_pin_failures: 10,
+    inactivity_lock_secs: 120,
+    allow_networks: [],
+    not_observed_days: 14,
+    review_gate: false,
+    agreement_text: '',
+    agreement_version: '1',
+  },
+  enrolCode: { code: '', url: '', ca_fingerprint: '', qr_svg: '', expires_at: '' },
+};
 
 export class MemoryBackend implements PortalBackend {
   calls: string[] = [];
@@ -24,9 +53,11 @@ export class MemoryBackend implements PortalBackend {
   /** Password right, code still to come. */
   half = false;
   seed: MemorySeed;
+  readonly admin: MemoryConsole;
 
   constructor(seed: MemorySeed) {
     this.seed = structuredClone(seed);
+    this.admin = new MemoryConsole(seed.console ?? NO_CONSOLE, seed.totpCode ?? '');
   }
 
   async signIn(email: string, password: string) {
@@ -38,15 +69,29 @@ export class MemoryBackend implements PortalBackend {
       this.half = true;
       return { mfa_required: true };
     }
+    if (this.seed.me.role === 'manager') {
+      // A manager is never signed in by password alone: the first time, set TOTP up.
+      this.half = true;
+      const setup = await this.totpStart();
+      return { mfa_required: true, totp_setup: setup.otpauth_uri, totp_qr_svg: setup.qr_svg, totp_secret: setup.secret } satisfies SignInAnswer;
+    }
     this.signedIn = true;
     return { mfa_required: false };
   }
   async mfa(code: string) {
     this.calls.push(`mfa ${code}`);
     if (!this.half) throw new PortalError(401, 'signed_out', 'signed out');
-    if (code.replace(/\s/g, '') !== this.seed.totpCode) throw new PortalError(401, 'wrong_code', 'wrong');
+    const c = code.replace(/\s/g, '');
+    const recovery = this.seed.me.totp_enabled ? (this.seed.recoveryCodes ?? []).indexOf(c.toLowerCase()) : -1;
+    if (c !== this.seed.totpCode && recovery < 0) throw new PortalError(401, 'wrong_code', 'wrong');
+    if (recovery >= 0) this.seed.recoveryCodes?.splice(recovery, 1);
     this.half = false;
     this.signedIn = true;
+    if (!this.seed.me.totp_enabled && this.seed.me.role === 'manager') {
+      this.seed.me.totp_enabled = true;
+      return { recovery_codes: [...(this.seed.recoveryCodes ?? [])] };
+    }
+    return {};
   }
   async invitation(token: string) {
     const i = this.seed.invitations?.[token];

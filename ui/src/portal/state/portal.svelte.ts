@@ -1,6 +1,7 @@
 // The portal's state: who is signed in, which step they are at (agreement, consent, journal),
 // and the journal page shown. The server decides every rule; this only follows its answers.
-import type { Agreement, Contribution, InvitationInfo, JournalEntry, Me, SessionInfo, TotpSetup } from '../generated/api';
+import type { Agreement, Contribution, InvitationInfo, JournalEntry, SessionInfo, TotpSetup } from '../generated/api';
+import type { MeWithRole } from '../console/types';
 import { type PortalBackend, PortalError } from '../backend/backend';
 import { errorText } from '../strings';
 
@@ -14,7 +15,9 @@ export type Screen =
   | 'consent'
   | 'journal'
   | 'account'
-  | 'share';
+  | 'share'
+  | 'recovery'
+  | 'console';
 
 /** The token of an invitation link's address, `#/invite/TOKEN`. */
 export function inviteToken(hash: string): string | null {
@@ -24,7 +27,7 @@ export function inviteToken(hash: string): string | null {
 
 export class PortalState {
   screen = $state<Screen>('loading');
-  me = $state<Me | null>(null);
+  me = $state<MeWithRole | null>(null);
   agreement = $state<Agreement | null>(null);
   child = $state<string | null>(null);
   childName = $state('');
@@ -45,12 +48,24 @@ export class PortalState {
   email = $state('');
   /** A second factor being set up, until its first code confirms it. */
   totpSetup = $state<TotpSetup | null>(null);
+  /** A manager's first sign-in: the second factor to add before the first code. */
+  mfaSetup = $state<TotpSetup | null>(null);
+  /** A manager's recovery codes, shown once right after the set-up. */
+  recoveryCodes = $state<string[] | null>(null);
   readonly backend: PortalBackend;
   private stopListening: (() => void) | null = null;
   private connectedOnce = false;
 
   constructor(backend: PortalBackend) {
     this.backend = backend;
+  }
+
+  /** The session ended (expired or signed out elsewhere): back to the sign-in, saying so. */
+  expired() {
+    this.stopLive();
+    this.me = null;
+    this.error = errorText('signed_out', '');
+    this.screen = 'signin';
   }
 
   private fail(e: unknown) {
@@ -132,6 +147,7 @@ export class PortalState {
     globalThis.history?.replaceState(null, '', globalThis.location?.pathname ?? '/');
     this.error = null;
     this.notice = null;
+    this.mfaSetup = null;
     this.screen = 'signin';
   }
 
@@ -140,6 +156,8 @@ export class PortalState {
     const me = this.me;
     if (!me) {
       this.screen = 'signin';
+    } else if (me.role === 'manager') {
+      this.screen = 'console';
     } else if (me.agreement_required) {
       this.agreement = await this.backend.agreement();
       this.screen = 'agreement';
@@ -236,6 +254,8 @@ export class PortalState {
       this.notice = null;
       const r = await this.backend.signIn(email, password);
       if (r.mfa_required) {
+        this.mfaSetup =
+          r.totp_setup && r.totp_secret ? { otpauth_uri: r.totp_setup, qr_svg: r.totp_qr_svg ?? '', secret: r.totp_secret } : null;
         this.screen = 'mfa';
         return;
       }
@@ -247,14 +267,31 @@ export class PortalState {
   /** The code step of a sign-in. A lock (or a wait that ran out) sends the parent back. */
   submitCode(code: string) {
     return this.guard(async () => {
+      let codes: string[] | null | undefined;
       try {
-        await this.backend.mfa(code);
+        codes = (await this.backend.mfa(code.trim())).recovery_codes;
       } catch (e) {
         if (e instanceof PortalError && (e.code === 'locked' || e.code === 'signed_out')) {
+          this.mfaSetup = null;
           this.screen = 'signin';
         }
         throw e;
       }
+      this.mfaSetup = null;
+      if (codes?.length) {
+        this.recoveryCodes = codes;
+        this.screen = 'recovery';
+        return;
+      }
+      this.me = await this.backend.me();
+      await this.route();
+    });
+  }
+
+  /** The manager has kept the recovery codes: they are forgotten here, and the console opens. */
+  recoveryCodesSaved() {
+    return this.guard(async () => {
+      this.recoveryCodes = null;
       this.me = await this.backend.me();
       await this.route();
     });
