@@ -687,6 +687,46 @@ async fn cross_origin_posts_are_refused_and_headers_are_strict() {
     server.stop().await;
 }
 
+/// A body that is not JSON, sent without its content type, or missing a field is refused
+/// like everything else: 400 with a JSON `{code, message}` (axum's own answers are plain text,
+/// 415 or 422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_refused_in_json() {
+    let server = TestServer::start().await;
+    families(&server).await;
+    let mut a = Client::new(&server);
+    for (content_type, body) in [
+        ("text/plain", b"{}".to_vec()),
+        ("application/json", b"\x00".to_vec()),
+        (
+            "application/json",
+            br#"{"email": "a@example.com"}"#.to_vec(),
+        ),
+        (
+            "application/json",
+            br#"{"email": 5, "password": "x"}"#.to_vec(),
+        ),
+    ] {
+        let r = a
+            .call_raw("POST", "/api/v1/session", content_type, body)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{content_type}");
+        assert_eq!(r.code(), "bad_request");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert!(!r.json()["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(
+        a.sign_in("a@example.com", PASSWORD_A).await.status,
+        StatusCode::OK
+    );
+    let r = a
+        .call("POST", "/api/v1/agreement", Some(json!({"version": 3})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "bad_request");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_end_after_idle_time_and_after_their_absolute_lifetime() {
     let server = TestServer::start_with(|c| {

@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 
 use super::PortalState;
 use super::api::{ErrorBody, SignedInBody, count_failure, locked_for, run, signed_in, store_err};
+use super::extract::JsonBody;
 use super::session::{HalfSignedIn, Login, Manager, SignedIn, session_error};
 use crate::admin::{invitation_hash, is_invitation_token, now_ms};
 use crate::docs::{AnyDoc, load_doc};
@@ -305,7 +306,7 @@ pub(crate) async fn mfa(
     State(st): State<Arc<PortalState>>,
     Extension(peer): Extension<Peer>,
     half: HalfSignedIn,
-    Json(req): Json<CodeBody>,
+    JsonBody(req): JsonBody<CodeBody>,
 ) -> Result<Json<SignedInBody>, ApiError> {
     let now = now_ms();
     let setting = st.setting.clone();
@@ -522,7 +523,7 @@ pub(super) async fn qr_svg(text: String) -> Result<String, ApiError> {
 pub(crate) async fn totp_confirm(
     who: SignedIn,
     Extension(peer): Extension<Peer>,
-    Json(req): Json<CodeBody>,
+    JsonBody(req): JsonBody<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     let principal = format!("parent:{}", who.parent);
     if totp_state(&who.setting, &principal).await? != Some(false) {
@@ -550,7 +551,7 @@ pub(crate) async fn totp_confirm(
 pub(crate) async fn totp_off(
     who: SignedIn,
     Extension(peer): Extension<Peer>,
-    Json(req): Json<CodeBody>,
+    JsonBody(req): JsonBody<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     let principal = format!("parent:{}", who.parent);
     if totp_state(&who.setting, &principal).await? == Some(true) {
@@ -668,7 +669,7 @@ fn invitation_gone() -> ApiError {
 pub(crate) async fn accept_invitation(
     State(st): State<Arc<PortalState>>,
     Path(token): Path<String>,
-    Json(req): Json<SetPassword>,
+    JsonBody(req): JsonBody<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     let setting = st.setting.clone();
     let (parent, _) = invited(&setting, &token)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::PortalState;
+use super::extract::{JsonBody, Params};
 use super::session::{
     Login, SignedIn, Someone, half_sign_in, id_hash, is_manager, session_error, sign_in,
 };
@@ -212,7 +213,7 @@ pub(crate) async fn create_session(
     State(st): State<Arc<PortalState>>,
     Extension(peer): Extension<Peer>,
     session: Session,
-    Json(req): Json<SignIn>,
+    JsonBody(req): JsonBody<SignIn>,
 ) -> Result<Json<SignedInBody>, ApiError> {
     let key = req.email.trim().to_lowercase();
     let source = peer.addr.ip().to_string();
@@ -515,7 +516,7 @@ pub(crate) async fn get_agreement(who: SignedIn) -> Result<Json<Agreement>, ApiE
     ))]
 pub(crate) async fn accept_agreement(
     who: SignedIn,
-    Json(req): Json<AcceptAgreement>,
+    JsonBody(req): JsonBody<AcceptAgreement>,
 ) -> Result<StatusCode, ApiError> {
     let session_hash = who
         .session
@@ -591,7 +592,7 @@ pub(super) fn own_child(who: &SignedIn, id: &str) -> Result<ChildId, ApiError> {
 pub(crate) async fn set_consent(
     who: SignedIn,
     Path(id): Path<String>,
-    Json(req): Json<ConsentAnswer>,
+    JsonBody(req): JsonBody<ConsentAnswer>,
 ) -> Result<StatusCode, ApiError> {
     let child = own_child(&who, &id)?;
     if !agreement_accepted(&who.setting, &who.parent).await? {
@@ -749,7 +750,7 @@ pub(crate) async fn journal(
     State(st): State<Arc<PortalState>>,
     who: SignedIn,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<JournalPage>, ApiError> {
     let child = own_child(&who, &id)?;
     if !agreement_accepted(&who.setting, &who.parent).await? {
@@ -961,7 +962,7 @@ fn entry_child(
 pub(crate) async fn reply(
     who: SignedIn,
     Path(id): Path<String>,
-    Json(req): Json<NewReply>,
+    JsonBody(req): JsonBody<NewReply>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let entry = EntryId::parse(&id).map_err(|_| ApiError::not_found())?;
     let (roster, parent) = (who.roster.clone(), who.parent.clone());

@@ -9,7 +9,7 @@
 //! is read. Revoke, wipe and retire take a fresh second factor (`{totp}`).
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sprig_core::{Actor, ChildId, EntryId, EntryKind, EntryStatus, Roster, RuleError, Timestamp};
@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::account::{FreshCode, qr_svg, require_fresh_code};
 use super::api::{ErrorBody, run};
+use super::extract::{JsonBody, Params};
 use super::session::Manager;
 use crate::admin::{self, AdminError, Lifecycle, now_ms, rfc3339};
 use crate::docs::{DocStoreError, ReadCache, edit_journal};
@@ -151,7 +152,7 @@ pub(crate) struct EnrolCode {
     ))]
 pub(crate) async fn enrol_code(
     m: Manager,
-    Json(req): Json<NewEnrolCode>,
+    JsonBody(req): JsonBody<NewEnrolCode>,
 ) -> Result<(StatusCode, Json<EnrolCode>), ApiError> {
     let fingerprint = m.setting.ca.fingerprint().to_owned();
     let by = m.by.clone();
@@ -234,7 +235,7 @@ async fn lifecycle(
 pub(crate) async fn revoke(
     m: Manager,
     Path(id): Path<String>,
-    Json(body): Json<FreshCode>,
+    JsonBody(body): JsonBody<FreshCode>,
 ) -> Result<Json<DeviceStep>, ApiError> {
     lifecycle(m, id, body, Lifecycle::Revoke).await
 }
@@ -252,7 +253,7 @@ pub(crate) async fn revoke(
 pub(crate) async fn wipe(
     m: Manager,
     Path(id): Path<String>,
-    Json(body): Json<FreshCode>,
+    JsonBody(body): JsonBody<FreshCode>,
 ) -> Result<Json<DeviceStep>, ApiError> {
     lifecycle(m, id, body, Lifecycle::Wipe).await
 }
@@ -270,7 +271,7 @@ pub(crate) async fn wipe(
 pub(crate) async fn retire(
     m: Manager,
     Path(id): Path<String>,
-    Json(body): Json<FreshCode>,
+    JsonBody(body): JsonBody<FreshCode>,
 ) -> Result<Json<DeviceStep>, ApiError> {
     lifecycle(m, id, body, Lifecycle::Retire).await
 }
@@ -314,7 +315,7 @@ pub(crate) struct CoverageQuery {
     ))]
 pub(crate) async fn coverage(
     m: Manager,
-    Query(q): Query<CoverageQuery>,
+    Params(q): Params<CoverageQuery>,
 ) -> Result<Json<Coverage>, ApiError> {
     let days = match q.days.as_deref() {
         None => 30,
@@ -447,7 +448,7 @@ fn contributions_of(
     ))]
 pub(crate) async fn contributions(
     m: Manager,
-    Query(q): Query<ContributionQuery>,
+    Params(q): Params<ContributionQuery>,
 ) -> Result<Json<Vec<ReviewItem>>, ApiError> {
     let wanted = match q.status.as_deref().unwrap_or("pending") {
         "all" => None,
@@ -613,7 +614,7 @@ pub(crate) async fn approve(
 pub(crate) async fn reject(
     m: Manager,
     Path(id): Path<String>,
-    Json(req): Json<Rejection>,
+    JsonBody(req): JsonBody<Rejection>,
 ) -> Result<Json<Reviewed>, ApiError> {
     let reason = req.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {

@@ -13,6 +13,7 @@ mod api;
 mod console;
 mod contributions;
 mod events;
+mod extract;
 mod session;
 
 use std::sync::Arc;
@@ -89,7 +90,7 @@ fn millis(d: Duration) -> i64 {
 /// The API routes and their OpenAPI document; a contribution's whole body may be up to
 /// `max_upload` bytes (every other request keeps axum's 2 MB default).
 fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::create_session, api::delete_session))
         .routes(routes!(api::list_sessions))
         .routes(routes!(api::end_session))
@@ -119,7 +120,9 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
         .routes(routes!(console::contributions))
         .routes(routes!(console::approve))
         .routes(routes!(console::reject))
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&extract::BadRequests, &mut doc);
+    (router, doc)
 }
 
 /// The portal's routes for `setting`: the API (with sessions and the CSRF check) and the UI.
