@@ -353,20 +353,27 @@ struct Opened {
 }
 
 /// Ctrl-C, or SIGTERM (what systemd and container runtimes send to stop a service): either
-/// stops the server gracefully.
-async fn stop_signal() {
+/// stops the server gracefully. Both are registered at the call, inside `rt`, so a signal that
+/// comes while the server is still starting is not lost (registering at the future's first
+/// poll left a window after the port was open in which SIGTERM killed the process outright).
+fn stop_signal(rt: &tokio::runtime::Runtime) -> impl Future<Output = ()> + Send + 'static {
+    let _inside = rt.enter();
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut term, mut int)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn database_url(given: Option<&str>) -> Option<String> {
@@ -578,7 +585,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 ),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            let stop = stop_signal();
+            let stop = stop_signal(&rt);
             if let Some(url) = hosted {
                 let Some(media) = media else {
                     anyhow::bail!("a hosted server needs --media DIR or --media s3://BUCKET");
