@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { WebDriver, sleep } from './webdriver.mjs';
+import { waitPort } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -73,20 +74,6 @@ async function waitHttp(url, ms = 20000) {
       /* not yet */
     }
     if (Date.now() > end) throw new Error(`${url} did not answer`);
-    await sleep(150);
-  }
-}
-
-async function waitPort(p, ms = 20000) {
-  const { connect } = await import('node:net');
-  const end = Date.now() + ms;
-  for (;;) {
-    const open = await new Promise((ok) => {
-      const c = connect(p, '127.0.0.1', () => (c.destroy(), ok(true)));
-      c.on('error', () => ok(false));
-    });
-    if (open) return;
-    if (Date.now() > end) throw new Error(`nothing listens on ${p}`);
     await sleep(150);
   }
 }
