@@ -57,9 +57,15 @@ impl Server {
 
     fn code(&self) -> String {
         let store = self.data.open_store().unwrap();
-        admin::enrol_code(&self.data, &store, "tablet", admin::DEFAULT_CODE_TTL)
-            .unwrap()
-            .code
+        admin::enrol_code(
+            &self.data,
+            &store,
+            "tablet",
+            admin::DEFAULT_CODE_TTL,
+            &sprig_server::By::cli(),
+        )
+        .unwrap()
+        .code
     }
 }
 
@@ -368,7 +374,13 @@ fn a_day_on_the_tablet_over_ipc() {
         .as_str()
         .unwrap()
         .to_owned();
-    admin::device_lifecycle(&store, &device_id, admin::Lifecycle::Revoke).unwrap();
+    admin::device_lifecycle(
+        &store,
+        &device_id,
+        admin::Lifecycle::Revoke,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
     let s = app.ok("sync_now", json!({}));
     assert_eq!(s["last_error"], "device_revoked", "{s}");
     let status = app.ok("app_status", json!({}));
