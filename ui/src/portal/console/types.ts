@@ -76,6 +76,9 @@ export interface DeviceActionAnswer {
   from: DeviceStatus;
 }
 
+/** `POST /api/v1/admin/devices/{id}/custody`: out of the locked cupboard, or back in it. */
+export type CustodyEvent = 'checked_out' | 'returned';
+
 /** `POST /api/v1/admin/devices/{id}/offsite`. */
 export interface OffsiteRequest {
   until: string;

@@ -182,6 +182,24 @@ export interface Created {
   id: string;
 }
 
+/** What `device custody` recorded. */
+export interface CustodyOutput {
+  /** `custody_checked_out` or `custody_returned`, as the audit log has it. */
+  action: string;
+  /** When (RFC 3339). */
+  at: string;
+  /** The device. */
+  id: string;
+}
+
+/** `POST /api/v1/admin/devices/{id}/custody`. */
+export interface CustodyRecord {
+  /** `checked_out` (taken out of the cupboard) or `returned`. */
+  event: string;
+  /** Who took it, or where to: one line, at most 200 characters. */
+  note?: string | null;
+}
+
 /** One day's observations. */
 export interface DayCount {
   /** Observations recorded on it. */
@@ -573,6 +591,7 @@ export type Operation =
   | 'POST /api/v1/admin/children'
   | 'POST /api/v1/admin/contributions/{id}/approve'
   | 'POST /api/v1/admin/contributions/{id}/reject'
+  | 'POST /api/v1/admin/devices/{id}/custody'
   | 'POST /api/v1/admin/devices/{id}/offsite'
   | 'POST /api/v1/admin/devices/{id}/release'
   | 'POST /api/v1/admin/devices/{id}/retire'
