@@ -294,6 +294,8 @@ describe('monitoring', () => {
       ['1 Dec 2026', '9'],
     ]);
     expect(rows(screen.getByRole('table', { name: 'Children not observed recently' }))).toEqual([['Dev Elmsworth', 'Never observed']]);
+    const edits = rows(screen.getByRole('table', { name: 'Recent edits' }));
+    expect(edits.map((r) => r.slice(1))).toEqual([['Ada Birchley, Bram Coldwell', 'Amara Okafor', 'Counted the conkers to twelve']]);
     expect(screen.getByTestId('waiting-review').textContent).toBe('6 entries waiting for review.');
     expect(screen.getByRole('img', { name: 'Observations per child' })).toBeTruthy();
     await expectAccessible();

@@ -173,6 +173,8 @@ export interface Coverage {
   per_day: DayCount[];
   /** Every key worker of an attending child, by name. */
   per_key_worker: KeyWorkerCount[];
+  /** Observations corrected in the period, newest first (at most [`MAX_RECENT_EDITS`]). */
+  recent_edits: RecentEdit[];
   /** Parents' contributions waiting for a manager's review. */
   waiting_review: number;
 }
@@ -424,6 +426,20 @@ export interface ParentRow {
   invited: boolean;
   /** Their name. */
   name: string;
+}
+
+/** An observation whose text was corrected in the period. */
+export interface RecentEdit {
+  /** Who recorded it. */
+  author: string;
+  /** The children it is about, by name (a group observation is one edit). */
+  children: string[];
+  /** When its text was last corrected (RFC 3339). */
+  edited_at: string;
+  /** The entry. */
+  entry_id: string;
+  /** The start of its text as it stands, at most 140 characters. */
+  text: string;
 }
 
 /** `POST /api/v1/admin/contributions/{id}/reject`. */
