@@ -78,6 +78,9 @@ pub enum AdminError {
     /// No parent has this id.
     #[error("no parent {0} on the roster; see `sprig-server parent list`")]
     UnknownParent(String),
+    /// The entry is not a staff observation waiting for review.
+    #[error("observation {0} is not waiting for review")]
+    NotAwaitingReview(String),
     /// The change would leave the setting without an active manager.
     #[error(
         "this is the setting's last active manager; make another member of staff a manager first"

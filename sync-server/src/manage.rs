@@ -745,8 +745,8 @@ pub struct SettingPolicy {
     pub allow_networks: Vec<String>,
     /// A child with no observation for this many days is marked.
     pub not_observed_days: u32,
-    /// Staff observations wait for a manager's review before parents see them. Not yet
-    /// available: always `false`, and `true` is refused.
+    /// Staff observations published from now on wait for a manager's review before parents
+    /// see them (those already published stay in the journal).
     pub review_gate: bool,
     /// The parents' agreement, shown at first sign-in and whenever its version changes.
     pub agreement_text: String,
@@ -776,7 +776,7 @@ pub fn setting_policy(store: &dyn ServerStore) -> Result<SettingPolicy, AdminErr
             .map(ToString::to_string)
             .collect(),
         not_observed_days: p.not_observed_days,
-        review_gate: false,
+        review_gate: review_gate(store)?.is_some(),
         agreement_text,
         agreement_version,
     })
@@ -794,11 +794,6 @@ pub fn set_setting_policy(
     by: &By,
 ) -> Result<SettingPolicy, AdminError> {
     use crate::policy::{Cidr, Policy, PolicyChange};
-    if new.review_gate {
-        return Err(AdminError::InvalidInput(
-            "The review gate is not available yet: parents see staff observations once they are published.".into(),
-        ));
-    }
     if !(10..=86_400).contains(&new.inactivity_lock_secs) {
         return Err(AdminError::InvalidInput(
             "The inactivity lock must be from 10 seconds to a day.".into(),
@@ -836,7 +831,7 @@ pub fn set_setting_policy(
         allow_networks: Some(networks),
     })?;
     let agreement_changed =
-        (old.agreement_version.as_str(), old.agreement_text.as_str()) != (version, text);
+        (old.agreement_version.trim(), old.agreement_text.trim()) != (version, text);
     if agreement_changed && old.agreement_version == version {
         return Err(AdminError::InvalidInput(
             "The agreement's text changed: give it a new version, so parents are asked to agree again.".into(),
@@ -886,6 +881,19 @@ pub fn set_setting_policy(
             ),
         )?;
     }
+    if old.review_gate != new.review_gate {
+        if new.review_gate {
+            store.set_meta(GATE_SINCE, &now_ms().to_string())?;
+        }
+        store.set_meta(GATE, if new.review_gate { "on" } else { "off" })?;
+        audit_by(
+            store,
+            by,
+            None,
+            "review_gate_set",
+            format!("on={}", new.review_gate),
+        )?;
+    }
     if agreement_changed {
         store.set_meta("portal.agreement_text", text)?;
         store.set_meta("portal.agreement_version", version)?;
@@ -898,6 +906,170 @@ pub fn set_setting_policy(
         )?;
     }
     setting_policy(store)
+}
+
+// ---- the review gate ----
+
+const GATE: &str = "console.review_gate";
+const GATE_SINCE: &str = "console.review_gate_since";
+
+/// When the review gate was turned on (ms), or `None` while it is off: staff observations
+/// recorded since then reach parents only once a manager has reviewed them.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn review_gate(store: &dyn ServerStore) -> Result<Option<i64>, StoreError> {
+    if store.meta(GATE)?.as_deref() != Some("on") {
+        return Ok(None);
+    }
+    Ok(Some(
+        store
+            .meta(GATE_SINCE)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    ))
+}
+
+/// Whether the gate holds back entry `e` from parents: a published staff observation recorded
+/// since the gate was turned on (`since`), not yet reviewed (`reviewed`).
+#[must_use]
+pub fn held_back(kind: sprig_core::EntryKind, created_at: i64, since: i64, reviewed: bool) -> bool {
+    kind == sprig_core::EntryKind::Observation && created_at >= since && !reviewed
+}
+
+/// A staff observation waiting for a manager's review.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct AwaitingReview {
+    /// The entry (one id for a group observation's copies).
+    pub entry_id: String,
+    /// The children it is about, by name.
+    pub children: Vec<String>,
+    /// Who recorded it.
+    pub author: String,
+    /// When it was recorded (RFC 3339).
+    pub created_at: String,
+    /// Its text.
+    pub text: String,
+    /// Its next steps.
+    pub next_steps: String,
+    /// Its areas of learning.
+    pub areas: Vec<String>,
+    /// Its photos and videos, viewable at `/api/v1/admin/media/{id}`.
+    pub media: Vec<ReviewMedia>,
+}
+
+/// A photo or video of an observation waiting for review.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ReviewMedia {
+    /// Its SHA-256, hex.
+    pub id: String,
+    /// `photo` or `video`.
+    pub kind: String,
+    /// Its type.
+    pub mime: String,
+}
+
+/// The staff observations held back by the review gate, oldest first, with the children each
+/// is about; empty while the gate is off.
+///
+/// # Errors
+/// [`AdminError::Doc`], [`AdminError::Store`].
+pub fn awaiting_review(
+    store: &dyn ServerStore,
+    reads: &crate::docs::ReadCache,
+    roster: &Roster,
+) -> Result<Vec<(Vec<ChildId>, AwaitingReview)>, AdminError> {
+    let Some(since) = review_gate(store)? else {
+        return Ok(Vec::new());
+    };
+    let mut found: std::collections::BTreeMap<String, (i64, Vec<ChildId>, AwaitingReview)> =
+        std::collections::BTreeMap::new();
+    for c in roster.children() {
+        for e in reads.entries(store, &c.id)?.iter() {
+            if e.status != sprig_core::EntryStatus::Published
+                || !held_back(e.kind, e.created_at.0, since, false)
+            {
+                continue;
+            }
+            let row = found.entry(e.id.to_string()).or_insert_with(|| {
+                let author = match &e.author {
+                    sprig_core::Author::Staff(s) => roster.staff(s).map(|s| s.name),
+                    sprig_core::Author::Parent(p) => roster.parent(p).map(|p| p.name),
+                };
+                (
+                    e.created_at.0,
+                    Vec::new(),
+                    AwaitingReview {
+                        entry_id: e.id.to_string(),
+                        children: Vec::new(),
+                        author: author.unwrap_or_default(),
+                        created_at: rfc3339(e.created_at.0),
+                        text: e.text.clone(),
+                        next_steps: e.next_steps.clone(),
+                        areas: e.areas.iter().map(|a| a.as_str().to_owned()).collect(),
+                        media: e
+                            .media
+                            .iter()
+                            .map(|m| ReviewMedia {
+                                id: m.sha256.to_hex(),
+                                kind: m.kind.as_str().to_owned(),
+                                mime: m.mime.clone(),
+                            })
+                            .collect(),
+                    },
+                )
+            });
+            row.1.push(c.id.clone());
+            row.2.children.push(c.name.clone());
+        }
+    }
+    let ids: Vec<String> = found.keys().cloned().collect();
+    let reviewed: std::collections::HashSet<String> =
+        store.reviewed_among(&ids)?.into_iter().collect();
+    let mut out: Vec<(i64, Vec<ChildId>, AwaitingReview)> = found
+        .into_iter()
+        .filter(|(id, _)| !reviewed.contains(id))
+        .map(|(_, v)| v)
+        .collect();
+    out.sort_by(|(a, _, x), (b, _, y)| (a, &x.entry_id).cmp(&(b, &y.entry_id)));
+    Ok(out.into_iter().map(|(_, c, r)| (c, r)).collect())
+}
+
+/// Puts staff observation `entry` in the journal for parents: reviewed by `by`. Returns the
+/// children whose journals it is in, whose parents' pages are told.
+///
+/// # Errors
+/// [`AdminError::InvalidInput`] when it is not waiting for review (gate off, unknown, a
+/// draft, already reviewed).
+pub fn review_entry(
+    store: &dyn ServerStore,
+    reads: &crate::docs::ReadCache,
+    roster: &Roster,
+    entry: &str,
+    by: &By,
+) -> Result<Vec<ChildId>, AdminError> {
+    let Some((children, _)) = awaiting_review(store, reads, roster)?
+        .into_iter()
+        .find(|(_, r)| r.entry_id == entry)
+    else {
+        return Err(AdminError::NotAwaitingReview(entry.to_owned()));
+    };
+    store.review_entry(entry, now_ms(), &by.actor)?;
+    audit_by(
+        store,
+        by,
+        None,
+        "entry_review",
+        format!(
+            "entry={entry} {}",
+            children
+                .iter()
+                .map(|c| format!("child={c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )?;
+    Ok(children)
 }
 
 // ---- the audit log ----

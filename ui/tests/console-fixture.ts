@@ -86,6 +86,18 @@ export function managerSeed(totpEnabled: boolean): MemorySeed {
         { id: 'r-oaks', name: 'Oaks' },
       ],
       coverage: { 7: coverage(7, 1), 30: coverage(30, 3), 90: coverage(90, 5) },
+      reviews: [
+        {
+          entry_id: 'e-bridge',
+          children: ['Ada Birchley', 'Bram Coldwell'],
+          author: 'Amara Okafor',
+          created_at: '2026-12-01T09:30:00.000Z',
+          text: 'Ada and Bram built a bridge from blocks.',
+          next_steps: 'Try a longer span.',
+          areas: ['physical-development'],
+          media: [],
+        },
+      ],
       contributions: [
         {
           id: 'k-1',

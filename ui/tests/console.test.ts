@@ -247,6 +247,18 @@ describe('tablets', () => {
 });
 
 describe('approvals', () => {
+  it('lists observations the review gate holds back and puts one in the journal', async () => {
+    const backend = await signedIn('Approvals');
+    const list = await screen.findByRole('list', { name: 'Observations waiting for review' });
+    expect(within(list).getByText('Ada and Bram built a bridge from blocks.')).toBeTruthy();
+    expect(within(list).getByText('Ada Birchley, Bram Coldwell')).toBeTruthy();
+    await expectAccessible();
+    await fireEvent.click(within(list).getByRole('button', { name: 'Put in journal' }));
+    await waitFor(() => expect(backend.admin.calls).toContain('review e-bridge'));
+    expect(await screen.findByText('In the journal for Ada Birchley, Bram Coldwell’s parents.')).toBeTruthy();
+    await waitFor(() => expect(screen.queryByRole('list', { name: 'Observations waiting for review' })).toBeNull());
+  });
+
   it('shows a contribution with its photo, refuses a rejection without a reason, then rejects and approves', async () => {
     const backend = await signedIn('Approvals');
     expect(await screen.findByText('Ada planted bulbs in the garden.')).toBeTruthy();
@@ -444,10 +456,11 @@ describe('audit and policy', () => {
     expect((await screen.findByRole('alert')).textContent).toBe('Lock after must be shorter than wipe after.');
     await fireEvent.input(lock, { target: { value: '8' } });
     await fireEvent.input(screen.getByLabelText('Networks tablets may sync from'), { target: { value: '192.168.1.0/24\n10.0.0.0/8' } });
+    await fireEvent.click(screen.getByLabelText(/wait for a manager’s review/));
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(backend.admin.seed.policy.lock_after_secs).toBe(28_800));
     expect(backend.admin.seed.policy.allow_networks).toEqual(['192.168.1.0/24', '10.0.0.0/8']);
-    expect(backend.admin.seed.policy.review_gate).toBe(false);
+    expect(backend.admin.seed.policy.review_gate).toBe(true);
   });
 });
 

@@ -1112,6 +1112,21 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::NotFound`] for an unknown device; [`StoreError::Database`].
     fn set_device_offsite(&self, id: &str, until: Option<i64>) -> StoreResult<()>;
 
+    // ---- the review gate ----
+
+    /// Records that a manager (`by`, an audit actor) reviewed staff observation `entry` at
+    /// `at` (ms), so parents see it while the review gate is on; `false` when it already was.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn review_entry(&self, entry: &str, at: i64, by: &str) -> StoreResult<bool>;
+
+    /// Which of `entries` have been reviewed.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn reviewed_among(&self, entries: &[String]) -> StoreResult<Vec<String>>;
+
     // ---- events and attempt counters (shared by every process serving the setting) ----
 
     /// The setting's events with a sequence number above `after`, oldest first, at most

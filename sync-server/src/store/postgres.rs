@@ -2445,6 +2445,24 @@ impl ServerStore for PgStore {
         )
     }
 
+    fn review_entry(&self, entry: &str, at: i64, by: &str) -> StoreResult<bool> {
+        let n = self.execute(
+            "INSERT INTO entry_reviews (setting_id, entry_id, reviewed_at, reviewed_by)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&entry, &at, &by],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn reviewed_among(&self, entries: &[String]) -> StoreResult<Vec<String>> {
+        self.query(
+            "SELECT entry_id FROM entry_reviews
+             WHERE setting_id = $1 AND entry_id = ANY($2::TEXT[]) ORDER BY entry_id",
+            &[&entries],
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
     fn set_device_offsite(&self, id: &str, until: Option<i64>) -> StoreResult<()> {
         let n = self.execute(
             "UPDATE devices SET offsite_until = $3 WHERE setting_id = $1 AND id = $2",

@@ -94,11 +94,17 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Schema version 9: the managers' console. Where a manager's request came from, in the audit
-/// log; off-site permission per device; the audit log by time, for its filters.
+/// log; off-site permission per device; the audit log by time, for its filters; the staff
+/// observations a manager has reviewed (the review gate).
 const CONSOLE_ADMIN: &str = "
 ALTER TABLE audit ADD COLUMN client TEXT;
 ALTER TABLE devices ADD COLUMN offsite_until INTEGER;
 CREATE INDEX audit_by_at ON audit (at);
+CREATE TABLE entry_reviews (
+    entry_id TEXT PRIMARY KEY,
+    reviewed_at INTEGER NOT NULL,
+    reviewed_by TEXT NOT NULL
+);
 ";
 
 /// Schema version 8: managers' console sign-in. Staff members' sign-in addresses (server
@@ -1506,6 +1512,27 @@ impl ServerStore for SqliteStore {
                 })
             },
         )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn review_entry(&self, entry: &str, at: i64, by: &str) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO entry_reviews (entry_id, reviewed_at, reviewed_by) VALUES (?1, ?2, ?3)
+             ON CONFLICT (entry_id) DO NOTHING",
+            params![entry, at, by],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn reviewed_among(&self, entries: &[String]) -> StoreResult<Vec<String>> {
+        let ids = serde_json::to_string(entries)
+            .map_err(|e| StoreError::Corrupt(format!("entry ids: {e}")))?;
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT entry_id FROM entry_reviews
+             WHERE entry_id IN (SELECT value FROM json_each(?1)) ORDER BY entry_id",
+        )?;
+        let rows = st.query_map([ids], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -31,6 +31,7 @@ macro_rules! server_store_tests {
             audit_log_is_newest_first,
             audit_query_filters_and_keeps_the_client,
             device_offsite_permission_is_kept_and_cleared,
+            entry_reviews_are_kept_once,
             device_lifecycle_changes_are_conditional_and_stamped,
             pin_failures_are_recorded_and_audited_once,
             enrol_code_state_is_read_without_using_the_code,
@@ -504,6 +505,25 @@ pub fn audit_query_filters_and_keeps_the_client(s: &dyn ServerStore) {
         .unwrap();
     assert_eq!(wipe[0].client.as_deref(), Some("127.0.0.1 Firefox"));
     assert_eq!(s.audit_log(1).unwrap()[0].client, None);
+}
+
+/// A reviewed entry is recorded once; `reviewed_among` answers for the ids asked about only.
+pub fn entry_reviews_are_kept_once(s: &dyn ServerStore) {
+    assert!(s.review_entry("e1", 10, "staff:m").unwrap());
+    assert!(!s.review_entry("e1", 20, "staff:m").unwrap());
+    assert!(s.review_entry("e3", 30, "staff:m").unwrap());
+    let ask = |ids: &[&str]| {
+        s.reviewed_among(&ids.iter().map(|i| (*i).to_owned()).collect::<Vec<_>>())
+            .unwrap()
+    };
+    assert_eq!(ask(&["e1", "e2", "e3"]), ["e1", "e3"]);
+    assert_eq!(ask(&["e2"]), Vec::<String>::new());
+    assert_eq!(ask(&[]), Vec::<String>::new());
+    assert_eq!(
+        ask(&["e1', 'e3"]),
+        Vec::<String>::new(),
+        "ids are values, not SQL"
+    );
 }
 
 /// A device's off-site permission is stored, replaced and cleared; an unknown device is

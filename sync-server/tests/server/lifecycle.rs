@@ -866,6 +866,7 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
          ALTER TABLE devices DROP COLUMN offsite_until;
          DROP INDEX audit_by_at;
          ALTER TABLE audit DROP COLUMN client;
+         DROP TABLE entry_reviews;
          UPDATE devices SET status = 'wipe_pending';
          PRAGMA user_version = 2;",
     )

@@ -500,7 +500,6 @@ async fn the_policy_is_shown_checked_and_set_and_the_audit_log_exported() {
         ("inactivity_lock_secs", json!(1)),
         ("not_observed_days", json!(0)),
         ("allow_networks", json!(["not a network"])),
-        ("review_gate", json!(true)),
         ("agreement_text", json!("")),
     ] {
         let mut bad = set.clone();
@@ -622,6 +621,126 @@ async fn custody_records_go_into_the_tablets_log() {
             ("custody_returned", ""),
             ("custody_checked_out", "note=Kim, garden trip")
         ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_gate_holds_new_observations_back_from_parents_until_a_manager_reviews() {
+    let server = TestServer::start().await;
+    let s = staffed(&server).await;
+    let mut c = Client::new(&server);
+    first_sign_in(&mut c, MANAGER, PASSWORD_M).await;
+    let mut p = Client::new(&server);
+    p.onboard("a@example.com", PASSWORD_A).await;
+    let journal = format!("/api/v1/children/{}/journal", s.fam.child_a);
+    let ids = |v: &Value| -> Vec<String> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = ids(&p.call("GET", &journal, None).await.json());
+    assert_eq!(before, [s.fam.entry_a.to_string()]);
+    // Nothing waits while the gate is off.
+    let none = status(
+        &c.call("GET", "/api/v1/admin/reviews", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(none, json!([]));
+
+    let mut policy = status(
+        &c.call("GET", "/api/v1/admin/policy", None).await,
+        StatusCode::OK,
+    );
+    policy["review_gate"] = json!(true);
+    let set = status(
+        &c.call("PUT", "/api/v1/admin/policy", Some(policy.clone()))
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(set["review_gate"], true);
+    // What parents saw before stays; a new observation waits.
+    let store = server.store();
+    let (photo, sha) = crate::portal::photo(b"a photo of the tower, reviewed later");
+    crate::portal::store_media(&server, b"a photo of the tower, reviewed later").await;
+    let new = crate::portal::record(
+        &store,
+        &s.fam.staff,
+        &[s.fam.child_a.clone(), s.fam.child_b.clone()],
+        "Ada and Bea built a bridge",
+        vec![photo],
+        sprig_server::admin::now_ms(),
+    );
+    assert_eq!(ids(&p.call("GET", &journal, None).await.json()), before);
+    let media = format!("/api/v1/media/{sha}");
+    assert_eq!(
+        p.call("GET", &media, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let waiting = status(
+        &c.call("GET", "/api/v1/admin/reviews", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        waiting.as_array().unwrap().len(),
+        1,
+        "one row for the group"
+    );
+    assert_eq!(waiting[0]["entry_id"], new.to_string());
+    assert_eq!(waiting[0]["children"], json!(["Ada Lovelace", "Bea Quinn"]));
+    assert_eq!(waiting[0]["media"][0]["id"], sha.as_str());
+    assert_eq!(waiting[0]["media"][0]["kind"], "photo");
+    // The manager sees its photo; then puts it in the journal.
+    assert_eq!(
+        c.call("GET", &format!("/api/v1/admin/media/{sha}"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = status(
+        &c.call("POST", &format!("/api/v1/admin/reviews/{new}"), None)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(r["children"].as_array().unwrap().len(), 2);
+    let after = ids(&p.call("GET", &journal, None).await.json());
+    assert!(after.contains(&new.to_string()), "{after:?}");
+    assert_eq!(p.call("GET", &media, None).await.status, StatusCode::OK);
+    let r = c
+        .call("POST", &format!("/api/v1/admin/reviews/{new}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(
+            &c.call("GET", "/api/v1/admin/reviews", None).await,
+            StatusCode::OK
+        ),
+        json!([])
+    );
+    // Turned off, nothing is held back any more.
+    policy["review_gate"] = json!(false);
+    status(
+        &c.call("PUT", "/api/v1/admin/policy", Some(policy)).await,
+        StatusCode::OK,
+    );
+    let later = crate::portal::record(
+        &store,
+        &s.fam.staff,
+        std::slice::from_ref(&s.fam.child_a),
+        "Ada painted",
+        Vec::new(),
+        sprig_server::admin::now_ms(),
+    );
+    let now = ids(&p.call("GET", &journal, None).await.json());
+    assert!(now.contains(&later.to_string()), "{now:?}");
+    let log = server.store().audit_log(100).unwrap();
+    assert!(log.iter().any(|e| e.action == "entry_review"));
+    assert_eq!(
+        log.iter().filter(|e| e.action == "review_gate_set").count(),
+        2
     );
     server.stop().await;
 }

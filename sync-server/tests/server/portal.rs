@@ -179,7 +179,7 @@ pub(crate) struct Families {
     pub(crate) media_b: String,
 }
 
-fn photo(bytes: &[u8]) -> (MediaRef, String) {
+pub(crate) fn photo(bytes: &[u8]) -> (MediaRef, String) {
     use sha2::Digest;
     let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
     let mut m = sprig_testkit::photo_ref(0);
@@ -188,7 +188,7 @@ fn photo(bytes: &[u8]) -> (MediaRef, String) {
     (m, hex::encode(sha))
 }
 
-async fn store_media(server: &TestServer, bytes: &'static [u8]) {
+pub(crate) async fn store_media(server: &TestServer, bytes: &'static [u8]) {
     let (_, sha) = photo(bytes);
     let media = FsMediaStore::new(server.data.media());
     media.prepare().await.unwrap();

@@ -709,7 +709,32 @@ pub(super) fn view_of(
             }
         }
     }
-    Ok(parent_view_of(child, &entries, roster, parent, &groups).ok())
+    let Ok(mut view) = parent_view_of(child, &entries, roster, parent, &groups) else {
+        return Ok(None);
+    };
+    // The review gate: staff observations recorded since it was turned on reach parents once
+    // a manager has reviewed them.
+    if let Some(since) = crate::manage::review_gate(s)? {
+        let ids: Vec<String> = view
+            .entries
+            .iter()
+            .filter(|e| crate::manage::held_back(e.kind, e.created_at.0, since, false))
+            .map(|e| e.id.to_string())
+            .collect();
+        if !ids.is_empty() {
+            let reviewed: std::collections::HashSet<String> =
+                s.reviewed_among(&ids)?.into_iter().collect();
+            view.entries.retain(|e| {
+                !crate::manage::held_back(
+                    e.kind,
+                    e.created_at.0,
+                    since,
+                    reviewed.contains(&e.id.to_string()),
+                )
+            });
+        }
+    }
+    Ok(Some(view))
 }
 
 fn merge_groups(mut g: GroupMembers, child: &ChildId, entries: &[Entry]) -> GroupMembers {

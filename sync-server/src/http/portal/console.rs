@@ -59,6 +59,11 @@ pub(super) fn admin_err(e: &AdminError) -> ApiError {
         AdminError::WrongDeviceState { .. } => {
             ApiError::new(StatusCode::CONFLICT, "wrong_state", e.to_string())
         }
+        AdminError::NotAwaitingReview(_) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "This observation is not waiting for review. Reload the list.",
+        ),
         AdminError::LastManager => ApiError::new(
             StatusCode::CONFLICT,
             "last_manager",

@@ -663,6 +663,53 @@ pub(crate) async fn set_policy(
     Ok(Json(out))
 }
 
+// ---- the review gate ----
+
+/// The staff observations the review gate holds back from parents, oldest first; empty while
+/// the gate is off.
+#[utoipa::path(get, path = "/api/v1/admin/reviews", tag = "admin",
+    responses(
+        (status = 200, body = [manage::AwaitingReview]),
+        (status = 404, body = ErrorBody, description = "Not a signed-in manager of this setting"),
+    ))]
+pub(crate) async fn reviews(m: Manager) -> Result<Json<Vec<manage::AwaitingReview>>, ApiError> {
+    let (reads, roster) = (m.setting.reads.clone(), m.roster.clone());
+    let rows = admin_call(&m, move |s, _| manage::awaiting_review(s, &reads, &roster)).await?;
+    Ok(Json(rows.into_iter().map(|(_, r)| r).collect()))
+}
+
+/// Whom a review reached.
+#[derive(serde::Serialize, ToSchema)]
+pub(crate) struct Reviewed {
+    entry_id: String,
+    /// The children whose journals now show it to their parents.
+    children: Vec<String>,
+}
+
+/// Puts a staff observation held back by the review gate in the journal: its children's
+/// parents see it from now on (their open pages are told).
+#[utoipa::path(post, path = "/api/v1/admin/reviews/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The observation's id")),
+    responses(
+        (status = 200, body = Reviewed),
+        (status = 404, body = ErrorBody, description = "Not waiting for review, or not a signed-in manager of this setting"),
+    ))]
+pub(crate) async fn review(m: Manager, Path(id): Path<String>) -> Result<Json<Reviewed>, ApiError> {
+    let (reads, roster) = (m.setting.reads.clone(), m.roster.clone());
+    let entry = id.clone();
+    let children = admin_call(&m, move |s, by| {
+        manage::review_entry(s, &reads, &roster, &entry, by)
+    })
+    .await?;
+    m.setting
+        .changes
+        .announce_written(children.iter().cloned().map(DocId::Journal).collect());
+    Ok(Json(Reviewed {
+        entry_id: id,
+        children: children.iter().map(ToString::to_string).collect(),
+    }))
+}
+
 // ---- media under review ----
 
 /// A photo or video of the setting's journals, for a manager reviewing a contribution:

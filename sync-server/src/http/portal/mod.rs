@@ -136,6 +136,8 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
         .routes(routes!(manage::audit_csv))
         .routes(routes!(manage::policy, manage::set_policy))
         .routes(routes!(manage::media))
+        .routes(routes!(manage::reviews))
+        .routes(routes!(manage::review))
         .split_for_parts();
     utoipa::Modify::modify(&extract::BadRequests, &mut doc);
     (router, doc)

@@ -12,6 +12,7 @@ import type {
   AuditEvent,
   AuditFilter,
   ChildChange,
+  AwaitingReview,
   ContributionDecision,
   CustodyEvent,
   Coverage,
@@ -31,6 +32,10 @@ export interface ConsoleBackend {
   /** Revoke, wipe and retire need `totp`, a fresh code from the authenticator app. */
   deviceAction(id: string, action: DeviceAction, totp?: string): Promise<DeviceActionAnswer>;
   permitOffsite(id: string, until: string): Promise<void>;
+  /** Staff observations the review gate holds back from parents (empty while it is off). */
+  reviews(): Promise<AwaitingReview[]>;
+  /** Puts a held-back observation in the journal for parents. */
+  review(entry: string): Promise<void>;
   /** Records that a tablet left the locked cupboard or was put back, for its custody log. */
   custody(id: string, event: CustodyEvent, note?: string): Promise<void>;
   children(): Promise<AdminChild[]>;

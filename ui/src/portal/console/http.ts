@@ -23,6 +23,12 @@ export class HttpConsole implements ConsoleBackend {
   async custody(device: string, event: T.CustodyEvent, note?: string) {
     await call<unknown>('POST', `${A}/devices/${id(device)}/custody`, note ? { event, note } : { event });
   }
+  reviews() {
+    return call<T.AwaitingReview[]>('GET', `${A}/reviews`);
+  }
+  async review(entry: string) {
+    await call<unknown>('POST', `${A}/reviews/${id(entry)}`);
+  }
   children() {
     return call<T.AdminChild[]>('GET', `${A}/children`);
   }

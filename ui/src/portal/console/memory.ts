@@ -14,6 +14,8 @@ export interface ConsoleSeed {
   /** T.Coverage answers by period (7, 30, 90). */
   coverage: Record<number, T.Coverage>;
   contributions: T.AdminContribution[];
+  /** Staff observations the review gate holds back. */
+  reviews?: T.AwaitingReview[];
   audit: T.AuditEvent[];
   policy: T.AdminPolicy;
   /** What the next enrolment code request answers (its `expires_at` as given). */
@@ -100,6 +102,15 @@ export class MemoryConsole implements ConsoleBackend {
   async custody(id: string, event: T.CustodyEvent, note?: string) {
     this.calls.push(`custody ${id} ${event}${note ? ` ${note}` : ''}`);
     if (!this.seed.devices.some((d) => d.id === id)) throw notFound();
+  }
+  async reviews() {
+    return structuredClone(this.seed.reviews ?? []);
+  }
+  async review(entry: string) {
+    this.calls.push(`review ${entry}`);
+    const before = this.seed.reviews?.length ?? 0;
+    this.seed.reviews = (this.seed.reviews ?? []).filter((r) => r.entry_id !== entry);
+    if (this.seed.reviews.length === before) throw notFound();
   }
   async children() {
     return structuredClone(this.seed.children);

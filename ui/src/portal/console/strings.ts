@@ -225,6 +225,12 @@ export const ct = {
     rejectDo: 'Reject entry',
     approved: (child: string) => `Added to ${child}’s journal.`,
     rejected: 'Rejected; the parent sees your reason.',
+    reviewsTitle: 'Observations waiting for review',
+    reviewsIntro: 'The review gate is on: parents see these once you put them in the journal.',
+    by: (author: string, date: string) => `By ${author}, ${date}`,
+    nextSteps: 'Next steps:',
+    putInJournal: 'Put in journal',
+    reviewed: (children: string) => `In the journal for ${children}’s parents.`,
   },
   // Monitoring.
   monitoring: {
@@ -283,6 +289,7 @@ export const ct = {
     networks: 'Networks tablets may sync from',
     networksHint: 'One per line, such as 192.168.1.0/24. Leave empty to allow any network.',
     notObserved: 'Flag a child not observed for (days)',
+    reviewGate: 'Staff observations wait for a manager’s review before parents see them',
     agreement: 'Parent agreement',
     agreementText: 'Agreement text',
     agreementVersion: 'Version',

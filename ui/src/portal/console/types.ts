@@ -214,6 +214,18 @@ export interface AdminContribution {
   status: 'pending' | 'approved' | 'rejected';
 }
 
+/** `GET /api/v1/admin/reviews`: a staff observation the review gate holds back from parents. */
+export interface AwaitingReview {
+  entry_id: string;
+  children: string[];
+  author: string;
+  created_at: string;
+  text: string;
+  next_steps: string;
+  areas: string[];
+  media: { id: string; kind: 'photo' | 'video'; mime: string }[];
+}
+
 /** `POST /api/v1/admin/contributions/{id}/reject`. */
 export interface RejectRequest {
   reason: string;

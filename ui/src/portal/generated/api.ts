@@ -36,6 +36,26 @@ export interface AuditRow {
   device?: string | null;
 }
 
+/** A staff observation waiting for a manager's review. */
+export interface AwaitingReview {
+  /** Its areas of learning. */
+  areas: string[];
+  /** Who recorded it. */
+  author: string;
+  /** The children it is about, by name. */
+  children: string[];
+  /** When it was recorded (RFC 3339). */
+  created_at: string;
+  /** The entry (one id for a group observation's copies). */
+  entry_id: string;
+  /** Its photos and videos, viewable at `/api/v1/admin/media/{id}`. */
+  media: ReviewMedia[];
+  /** Its next steps. */
+  next_steps: string;
+  /** Its text. */
+  text: string;
+}
+
 /** One child's observations in the period. */
 export interface ChildCount {
   /** The child. */
@@ -463,11 +483,21 @@ export interface ReviewItem {
   text: string;
 }
 
-/** A review's outcome. */
-export interface Reviewed {
+/** A photo or video of an observation waiting for review. */
+export interface ReviewMedia {
+  /** Its SHA-256, hex. */
   id: string;
-  /** `approved` or `rejected`. */
-  status: string;
+  /** `photo` or `video`. */
+  kind: string;
+  /** Its type. */
+  mime: string;
+}
+
+/** Whom a review reached. */
+export interface Reviewed {
+  /** The children whose journals now show it to their parents. */
+  children: string[];
+  entry_id: string;
 }
 
 /** A room, as `room list` prints it. */
@@ -514,7 +544,7 @@ export interface SettingPolicy {
   max_pin_failures: number;
   /** A child with no observation for this many days is marked. */
   not_observed_days: number;
-  /** Staff observations wait for a manager's review before parents see them. Not yet available: always `false`, and `true` is refused. */
+  /** Staff observations published from now on wait for a manager's review before parents see them (those already published stay in the journal). */
   review_gate: boolean;
   /** A tablet that has not synced for this long wipes itself (seconds). */
   wipe_after_secs: number;
@@ -590,6 +620,7 @@ export type Operation =
   | 'GET /api/v1/admin/media/{id}'
   | 'GET /api/v1/admin/parents'
   | 'GET /api/v1/admin/policy'
+  | 'GET /api/v1/admin/reviews'
   | 'GET /api/v1/admin/rooms'
   | 'GET /api/v1/admin/staff'
   | 'GET /api/v1/agreement'
@@ -617,6 +648,7 @@ export type Operation =
   | 'POST /api/v1/admin/parents'
   | 'POST /api/v1/admin/parents/{id}/invitation'
   | 'POST /api/v1/admin/parents/{id}/links'
+  | 'POST /api/v1/admin/reviews/{id}'
   | 'POST /api/v1/admin/staff'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
