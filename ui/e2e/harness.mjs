@@ -40,6 +40,32 @@ export function totp(base32, ms = Date.now()) {
   return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
+/**
+ * An authenticator app holding `base32`, as the server sees it: each 30 s step's code is
+ * accepted once, and a step either side of now is allowed. `next()` gives the code of the
+ * earliest step not given yet that the server still takes, waiting for the clock when two
+ * steps ahead would be needed.
+ */
+export function authenticator(base32) {
+  let used = -Infinity;
+  return {
+    /** The code `next()` gave last. */
+    last: null,
+    async next() {
+      for (;;) {
+        const now = Math.floor(Date.now() / 30000);
+        const step = Math.max(used + 1, now);
+        if (step <= now + 1) {
+          used = step;
+          this.last = totp(base32, step * 30000);
+          return this.last;
+        }
+        await sleep(1000);
+      }
+    },
+  };
+}
+
 /** A loopback port nothing listens on. */
 export function freePort() {
   return new Promise((ok) => {
