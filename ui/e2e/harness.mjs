@@ -94,6 +94,10 @@ export async function waitPort(p, ms = 20000) {
 /** Runs axe in the page (evaluated over CDP, so the page's strict CSP stays on): no serious or
  * critical violations. */
 export async function expectAccessible(page, name) {
+  // Finite animations (a toast fading in) first: axe would judge the contrast of a half-faded frame.
+  await page.evaluate(() => Promise.all(document.getAnimations()
+    .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+    .map((a) => a.finished.catch(() => undefined))));
   await page.evaluate(axeSource);
   const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
   const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
