@@ -226,7 +226,7 @@ test('3. what a tablet records moves the monitoring figures, exactly', async () 
   // Before: the children are all there, none observed.
   assert.deepEqual(await counts('Observations per child'), [['Ada Birchley', 0], ['Bram Coldwell', 0], ['Cleo Dunmore', 0]]);
   assert.deepEqual(await counts('Observations per area of learning'), []);
-  await page.getByTestId('waiting-review').filter({ hasText: '0 entries waiting for review.' }).waitFor();
+  await page.getByTestId('waiting-review').filter({ hasText: 'Nothing is waiting for review.' }).waitFor();
 
   // Three observations on the tablet, synced.
   device('sync', '--data', tablets.first); // the roster, before anyone can unlock

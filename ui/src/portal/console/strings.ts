@@ -234,7 +234,7 @@ export const ct = {
     daysSince: 'Days since observed',
     neverObserved: 'Never observed',
     allObserved: 'Every child has been observed recently.',
-    waitingReview: (n: number) => `${plural(n, 'entry', 'entries')} waiting for review.`,
+    waitingReview: (n: number) => (n ? `${plural(n, 'entry', 'entries')} waiting for review.` : 'Nothing is waiting for review.'),
   },
   // Audit.
   audit: {
