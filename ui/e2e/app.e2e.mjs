@@ -140,7 +140,7 @@ before(async () => {
   fp = server('init', '--data', srv, '--name', 'Acorn Pre-School', '--hostname', 'localhost').ca_fingerprint;
   ids.amara = server('staff', 'add', '--data', srv, '--name', 'Amara Okafor', '--role', 'practitioner', '--pin', '2468').id;
   ids.ben = server('staff', 'add', '--data', srv, '--name', 'Ben Ashdown', '--role', 'practitioner', '--pin', '3579').id;
-  ids.morgan = server('staff', 'add', '--data', srv, '--name', 'Morgan Hale', '--role', 'manager', '--pin', '1357', '--password', 'e2e-manager-pw').id;
+  ids.morgan = server('staff', 'add', '--data', srv, '--name', 'Morgan Hale', '--role', 'manager', '--pin', '1357').id;
   const kids = [
     ['Ada Birchley', 'amara', 'Acorns', 'yes'],
     ['Bram Coldwell', 'amara', 'Acorns', 'yes'],
@@ -152,7 +152,7 @@ before(async () => {
   for (const [name, kw, room, consent] of kids) {
     ids[name] = server('child', 'add', '--data', srv, '--name', name, '--key-worker', ids[kw], '--room', room, '--photo-consent', consent).id;
   }
-  ids.bramParent = server('parent', 'add', '--data', srv, '--email', 'bram.parent@example.org', '--name', 'Priya Coldwell', '--password', 'e2e-parent-pw', '--child', ids['Bram Coldwell']).id;
+  ids.bramParent = server('parent', 'add', '--data', srv, '--email', 'bram.parent@example.org', '--name', 'Priya Coldwell', '--password', 'a long e2e parent pass phrase', '--child', ids['Bram Coldwell']).id;
   startServer();
   await waitPort(port);
   // A photo file as a camera makes it (EXIF orientation and GPS are stripped by the tablet).
