@@ -69,6 +69,20 @@ pub enum AdminError {
     /// A policy value is not acceptable, or the policy could not be stored.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// No child has this id.
+    #[error("no child {0} on the roster; see `sprig-server child list`")]
+    UnknownChild(String),
+    /// No member of staff has this id.
+    #[error("no member of staff {0} on the roster; see `sprig-server staff list`")]
+    UnknownStaff(String),
+    /// No parent has this id.
+    #[error("no parent {0} on the roster; see `sprig-server parent list`")]
+    UnknownParent(String),
+    /// The change would leave the setting without an active manager.
+    #[error(
+        "this is the setting's last active manager; make another member of staff a manager first"
+    )]
+    LastManager,
     /// The device is not in the register.
     #[error("no device {0} in the register; see `sprig-server device list`")]
     UnknownDevice(String),
@@ -384,8 +398,8 @@ fn audit(store: &dyn ServerStore, action: &str, detail: String) -> Result<(), Ad
     audit_by(store, &By::cli(), None, action, detail)
 }
 
-/// Appends `action` to the audit log as done by `by`.
-fn audit_by(
+/// Appends `action` to the audit log as done by `by`, from where `by` asked.
+pub(crate) fn audit_by(
     store: &dyn ServerStore,
     by: &By,
     device: Option<&str>,
@@ -398,6 +412,7 @@ fn audit_by(
         device: device.map(str::to_owned),
         action: action.into(),
         detail,
+        client: by.client.clone(),
     })?;
     Ok(())
 }
@@ -641,6 +656,21 @@ pub fn staff_add(
     pin: &str,
     login: Option<StaffLogin<'_>>,
 ) -> Result<StaffId, AdminError> {
+    staff_add_by(store, name, role, pin, login, &By::cli())
+}
+
+/// [`staff_add`] as asked by `by` (a manager in the console), for the audit log.
+///
+/// # Errors
+/// As [`staff_add`].
+pub fn staff_add_by(
+    store: &dyn ServerStore,
+    name: &str,
+    role: Role,
+    pin: &str,
+    login: Option<StaffLogin<'_>>,
+    by: &By,
+) -> Result<StaffId, AdminError> {
     let pin_hash = hash_pin(pin)?;
     let login = match login {
         None => None,
@@ -667,7 +697,13 @@ pub fn staff_add(
             })?;
         store.set_password(&format!("staff:{id}"), &h, at.0)?;
     }
-    audit(store, "staff_add", format!("staff={id} role={role}"))?;
+    audit_by(
+        store,
+        by,
+        None,
+        "staff_add",
+        format!("staff={id} role={role}"),
+    )?;
     Ok(id)
 }
 
@@ -683,6 +719,47 @@ pub fn child_add(
     photo_consent: Consent,
     date_of_birth: Option<&str>,
 ) -> Result<ChildId, AdminError> {
+    let child = NewChildArgs {
+        name,
+        key_worker,
+        room,
+        photo_consent,
+        date_of_birth,
+    };
+    child_add_by(store, &child, &By::cli())
+}
+
+/// What [`child_add_by`] adds.
+#[derive(Clone, Copy, Debug)]
+pub struct NewChildArgs<'a> {
+    /// Their name.
+    pub name: &'a str,
+    /// Their key worker's staff id.
+    pub key_worker: &'a str,
+    /// Their room's name (made when there is none of that name).
+    pub room: Option<&'a str>,
+    /// The photo-consent answer, if known.
+    pub photo_consent: Consent,
+    /// `YYYY-MM-DD`, if known.
+    pub date_of_birth: Option<&'a str>,
+}
+
+/// [`child_add`] as asked by `by`, for the audit log.
+///
+/// # Errors
+/// As [`child_add`].
+pub fn child_add_by(
+    store: &dyn ServerStore,
+    child: &NewChildArgs<'_>,
+    by: &By,
+) -> Result<ChildId, AdminError> {
+    let NewChildArgs {
+        name,
+        key_worker,
+        room,
+        photo_consent,
+        date_of_birth,
+    } = *child;
     let key_worker = StaffId::parse(key_worker)
         .map_err(|e| AdminError::InvalidInput(format!("--key-worker: {e}")))?;
     let at = Timestamp(now_ms());
@@ -712,7 +789,7 @@ pub fn child_add(
         0,
         &Journal::new(id.clone()).save(),
     )?;
-    audit(store, "child_add", format!("child={id}"))?;
+    audit_by(store, by, None, "child_add", format!("child={id}"))?;
     Ok(id)
 }
 
@@ -783,7 +860,69 @@ pub fn parent_invite(
     children: &[String],
     now: i64,
 ) -> Result<InviteOutput, AdminError> {
+    parent_invite_by(store, email, name, children, now, &By::cli())
+}
+
+/// [`parent_invite`] as asked by `by`, for the audit log.
+///
+/// # Errors
+/// As [`parent_invite`].
+pub fn parent_invite_by(
+    store: &dyn ServerStore,
+    email: &str,
+    name: &str,
+    children: &[String],
+    now: i64,
+    by: &By,
+) -> Result<InviteOutput, AdminError> {
     let (id, _) = new_parent(store, email, name, children)?;
+    let out = invitation_for(store, &id, now)?;
+    audit_by(
+        store,
+        by,
+        None,
+        "parent_invite",
+        format!(
+            "parent={id} children={} expires_at={}",
+            children.len(),
+            out.expires_at
+        ),
+    )?;
+    Ok(out)
+}
+
+/// A new invitation link for parent `id`, who has not yet set a password (they lost the
+/// first, or it expired): the earlier links stop working.
+///
+/// # Errors
+/// [`AdminError::UnknownParent`]; [`AdminError::InvalidInput`] when they already have a
+/// password.
+pub fn parent_reinvite(
+    store: &dyn ServerStore,
+    id: &str,
+    now: i64,
+    by: &By,
+) -> Result<InviteOutput, AdminError> {
+    let parent = crate::manage::invitable_parent(store, id)?;
+    let id = ParentId::parse(&parent.id).map_err(|e| AdminError::InvalidInput(e.to_string()))?;
+    store.revoke_invitations(id.as_str(), now)?;
+    let out = invitation_for(store, &id, now)?;
+    audit_by(
+        store,
+        by,
+        None,
+        "parent_reinvite",
+        format!("parent={id} expires_at={}", out.expires_at),
+    )?;
+    Ok(out)
+}
+
+/// Stores a new one-time invitation for parent `id` and returns its link, once.
+fn invitation_for(
+    store: &dyn ServerStore,
+    id: &ParentId,
+    now: i64,
+) -> Result<InviteOutput, AdminError> {
     let token = hex::encode(rand::random::<[u8; 32]>());
     let expires_at = now.saturating_add(i64::try_from(INVITATION_TTL.as_millis()).unwrap_or(0));
     store.insert_invitation(&Invitation {
@@ -796,14 +935,6 @@ pub fn parent_invite(
     let url = store
         .meta("public_url")?
         .unwrap_or_else(|| format!("https://localhost:{DEFAULT_PORT}"));
-    audit(
-        store,
-        "parent_invite",
-        format!(
-            "parent={id} children={} expires_at={expires_at}",
-            children.len()
-        ),
-    )?;
     Ok(InviteOutput {
         id: id.to_string(),
         link: format!("{}/#/invite/{token}", url.trim_end_matches('/')),
@@ -1370,13 +1501,27 @@ pub fn policy_set(
     store: &dyn ServerStore,
     change: &PolicyChange,
 ) -> Result<PolicyOutput, AdminError> {
+    policy_set_by(store, change, &By::cli())
+}
+
+/// [`policy_set`] as asked by `by`, for the audit log.
+///
+/// # Errors
+/// As [`policy_set`].
+pub fn policy_set_by(
+    store: &dyn ServerStore,
+    change: &PolicyChange,
+    by: &By,
+) -> Result<PolicyOutput, AdminError> {
     let old = Policy::load(store)?;
     let new = old.with(change)?;
     if new != old {
         new.save(store)?;
         let out = PolicyOutput::from(&new);
-        audit(
+        audit_by(
             store,
+            by,
+            None,
             "policy_set",
             format!(
                 "lock_after={} wipe_after={} max_pin_failures={} allow_networks={}",

@@ -19,4 +19,13 @@ impl By {
             client: None,
         }
     }
+
+    /// The server itself, on a schedule (a leaving date come).
+    #[must_use]
+    pub fn server() -> By {
+        By {
+            actor: "server".to_owned(),
+            client: None,
+        }
+    }
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sprig_core::{Consent, Role};
 use sprig_server::admin::{self, HostedKeys, IdOutput, Lifecycle, SettingKeys};
 use sprig_server::config::{ConfigFile, pick};
+use sprig_server::manage;
 use sprig_server::media_store::{MediaRoot, S3Config, S3MediaStore};
 use sprig_server::policy::{Cidr, PolicyChange, PolicyOutput, parse_duration};
 use sprig_server::{By, DataDir, HostedConfig, PgPool, PgStore, ServeConfig, ServerStore};
@@ -130,6 +131,55 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// Rooms.
+    Room {
+        #[command(subcommand)]
+        cmd: RoomCmd,
+    },
+    /// The audit log: who did what, when, from where.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoomCmd {
+    /// List the rooms, with how many children attend each.
+    List {
+        #[command(flatten)]
+        at: At,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// List audit events, newest first; each filter narrows the list.
+    List {
+        #[command(flatten)]
+        at: At,
+        /// Events about this device.
+        #[arg(long, value_name = "ID")]
+        device: Option<String>,
+        /// Events done by, or naming, this member of staff.
+        #[arg(long, value_name = "ID")]
+        staff: Option<String>,
+        /// Events naming this child.
+        #[arg(long, value_name = "ID")]
+        child: Option<String>,
+        /// Events of this action (device_wipe, child_set, staff_set, …).
+        #[arg(long)]
+        action: Option<String>,
+        /// Events at or after this time (RFC 3339, like 2026-12-01T00:00:00Z).
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+        /// Events before this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +232,27 @@ enum StaffCmd {
         #[arg(long, requires = "email")]
         password: Option<String>,
     },
+    /// List the staff: id, name, role, whether active, console address.
+    List {
+        #[command(flatten)]
+        at: At,
+    },
+    /// Change a member of staff: role, deactivate (their PIN stops working on every tablet at
+    /// its next sync), or a new PIN. The setting always keeps one active manager.
+    Set {
+        #[command(flatten)]
+        at: At,
+        /// The staff member's id (see `staff list`).
+        #[arg(value_name = "STAFF_ID")]
+        id: String,
+        #[arg(long)]
+        role: Option<RoleArg>,
+        #[arg(long)]
+        deactivate: bool,
+        /// A new tablet PIN, 4 to 8 digits.
+        #[arg(long)]
+        pin: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,6 +271,34 @@ enum ChildCmd {
         photo_consent: Option<YesNo>,
         /// Date of birth, YYYY-MM-DD (optional: leave it out when it is not known yet).
         #[arg(long)]
+        dob: Option<String>,
+    },
+    /// List the children: id, name, room, key worker, photo consent, status, parents.
+    List {
+        #[command(flatten)]
+        at: At,
+    },
+    /// Change a child's key worker, room, photo consent (as recorded on paper), leaving date
+    /// or date of birth; options not given keep their value.
+    Set {
+        #[command(flatten)]
+        at: At,
+        /// The child's id (see `child list`).
+        #[arg(value_name = "CHILD_ID")]
+        id: String,
+        /// The new key worker's staff id.
+        #[arg(long, value_name = "ID")]
+        key_worker: Option<String>,
+        /// The room's name (made when there is none); "" takes them out of every room.
+        #[arg(long)]
+        room: Option<String>,
+        #[arg(long)]
+        photo_consent: Option<YesNo>,
+        /// The day they leave, YYYY-MM-DD: from that day they are marked left.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        leaving: Option<String>,
+        /// Date of birth, YYYY-MM-DD.
+        #[arg(long, value_name = "YYYY-MM-DD")]
         dob: Option<String>,
     },
 }
@@ -232,6 +331,29 @@ enum ParentCmd {
         children: Vec<String>,
         #[command(flatten)]
         mail: MailArgs,
+    },
+    /// List parents and relatives: id, name, e-mail, children, whether they have signed up.
+    List {
+        #[command(flatten)]
+        at: At,
+    },
+    /// Link a parent or relative to a child's journal (a second parent, a grandparent).
+    Link {
+        #[command(flatten)]
+        at: At,
+        #[arg(value_name = "PARENT_ID")]
+        parent: String,
+        #[arg(value_name = "CHILD_ID")]
+        child: String,
+    },
+    /// Remove a parent's link to a child: they see nothing more of that journal.
+    Unlink {
+        #[command(flatten)]
+        at: At,
+        #[arg(value_name = "PARENT_ID")]
+        parent: String,
+        #[arg(value_name = "CHILD_ID")]
+        child: String,
     },
     /// Turn a parent's two-step sign-in off (they lost the phone with the authenticator app):
     /// the next sign-in takes the password alone.
@@ -321,6 +443,18 @@ enum DeviceCmd {
         /// The device's id (see `device list`).
         #[arg(value_name = "DEVICE_ID")]
         id: String,
+    },
+    /// Let a device sync from outside the setting's allowed networks until a time (at most
+    /// 31 days ahead); the permission and its end are in the audit log.
+    PermitOffsite {
+        #[command(flatten)]
+        at: At,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+        /// When the permission ends (RFC 3339, like 2026-12-24T18:00:00Z).
+        #[arg(long, value_name = "RFC3339")]
+        until: String,
     },
     /// Show what a device's refused changes carried, held for review.
     Held {
@@ -445,6 +579,32 @@ enum RoleArg {
 enum YesNo {
     Yes,
     No,
+}
+
+impl RoleArg {
+    fn role(self) -> Role {
+        match self {
+            RoleArg::Practitioner => Role::Practitioner,
+            RoleArg::Manager => Role::Manager,
+        }
+    }
+}
+
+impl YesNo {
+    fn consent(self) -> Consent {
+        match self {
+            YesNo::Yes => Consent::Yes,
+            YesNo::No => Consent::No,
+        }
+    }
+}
+
+/// One line per row, or `empty` when there are none.
+fn table<T>(rows: &[T], empty: &str, line: impl Fn(&T) -> String) -> String {
+    if rows.is_empty() {
+        return empty.to_owned();
+    }
+    rows.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
 fn store(at: &At) -> anyhow::Result<Box<dyn ServerStore>> {
@@ -642,10 +802,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                     password,
                 },
         } => {
-            let role = match role {
-                RoleArg::Practitioner => Role::Practitioner,
-                RoleArg::Manager => Role::Manager,
-            };
+            let role = role.role();
             let login = email
                 .as_deref()
                 .zip(password.as_deref())
@@ -666,11 +823,7 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                     dob,
                 },
         } => {
-            let consent = match photo_consent {
-                None => Consent::NotAsked,
-                Some(YesNo::Yes) => Consent::Yes,
-                Some(YesNo::No) => Consent::No,
-            };
+            let consent = photo_consent.map_or(Consent::NotAsked, YesNo::consent);
             id(
                 admin::child_add(
                     store(&at)?.as_ref(),
@@ -754,6 +907,200 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 serde_json::json!({ "id": id.to_string() }),
                 format!("Two-step sign-in is off for parent {id}"),
             ))
+        }
+        Cmd::Staff {
+            cmd: StaffCmd::List { at },
+        } => {
+            let rows = manage::staff_list(store(&at)?.as_ref())?;
+            let human = table(&rows, "No staff yet", |s| {
+                format!(
+                    "{}  {}  {}{}{}",
+                    s.id,
+                    s.name,
+                    s.role,
+                    if s.active { "" } else { "  deactivated" },
+                    s.email
+                        .as_deref()
+                        .map(|e| format!("  {e}"))
+                        .unwrap_or_default()
+                )
+            });
+            Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Staff {
+            cmd:
+                StaffCmd::Set {
+                    at,
+                    id,
+                    role,
+                    deactivate,
+                    pin,
+                },
+        } => {
+            let change = manage::StaffChange {
+                role: role.map(RoleArg::role),
+                deactivate,
+                pin,
+            };
+            let row = manage::staff_set(store(&at)?.as_ref(), &id, &change, &By::cli())?;
+            let human = format!(
+                "{} ({}): {}{}",
+                row.name,
+                row.id,
+                row.role,
+                if row.active {
+                    ""
+                } else {
+                    ", deactivated: their PIN stops working on every tablet at its next sync"
+                }
+            );
+            Ok((serde_json::to_value(row)?, human))
+        }
+        Cmd::Child {
+            cmd: ChildCmd::List { at },
+        } => {
+            let rows = manage::child_list(store(&at)?.as_ref())?;
+            let human = table(&rows, "No children yet", |c| {
+                format!(
+                    "{}  {}  {}  key worker {}  photo consent {}  {}",
+                    c.id,
+                    c.name,
+                    c.room.as_deref().unwrap_or("no room"),
+                    c.key_worker_name.as_deref().unwrap_or("none"),
+                    c.photo_consent,
+                    c.status
+                )
+            });
+            Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Child {
+            cmd:
+                ChildCmd::Set {
+                    at,
+                    id,
+                    key_worker,
+                    room,
+                    photo_consent,
+                    leaving,
+                    dob,
+                },
+        } => {
+            let change = manage::ChildChange {
+                key_worker,
+                room,
+                photo_consent: photo_consent.map(YesNo::consent),
+                leaving,
+                date_of_birth: dob,
+            };
+            let c = manage::child_set(store(&at)?.as_ref(), &id, &change, &By::cli())?;
+            let human = format!(
+                "{} ({}): {}, key worker {}, photo consent {}, {}{}",
+                c.name,
+                c.id,
+                c.room.as_deref().unwrap_or("no room"),
+                c.key_worker_name.as_deref().unwrap_or("none"),
+                c.photo_consent,
+                c.status,
+                c.leaving
+                    .as_deref()
+                    .map(|d| format!(", leaving {d}"))
+                    .unwrap_or_default()
+            );
+            Ok((serde_json::to_value(c)?, human))
+        }
+        Cmd::Parent {
+            cmd: ParentCmd::List { at },
+        } => {
+            let rows = manage::parent_list(store(&at)?.as_ref())?;
+            let human = table(&rows, "No parents yet", |p| {
+                format!(
+                    "{}  {}  {}  children {}{}",
+                    p.id,
+                    p.name,
+                    p.email.as_deref().unwrap_or("-"),
+                    p.children.join(","),
+                    if p.invited { "  invited" } else { "" }
+                )
+            });
+            Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Parent {
+            cmd: ParentCmd::Link { at, parent, child },
+        } => {
+            let p = manage::parent_link(store(&at)?.as_ref(), &parent, &child, &By::cli())?;
+            let human = format!("{} ({}) is linked to child {child}", p.name, p.id);
+            Ok((serde_json::to_value(p)?, human))
+        }
+        Cmd::Parent {
+            cmd: ParentCmd::Unlink { at, parent, child },
+        } => {
+            let p = manage::parent_unlink(store(&at)?.as_ref(), &parent, &child, &By::cli())?;
+            let human = format!("{} ({}) is no longer linked to child {child}", p.name, p.id);
+            Ok((serde_json::to_value(p)?, human))
+        }
+        Cmd::Room {
+            cmd: RoomCmd::List { at },
+        } => {
+            let rows = manage::room_list(store(&at)?.as_ref())?;
+            let human = table(&rows, "No rooms yet", |r| {
+                format!("{}  {}  {} children", r.id, r.name, r.children)
+            });
+            Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Audit {
+            cmd:
+                AuditCmd::List {
+                    at,
+                    device,
+                    staff,
+                    child,
+                    action,
+                    since,
+                    until,
+                    limit,
+                },
+        } => {
+            let query = sprig_server::store::AuditQuery {
+                device,
+                staff,
+                child,
+                action,
+                since: since
+                    .as_deref()
+                    .map(|s| manage::parse_time("--since", s))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|s| manage::parse_time("--until", s))
+                    .transpose()?,
+                limit,
+            };
+            let rows = manage::audit_list(store(&at)?.as_ref(), &query)?;
+            let human = table(&rows, "No audit events match", |e| {
+                format!(
+                    "{}  {}  {}{}  {}",
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.device
+                        .as_deref()
+                        .map(|d| format!(" device={d}"))
+                        .unwrap_or_default(),
+                    e.detail
+                )
+            });
+            Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Device {
+            cmd: DeviceCmd::PermitOffsite { at, id, until },
+        } => {
+            let until = manage::parse_time("--until", &until)?;
+            let out = manage::device_permit_offsite(store(&at)?.as_ref(), &id, until, &By::cli())?;
+            let human = format!(
+                "Device {} may sync from outside the allowed networks until {}",
+                out.id, out.until
+            );
+            Ok((serde_json::to_value(out)?, human))
         }
         Cmd::EnrolCode {
             at,

@@ -193,6 +193,21 @@ pub fn edit_roster<T, E: From<DocStoreError>>(
     })
 }
 
+/// Loads the setting document, lets `edit` change it, and appends the change durably: how a
+/// manager's policy change reaches the tablets at their next sync.
+///
+/// # Errors
+/// [`DocStoreError`], or `edit`'s error.
+pub fn edit_setting<T, E: From<DocStoreError>>(
+    store: &dyn ServerStore,
+    edit: impl FnOnce(&mut SettingDoc) -> Result<T, E>,
+) -> Result<T, E> {
+    edit_doc(store, DocId::Setting, Vec::new(), |d| match d {
+        AnyDoc::Setting(s) => edit(s),
+        _ => unreachable!("load_stored returns the kind asked for"),
+    })
+}
+
 /// Loads a child's journal, lets `edit` change it, and appends the change durably: how the
 /// portal writes a parent's reply. Tablets receive it at their next sync, merged with theirs.
 ///
@@ -262,6 +277,7 @@ pub fn upgrade(store: &dyn ServerStore) -> Result<(), DocStoreError> {
                 device: None,
                 action: "roster_contacts_moved".into(),
                 detail: format!("parents={} epoch={}", emails.len(), next.epoch()),
+                client: None,
             })?;
         }
         store.set_meta("upgrade.roster_contacts", "done")?;

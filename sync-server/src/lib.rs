@@ -31,6 +31,7 @@ pub mod config;
 pub mod docs;
 mod http;
 pub mod mail;
+pub mod manage;
 pub mod media_store;
 pub mod monitoring;
 pub mod passwords;

@@ -235,7 +235,7 @@ describe('approvals', () => {
     const backend = await signedIn('Approvals');
     expect(await screen.findByText('Ada planted bulbs in the garden.')).toBeTruthy();
     const photo = screen.getByRole('img', { name: 'Photo shared for Ada Birchley' }) as HTMLImageElement;
-    expect(photo.getAttribute('src')).toBe('/api/v1/media/m-bulbs');
+    expect(photo.getAttribute('src')).toBe('/api/v1/admin/media/m-bulbs');
     await expectAccessible();
 
     const [bulbs] = screen.getAllByRole('article');
@@ -347,15 +347,25 @@ describe('roster', () => {
     const invite = await screen.findByRole('dialog', { name: 'Invite a parent or relative' });
     await fireEvent.input(within(invite).getByLabelText('Name'), { target: { value: 'Sam Coldwell' } });
     await fireEvent.input(within(invite).getByLabelText('E-mail address'), { target: { value: 'sam@example.com' } });
-    await fireEvent.click(within(invite).getByRole('button', { name: 'Send invitation' }));
+    await fireEvent.click(within(invite).getByRole('button', { name: 'Make invitation link' }));
     expect((await within(invite).findByRole('alert')).textContent).toBe('Choose at least one child.');
     await fireEvent.click(within(invite).getByLabelText('Bram Coldwell'));
-    await fireEvent.click(within(invite).getByRole('button', { name: 'Send invitation' }));
+    await fireEvent.click(within(invite).getByRole('button', { name: 'Make invitation link' }));
     await waitFor(() => expect(backend.admin.calls).toContain('invite sam@example.com c-bram'));
+    // The link is shown for the manager to give the parent.
+    const made = await screen.findByRole('region', { name: 'Invitation link for Sam Coldwell' });
+    const first = (within(made).getByLabelText('Invitation link') as HTMLInputElement).value;
+    expect(first).toMatch(/\/#\/invite\/[0-9a-f]{64}$/);
+    await expectAccessible();
     const sam = await screen.findByRole('listitem', { name: 'Sam Coldwell' });
-    expect(within(sam).getByText('Invitation sent')).toBeTruthy();
-    await fireEvent.click(within(sam).getByRole('button', { name: 'Resend invitation' }));
+    expect(within(sam).getByText('Invited, not signed up yet')).toBeTruthy();
+    await fireEvent.click(within(sam).getByRole('button', { name: 'New invitation link' }));
     await waitFor(() => expect(backend.admin.calls).toContain('resend p2'));
+    await waitFor(() =>
+      expect((within(screen.getByRole('region', { name: 'Invitation link for Sam Coldwell' })).getByLabelText('Invitation link') as HTMLInputElement).value).not.toBe(first),
+    );
+    await fireEvent.click(screen.getByRole('button', { name: 'Done' }));
+    expect(screen.queryByRole('region', { name: /Invitation link for/ })).toBeNull();
 
     const alex = screen.getByRole('listitem', { name: 'Alex Birchley' });
     await fireEvent.change(within(alex).getByLabelText('Link a child to Alex Birchley'), { target: { value: 'c-dev' } });
@@ -416,11 +426,10 @@ describe('audit and policy', () => {
     expect((await screen.findByRole('alert')).textContent).toBe('Lock after must be shorter than wipe after.');
     await fireEvent.input(lock, { target: { value: '8' } });
     await fireEvent.input(screen.getByLabelText('Networks tablets may sync from'), { target: { value: '192.168.1.0/24\n10.0.0.0/8' } });
-    await fireEvent.click(screen.getByLabelText(/wait for a manager’s review/));
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(backend.admin.seed.policy.lock_after_secs).toBe(28_800));
     expect(backend.admin.seed.policy.allow_networks).toEqual(['192.168.1.0/24', '10.0.0.0/8']);
-    expect(backend.admin.seed.policy.review_gate).toBe(true);
+    expect(backend.admin.seed.policy.review_gate).toBe(false);
   });
 });
 

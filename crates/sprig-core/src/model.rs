@@ -364,6 +364,8 @@ pub struct Child {
     pub photo_consent: Consent,
     /// Attending or left.
     pub status: ChildStatus,
+    /// The day they leave (or left), `YYYY-MM-DD`, when a manager has recorded one.
+    pub leaving: Option<String>,
 }
 
 /// A parent or relative as the roster holds them.

@@ -244,6 +244,15 @@ impl Roster {
         self.write(at, |am| put_bool(am, &o, "active", false))
     }
 
+    /// Changes a member of staff's role.
+    ///
+    /// # Errors
+    /// [`RuleError::UnknownStaff`] when absent.
+    pub fn set_role(&mut self, id: &StaffId, role: Role, at: Timestamp) -> Result<(), RuleError> {
+        let o = self.staff_obj(id)?;
+        self.write(at, |am| put_str(am, &o, "role", role.as_str()))
+    }
+
     fn staff_obj(&self, id: &StaffId) -> Result<ObjId, RuleError> {
         get_obj(&self.doc.am, &self.section("staff"), id.as_str())
             .ok_or_else(|| RuleError::UnknownStaff(id.clone()))
@@ -331,6 +340,64 @@ impl Roster {
         self.write(at, |am| {
             put_str(am, &o, "status", ChildStatus::Left.as_str())
         })
+    }
+
+    /// Moves a child to a room, or out of every room (`None`).
+    ///
+    /// # Errors
+    /// [`RuleError`] for an unknown child or room.
+    pub fn set_room(
+        &mut self,
+        child: &ChildId,
+        room: Option<&RoomId>,
+        at: Timestamp,
+    ) -> Result<(), RuleError> {
+        if let Some(room) = room
+            && self.room(room).is_none()
+        {
+            return Err(RuleError::UnknownRoom(room.clone()));
+        }
+        let o = self.child_obj(child)?;
+        self.write(at, |am| match room {
+            Some(room) => put_str(am, &o, "room", room.as_str()),
+            None => {
+                if get_str(am, &o, "room").is_some() {
+                    automerge::transaction::Transactable::delete(am, &o, "room")?;
+                }
+                Ok(())
+            }
+        })
+    }
+
+    /// Records a child's date of birth, `YYYY-MM-DD`.
+    ///
+    /// # Errors
+    /// [`RuleError`] for an unknown child or a bad date.
+    pub fn set_date_of_birth(
+        &mut self,
+        child: &ChildId,
+        dob: &str,
+        at: Timestamp,
+    ) -> Result<(), RuleError> {
+        check_date(dob)?;
+        let o = self.child_obj(child)?;
+        self.write(at, |am| put_str(am, &o, "dob", dob))
+    }
+
+    /// Records the day a child leaves, `YYYY-MM-DD`. It does not mark them left: that is
+    /// [`Roster::mark_left`], on or after the day.
+    ///
+    /// # Errors
+    /// [`RuleError`] for an unknown child or a bad date.
+    pub fn set_leaving_date(
+        &mut self,
+        child: &ChildId,
+        day: &str,
+        at: Timestamp,
+    ) -> Result<(), RuleError> {
+        check_date(day)?;
+        let o = self.child_obj(child)?;
+        self.write(at, |am| put_str(am, &o, "leaving", day))
     }
 
     fn child_obj(&self, id: &ChildId) -> Result<ObjId, RuleError> {
@@ -467,6 +534,7 @@ impl Roster {
             room: get_str(d, &o, "room").and_then(|r| RoomId::parse(&r).ok()),
             photo_consent: Consent::parse(&get_str(d, &o, "consent")?).ok()?,
             status: ChildStatus::parse(&get_str(d, &o, "status")?).ok()?,
+            leaving: get_str(d, &o, "leaving"),
         })
     }
 

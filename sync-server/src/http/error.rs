@@ -102,6 +102,7 @@ pub(crate) fn audit(
         device: device.map(Into::into),
         action: action.into(),
         detail,
+        client: None,
     };
     if let Err(err) = store.audit(&e) {
         tracing::error!(error = %err, action, "could not write the audit log");

@@ -309,10 +309,26 @@ pub async fn serve_hosted(
     });
     let pruner = {
         let pool = hosted.pool().clone();
+        let settings = hosted.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tick.tick().await;
+                let stores: Vec<_> = settings
+                    .states()
+                    .iter()
+                    .map(|st| st.store.clone())
+                    .collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for s in &stores {
+                        if let Err(e) =
+                            crate::manage::mark_leavers(s.as_ref(), crate::admin::now_ms())
+                        {
+                            tracing::warn!(error = %e, "could not mark today's leavers");
+                        }
+                    }
+                })
+                .await;
                 let pool = pool.clone();
                 let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
                 if let Ok(Err(e)) =
@@ -463,7 +479,8 @@ const TRANSIENT_KEEP_MS: i64 = 24 * 60 * 60 * 1000;
 /// How often they are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Forgets old attempt counters and events, every [`PRUNE_EVERY`], until aborted.
+/// Marks the children whose leaving day has come as left, and forgets old attempt counters
+/// and events, every [`PRUNE_EVERY`], until aborted.
 async fn prune_forever(stores: Vec<Arc<dyn ServerStore>>) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -472,6 +489,12 @@ async fn prune_forever(stores: Vec<Arc<dyn ServerStore>>) {
         let stores = stores.clone();
         let before = crate::admin::now_ms() - TRANSIENT_KEEP_MS;
         let pruned = tokio::task::spawn_blocking(move || {
+            for s in &stores {
+                // A leaving date set ahead takes effect on its day.
+                if let Err(e) = crate::manage::mark_leavers(s.as_ref(), crate::admin::now_ms()) {
+                    tracing::warn!(error = %e, "could not mark today's leavers");
+                }
+            }
             stores
                 .iter()
                 .map(|s| s.prune_transient(before))

@@ -252,6 +252,8 @@ pub struct Device {
     pub wipe_delivered_at: Option<i64>,
     /// When it acknowledged the wipe (ms).
     pub wiped_at: Option<i64>,
+    /// Until when a manager lets it sync from outside the setting's allowed networks (ms).
+    pub offsite_until: Option<i64>,
 }
 
 /// One wrong-PIN attempt a device reported.
@@ -394,6 +396,28 @@ pub struct AuditEvent {
     pub action: String,
     /// Ids, counts and outcomes.
     pub detail: String,
+    /// Where a manager's request came from (the console's remote address and browser); `None`
+    /// for the CLI, devices and the server itself.
+    pub client: Option<String>,
+}
+
+/// Which audit events [`ServerStore::audit_query`] returns; every part left `None` matches all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Events about this device.
+    pub device: Option<String>,
+    /// Events done by this member of staff (actor `staff:<id>`) or naming them (`staff=<id>`).
+    pub staff: Option<String>,
+    /// Events naming this child (`child=<id>` in the detail).
+    pub child: Option<String>,
+    /// Events of this action (`device_wipe`, `child_set`, …).
+    pub action: Option<String>,
+    /// Events at or after this time (ms).
+    pub since: Option<i64>,
+    /// Events before this time (ms).
+    pub until: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: u32,
 }
 
 /// Something running servers must act on, recorded in the same transaction as the change it
@@ -1054,6 +1078,13 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Database`].
     fn use_invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>>;
 
+    /// Ends every unused invitation of `parent` at `now` (ms), when a new one replaces them;
+    /// returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn revoke_invitations(&self, parent: &str, now: i64) -> StoreResult<u64>;
+
     // ---- audit ----
 
     /// Appends to the audit log.
@@ -1067,6 +1098,19 @@ pub trait ServerStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`StoreError::Database`].
     fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+
+    /// The audit events `query` matches, newest first, at most `query.limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn audit_query(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Lets device `id` sync from outside the allowed networks until `until` (ms), or no
+    /// longer (`None`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown device; [`StoreError::Database`].
+    fn set_device_offsite(&self, id: &str, until: Option<i64>) -> StoreResult<()>;
 
     // ---- events and attempt counters (shared by every process serving the setting) ----
 

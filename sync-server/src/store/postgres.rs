@@ -53,10 +53,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{
-    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, DatabaseError, Device, DeviceStatus,
-    DocHeads, DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord,
-    Quarantine, QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange,
-    StoreError, StoreResult, StoredDoc, TotpRecord,
+    AgreementRecord, Attempts, AuditEvent, AuditQuery, CodeState, Contact, DatabaseError, Device,
+    DeviceStatus, DocHeads, DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice,
+    PinFailureRecord, Quarantine, QuarantineRecord, Redeemed, ServerStore, SessionRow,
+    SettingEvent, StatusChange, StoreError, StoreResult, StoredDoc, TotpRecord,
 };
 
 /// Schema steps in order: `(version, name, SQL)`. Append new steps; never edit a released one.
@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "staff sign-in addresses and recovery codes",
         include_str!("postgres/0006_staff_sign_in.sql"),
+    ),
+    (
+        7,
+        "audit clients and off-site permission",
+        include_str!("postgres/0007_console_admin.sql"),
     ),
 ];
 
@@ -489,7 +494,7 @@ macro_rules! device_select {
          last_sync, app_version, unsynced_media, unsynced_docs, locked, wipe_requested_at, \
          wipe_delivered_at, wiped_at, \
          (SELECT COUNT(*) FROM pin_failures p \
-          WHERE p.setting_id = devices.setting_id AND p.device = devices.id) \
+          WHERE p.setting_id = devices.setting_id AND p.device = devices.id), offsite_until \
          FROM devices WHERE setting_id = $1"
     };
 }
@@ -513,6 +518,7 @@ fn device_row(r: &tokio_postgres::Row) -> Result<Device, Fail> {
         wipe_delivered_at: r.try_get(13)?,
         wiped_at: r.try_get(14)?,
         pin_failures: u64_col(r.try_get(15)?),
+        offsite_until: r.try_get(16)?,
     })
 }
 
@@ -530,15 +536,15 @@ const SETTING_SELECT: &str = "SELECT id, name, hostname, created_at, ca_fingerpr
 
 /// Appends one audit row inside the caller's statement or transaction; the setting's counter
 /// gives its place in the log (`$1` setting, `$2` at, `$3` actor, `$4` device, `$5` action,
-/// `$6` detail).
+/// `$6` detail, `$7` client).
 const AUDIT_INSERT: &str = "
 WITH next AS (
     INSERT INTO setting_counters (setting_id, audit_seq) VALUES ($1::UUID, 1)
     ON CONFLICT (setting_id) DO UPDATE SET audit_seq = setting_counters.audit_seq + 1
     RETURNING audit_seq
 )
-INSERT INTO audit (setting_id, seq, at, actor, device, action, detail)
-SELECT $1::UUID, audit_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::TEXT, $6::TEXT FROM next";
+INSERT INTO audit (setting_id, seq, at, actor, device, action, detail, client)
+SELECT $1::UUID, audit_seq, $2::BIGINT, $3::TEXT, $4::TEXT, $5::TEXT, $6::TEXT, $7::TEXT FROM next";
 
 /// Appends one event inside the caller's transaction, numbered by the setting's counter, at
 /// the database's clock (`$1` setting, `$2` kind, `$3` device, `$4` detail).
@@ -1699,6 +1705,7 @@ impl ServerStore for PgStore {
                 wipe_requested_at: None,
                 wipe_delivered_at: None,
                 wiped_at: None,
+                offsite_until: None,
             })))
         })
     }
@@ -1861,6 +1868,7 @@ impl ServerStore for PgStore {
                     &Some(q.device.as_str()),
                     &"quarantine",
                     &detail,
+                    &None::<&str>,
                 ],
             )
             .await?;
@@ -1980,7 +1988,15 @@ impl ServerStore for PgStore {
                     let detail = format!("staff={} reported_at={reported_at}", f.staff_id);
                     tx.execute(
                         &audit,
-                        &[&sid, &f.at, &actor, &Some(device), &"pin_failure", &detail],
+                        &[
+                            &sid,
+                            &f.at,
+                            &actor,
+                            &Some(device),
+                            &"pin_failure",
+                            &detail,
+                            &None::<&str>,
+                        ],
                     )
                     .await?;
                 }
@@ -2323,6 +2339,14 @@ impl ServerStore for PgStore {
         Ok(())
     }
 
+    fn revoke_invitations(&self, parent: &str, now: i64) -> StoreResult<u64> {
+        self.execute(
+            "UPDATE invitations SET expires_at = $3
+             WHERE setting_id = $1 AND parent_id = $2 AND used_at IS NULL AND expires_at > $3",
+            &[&parent, &now],
+        )
+    }
+
     fn invitation(&self, token_hash: &str, now: i64) -> StoreResult<Option<Invitation>> {
         self.query_opt(
             "SELECT token_hash, parent_id, created_at, expires_at, used_at FROM invitations
@@ -2376,16 +2400,38 @@ impl ServerStore for PgStore {
     fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
         self.execute(
             AUDIT_INSERT,
-            &[&e.at, &e.actor, &e.device, &e.action, &e.detail],
+            &[&e.at, &e.actor, &e.device, &e.action, &e.detail, &e.client],
         )?;
         Ok(())
     }
 
     fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        self.audit_query(&AuditQuery {
+            limit,
+            ..AuditQuery::default()
+        })
+    }
+
+    fn audit_query(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         self.query(
-            "SELECT at, actor, device, action, detail FROM audit WHERE setting_id = $1
-             ORDER BY seq DESC LIMIT $2",
-            &[&i64::from(limit)],
+            "SELECT at, actor, device, action, detail, client FROM audit
+             WHERE setting_id = $1
+               AND ($2::TEXT IS NULL OR device = $2)
+               AND ($3::TEXT IS NULL OR actor = 'staff:' || $3 OR strpos(detail, 'staff=' || $3) > 0)
+               AND ($4::TEXT IS NULL OR strpos(detail, 'child=' || $4) > 0)
+               AND ($5::TEXT IS NULL OR action = $5)
+               AND ($6::BIGINT IS NULL OR at >= $6)
+               AND ($7::BIGINT IS NULL OR at < $7)
+             ORDER BY seq DESC LIMIT $8",
+            &[
+                &q.device,
+                &q.staff,
+                &q.child,
+                &q.action,
+                &q.since,
+                &q.until,
+                &i64::from(q.limit),
+            ],
             |r| {
                 Ok(AuditEvent {
                     at: r.try_get(0)?,
@@ -2393,9 +2439,21 @@ impl ServerStore for PgStore {
                     device: r.try_get(2)?,
                     action: r.try_get(3)?,
                     detail: r.try_get(4)?,
+                    client: r.try_get(5)?,
                 })
             },
         )
+    }
+
+    fn set_device_offsite(&self, id: &str, until: Option<i64>) -> StoreResult<()> {
+        let n = self.execute(
+            "UPDATE devices SET offsite_until = $3 WHERE setting_id = $1 AND id = $2",
+            &[&id, &until],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
     }
 
     fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<SettingEvent>> {

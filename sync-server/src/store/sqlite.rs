@@ -11,10 +11,10 @@ use sprig_core::Heads;
 use sprig_proto::DocId;
 
 use super::{
-    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, Device, DeviceStatus, DocHeads,
-    DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord, Quarantine,
-    QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange, StoreError,
-    StoreResult, StoredDoc, TotpRecord,
+    AgreementRecord, Attempts, AuditEvent, AuditQuery, CodeState, Contact, Device, DeviceStatus,
+    DocHeads, DocWrite, EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord,
+    Quarantine, QuarantineRecord, Redeemed, ServerStore, SessionRow, SettingEvent, StatusChange,
+    StoreError, StoreResult, StoredDoc, TotpRecord,
 };
 
 const SCHEMA: &str = r"
@@ -90,7 +90,16 @@ const MIGRATIONS: &[&str] = &[
     PORTAL,
     ACCOUNT_SECURITY,
     STAFF_SIGN_IN,
+    CONSOLE_ADMIN,
 ];
+
+/// Schema version 9: the managers' console. Where a manager's request came from, in the audit
+/// log; off-site permission per device; the audit log by time, for its filters.
+const CONSOLE_ADMIN: &str = "
+ALTER TABLE audit ADD COLUMN client TEXT;
+ALTER TABLE devices ADD COLUMN offsite_until INTEGER;
+CREATE INDEX audit_by_at ON audit (at);
+";
 
 /// Schema version 8: managers' console sign-in. Staff members' sign-in addresses (server
 /// only, like parents') and one-time recovery codes, kept as hashes.
@@ -375,7 +384,7 @@ const DEVICE_COLS: &str = "id, name, status, cert_serial, cert_fingerprint, crea
 const DEVICE_SELECT: &str = "id, name, status, cert_serial, cert_fingerprint, created_at, \
      last_seen, last_sync, app_version, unsynced_media, unsynced_docs, locked, \
      wipe_requested_at, wipe_delivered_at, wiped_at, \
-     (SELECT COUNT(*) FROM pin_failures p WHERE p.device = devices.id)";
+     (SELECT COUNT(*) FROM pin_failures p WHERE p.device = devices.id), offsite_until";
 
 fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Device, String)> {
     let status: String = r.get(2)?;
@@ -397,6 +406,7 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Device, String)> {
             wipe_delivered_at: r.get(13)?,
             wiped_at: r.get(14)?,
             pin_failures: u64_col(r.get(15)?),
+            offsite_until: r.get(16)?,
         },
         status,
     ))
@@ -738,6 +748,7 @@ impl ServerStore for SqliteStore {
                 wipe_requested_at: None,
                 wipe_delivered_at: None,
                 wiped_at: None,
+                offsite_until: None,
             }))
         };
         tx.commit()?;
@@ -1416,6 +1427,15 @@ impl ServerStore for SqliteStore {
         Ok(found)
     }
 
+    fn revoke_invitations(&self, parent: &str, now: i64) -> StoreResult<u64> {
+        let n = self.conn().execute(
+            "UPDATE invitations SET expires_at = ?2
+             WHERE parent_id = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![parent, now],
+        )?;
+        Ok(n as u64)
+    }
+
     fn record_agreement(&self, a: &AgreementRecord) -> StoreResult<()> {
         self.conn().execute(
             "INSERT INTO agreements (principal, version, at, session_hash) VALUES (?1, ?2, ?3, ?4)",
@@ -1445,27 +1465,59 @@ impl ServerStore for SqliteStore {
 
     fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
         self.conn().execute(
-            "INSERT INTO audit (at, actor, device, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![e.at, e.actor, e.device, e.action, e.detail],
+            "INSERT INTO audit (at, actor, device, action, detail, client)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![e.at, e.actor, e.device, e.action, e.detail, e.client],
         )?;
         Ok(())
     }
 
     fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        self.audit_query(&AuditQuery {
+            limit,
+            ..AuditQuery::default()
+        })
+    }
+
+    fn audit_query(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT at, actor, device, action, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        let mut st = conn.prepare_cached(
+            "SELECT at, actor, device, action, detail, client FROM audit
+             WHERE (?1 IS NULL OR device = ?1)
+               AND (?2 IS NULL OR actor = 'staff:' || ?2 OR instr(detail, 'staff=' || ?2) > 0)
+               AND (?3 IS NULL OR instr(detail, 'child=' || ?3) > 0)
+               AND (?4 IS NULL OR action = ?4)
+               AND (?5 IS NULL OR at >= ?5)
+               AND (?6 IS NULL OR at < ?6)
+             ORDER BY id DESC LIMIT ?7",
         )?;
-        let rows = st.query_map([limit], |r| {
-            Ok(AuditEvent {
-                at: r.get(0)?,
-                actor: r.get(1)?,
-                device: r.get(2)?,
-                action: r.get(3)?,
-                detail: r.get(4)?,
-            })
-        })?;
+        let rows = st.query_map(
+            params![
+                q.device, q.staff, q.child, q.action, q.since, q.until, q.limit
+            ],
+            |r| {
+                Ok(AuditEvent {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    device: r.get(2)?,
+                    action: r.get(3)?,
+                    detail: r.get(4)?,
+                    client: r.get(5)?,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_device_offsite(&self, id: &str, until: Option<i64>) -> StoreResult<()> {
+        let n = self.conn().execute(
+            "UPDATE devices SET offsite_until = ?2 WHERE id = ?1",
+            params![id, until],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
     }
 
     fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<SettingEvent>> {

@@ -5,9 +5,9 @@ use sprig_core::{ChildId, Heads};
 use sprig_proto::DocId;
 
 use super::{
-    AgreementRecord, Attempts, AuditEvent, CodeState, Contact, DeviceStatus, DocWrite, EnrolCode,
-    Invitation, MediaRecord, NewDevice, PinFailureRecord, Quarantine, Redeemed, ServerStore,
-    SessionRow, SettingEvent, StatusChange, StoreError, TotpRecord,
+    AgreementRecord, Attempts, AuditEvent, AuditQuery, CodeState, Contact, DeviceStatus, DocWrite,
+    EnrolCode, Invitation, MediaRecord, NewDevice, PinFailureRecord, Quarantine, Redeemed,
+    ServerStore, SessionRow, SettingEvent, StatusChange, StoreError, TotpRecord,
 };
 
 /// Runs every check of the suite against stores made by `make`, as `#[test]` functions.
@@ -29,6 +29,8 @@ macro_rules! server_store_tests {
             media_records_are_idempotent,
             passwords_and_meta,
             audit_log_is_newest_first,
+            audit_query_filters_and_keeps_the_client,
+            device_offsite_permission_is_kept_and_cleared,
             device_lifecycle_changes_are_conditional_and_stamped,
             pin_failures_are_recorded_and_audited_once,
             enrol_code_state_is_read_without_using_the_code,
@@ -405,6 +407,7 @@ pub fn audit_log_is_newest_first(s: &dyn ServerStore) {
             device: None,
             action: format!("a{i}"),
             detail: String::new(),
+            client: None,
         })
         .unwrap();
     }
@@ -413,6 +416,111 @@ pub fn audit_log_is_newest_first(s: &dyn ServerStore) {
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["a2", "a1"]
     );
+}
+
+/// The audit log's filters: by device, by staff member (as actor or named), by child, by
+/// action and by time; each narrows, and the client a manager asked from is kept.
+pub fn audit_query_filters_and_keeps_the_client(s: &dyn ServerStore) {
+    let ev = |at: i64, actor: &str, device: Option<&str>, action: &str, detail: &str| AuditEvent {
+        at,
+        actor: actor.into(),
+        device: device.map(Into::into),
+        action: action.into(),
+        detail: detail.into(),
+        client: actor
+            .starts_with("staff:")
+            .then(|| "127.0.0.1 Firefox".to_owned()),
+    };
+    for e in [
+        ev(10, "admin", None, "child_add", "child=c1"),
+        ev(20, "staff:s1", Some("d1"), "device_wipe", "from=active"),
+        ev(30, "device:d1", Some("d1"), "sync", ""),
+        ev(
+            40,
+            "staff:s1",
+            None,
+            "staff_set",
+            "staff=s2 deactivate=true",
+        ),
+        ev(50, "admin", None, "child_set", "child=c2 room=Acorns"),
+    ] {
+        s.audit(&e).unwrap();
+    }
+    let actions = |q: AuditQuery| {
+        s.audit_query(&AuditQuery { limit: 100, ..q })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        actions(AuditQuery::default()),
+        ["child_set", "staff_set", "sync", "device_wipe", "child_add"]
+    );
+    let device = AuditQuery {
+        device: Some("d1".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(device), ["sync", "device_wipe"]);
+    let by_s1 = AuditQuery {
+        staff: Some("s1".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(by_s1), ["staff_set", "device_wipe"]);
+    let about_s2 = AuditQuery {
+        staff: Some("s2".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(about_s2), ["staff_set"]);
+    let child = AuditQuery {
+        child: Some("c1".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(child), ["child_add"]);
+    let action = AuditQuery {
+        action: Some("sync".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(action), ["sync"]);
+    let window = AuditQuery {
+        since: Some(20),
+        until: Some(40),
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(window), ["sync", "device_wipe"]);
+    let few = s
+        .audit_query(&AuditQuery {
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(few.len(), 2);
+    let wipe = s
+        .audit_query(&AuditQuery {
+            action: Some("device_wipe".into()),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(wipe[0].client.as_deref(), Some("127.0.0.1 Firefox"));
+    assert_eq!(s.audit_log(1).unwrap()[0].client, None);
+}
+
+/// A device's off-site permission is stored, replaced and cleared; an unknown device is
+/// refused.
+pub fn device_offsite_permission_is_kept_and_cleared(s: &dyn ServerStore) {
+    s.insert_enrol_code(&code("a", 10)).unwrap();
+    s.redeem_enrol_code("a", 0, &new_device("d1")).unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().offsite_until, None);
+    s.set_device_offsite("d1", Some(5_000)).unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().offsite_until, Some(5_000));
+    assert_eq!(s.list_devices().unwrap()[0].offsite_until, Some(5_000));
+    s.set_device_offsite("d1", None).unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().offsite_until, None);
+    assert!(matches!(
+        s.set_device_offsite("nope", Some(1)),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 /// A lifecycle step changes the status only from the statuses it allows, atomically, and
@@ -884,6 +992,7 @@ pub fn settings_never_see_each_other(a: &dyn ServerStore, b: &dyn ServerStore) {
         device: None,
         action: "a_only".into(),
         detail: String::new(),
+        client: None,
     })
     .unwrap();
     let q = Quarantine {
@@ -1338,6 +1447,31 @@ pub fn invitations_are_used_once_before_they_expire(s: &dyn ServerStore) {
     );
     assert_eq!(s.use_invitation(&inv.token_hash, 5_001).unwrap(), None);
     assert_eq!(s.invitation(&inv.token_hash, 5_001).unwrap(), None);
+
+    // A new invitation ends the parent's unused ones, and no one else's.
+    let (a, b, other) = (
+        Invitation {
+            token_hash: "a1".repeat(32),
+            ..inv.clone()
+        },
+        Invitation {
+            token_hash: "b2".repeat(32),
+            ..inv.clone()
+        },
+        Invitation {
+            token_hash: "c3".repeat(32),
+            parent: "p2".into(),
+            ..inv.clone()
+        },
+    );
+    for i in [&a, &b, &other] {
+        s.insert_invitation(i).unwrap();
+    }
+    assert_eq!(s.revoke_invitations("p1", 6_000).unwrap(), 2);
+    assert_eq!(s.invitation(&a.token_hash, 6_000).unwrap(), None);
+    assert_eq!(s.use_invitation(&b.token_hash, 6_001).unwrap(), None);
+    assert!(s.invitation(&other.token_hash, 6_000).unwrap().is_some());
+    assert_eq!(s.revoke_invitations("p1", 6_000).unwrap(), 0);
 }
 
 /// A sign-in address is one login's: a staff member's, in any case, is no parent's and no

@@ -841,3 +841,315 @@ fn staff_add_gives_a_manager_a_sign_in_address_and_password() {
     }
     assert_eq!(store.audit_log(100).unwrap().len(), before);
 }
+
+#[test]
+fn roster_commands_list_change_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    let add_staff = |name: &str, role: &str, pin: &str| {
+        ok_json(&[
+            "staff", "add", "--data", d, "--name", name, "--role", role, "--pin", pin,
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let morgan = add_staff("Morgan Hale", "manager", "8642");
+    let kim = add_staff("Kim Keyworker", "practitioner", "1357");
+    let ada = ok_json(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Ada Birchley",
+        "--key-worker",
+        &kim,
+        "--room",
+        "Acorns",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parent = ok_json(&[
+        "parent",
+        "invite",
+        "--data",
+        d,
+        "--email",
+        "sam@example.org",
+        "--name",
+        "Sam Birchley",
+        "--child",
+        &ada,
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The lists, with the ids the other commands take.
+    let staff = ok_json(&["staff", "list", "--data", d]);
+    assert_eq!(staff.as_array().unwrap().len(), 2);
+    assert_eq!(
+        keys(&staff[0]),
+        ["active", "email", "has_pin", "id", "name", "role"]
+    );
+    assert_eq!(staff[0]["name"], "Kim Keyworker");
+    assert_eq!(staff[1]["id"], morgan.as_str());
+    let children = ok_json(&["child", "list", "--data", d]);
+    assert_eq!(
+        keys(&children[0]),
+        [
+            "date_of_birth",
+            "id",
+            "key_worker",
+            "key_worker_name",
+            "leaving",
+            "name",
+            "parents",
+            "photo_consent",
+            "room",
+            "status"
+        ]
+    );
+    assert_eq!(children[0]["id"], ada.as_str());
+    assert_eq!(children[0]["room"], "Acorns");
+    assert_eq!(children[0]["key_worker_name"], "Kim Keyworker");
+    assert_eq!(children[0]["photo_consent"], "unanswered");
+    assert_eq!(children[0]["status"], "attending");
+    assert_eq!(children[0]["parents"], serde_json::json!([parent]));
+    let parents = ok_json(&["parent", "list", "--data", d]);
+    assert_eq!(parents[0]["email"], "sam@example.org");
+    assert_eq!(parents[0]["invited"], true);
+    assert_eq!(parents[0]["has_password"], false);
+    let rooms = ok_json(&["room", "list", "--data", d]);
+    assert_eq!(rooms[0]["name"], "Acorns");
+    assert_eq!(rooms[0]["children"], 1);
+
+    // child set: each option changes one thing, the rest stay.
+    let c = ok_json(&[
+        "child",
+        "set",
+        "--data",
+        d,
+        &ada,
+        "--key-worker",
+        &morgan,
+        "--room",
+        "Oaks",
+        "--photo-consent",
+        "yes",
+        "--dob",
+        "2022-03-04",
+    ]);
+    assert_eq!(
+        (
+            &c["key_worker"],
+            &c["room"],
+            &c["photo_consent"],
+            &c["date_of_birth"]
+        ),
+        (
+            &serde_json::json!(morgan),
+            &serde_json::json!("Oaks"),
+            &serde_json::json!("yes"),
+            &serde_json::json!("2022-03-04")
+        )
+    );
+    let rooms = ok_json(&["room", "list", "--data", d]);
+    assert_eq!(rooms.as_array().unwrap().len(), 2);
+    // A leaving day ahead is recorded; one today or past marks the child left.
+    let c = ok_json(&["child", "set", "--data", d, &ada, "--leaving", "2099-07-31"]);
+    assert_eq!(
+        (&c["leaving"], &c["status"]),
+        (&"2099-07-31".into(), &"attending".into())
+    );
+    let c = ok_json(&["child", "set", "--data", d, &ada, "--leaving", "2020-07-31"]);
+    assert_eq!(c["status"], "left");
+    // Refusals: unknown ids, bad dates, nothing to change.
+    let e = fails(&[
+        "child",
+        "set",
+        "--data",
+        d,
+        &ChildId::new_random().to_string(),
+        "--room",
+        "Oaks",
+    ]);
+    assert!(e.contains("no child") && e.contains("child list"), "{e}");
+    let e = fails(&["child", "set", "--data", d, "not-an-id", "--room", "Oaks"]);
+    assert!(e.contains("no child not-an-id"), "{e}");
+    let e = fails(&["child", "set", "--data", d, &ada, "--leaving", "31/07/2027"]);
+    assert!(e.contains("YYYY-MM-DD"), "{e}");
+    let e = fails(&[
+        "child",
+        "set",
+        "--data",
+        d,
+        &ada,
+        "--key-worker",
+        &StaffId::new_random().to_string(),
+    ]);
+    assert!(e.contains("staff list"), "{e}");
+    let e = fails(&["child", "set", "--data", d, &ada]);
+    assert!(e.contains("nothing to change"), "{e}");
+
+    // staff set: the last manager cannot stop managing; then another can.
+    let e = fails(&["staff", "set", "--data", d, &morgan, "--deactivate"]);
+    assert!(e.contains("last active manager"), "{e}");
+    let e = fails(&[
+        "staff",
+        "set",
+        "--data",
+        d,
+        &morgan,
+        "--role",
+        "practitioner",
+    ]);
+    assert!(e.contains("last active manager"), "{e}");
+    let k = ok_json(&[
+        "staff", "set", "--data", d, &kim, "--role", "manager", "--pin", "2468",
+    ]);
+    assert_eq!(k["role"], "manager");
+    let m = ok_json(&["staff", "set", "--data", d, &morgan, "--deactivate"]);
+    assert_eq!(
+        (&m["active"], &m["role"]),
+        (&false.into(), &"manager".into())
+    );
+    let e = fails(&["staff", "set", "--data", d, &kim, "--pin", "12"]);
+    assert!(e.contains("4 to 8 digits"), "{e}");
+    let e = fails(&[
+        "staff",
+        "set",
+        "--data",
+        d,
+        &StaffId::new_random().to_string(),
+        "--deactivate",
+    ]);
+    assert!(e.contains("no member of staff"), "{e}");
+    // The deactivated PIN is gone from nothing but `active`: tablets refuse it by that.
+    let store = DataDir::new(&data).open_store().unwrap();
+    let AnyDoc::Roster(r) = load_doc(&store, &DocId::Roster).unwrap() else {
+        panic!("not a roster")
+    };
+    assert!(!r.staff(&StaffId::parse(&morgan).unwrap()).unwrap().active);
+
+    // parent link and unlink.
+    let bram = ok_json(&[
+        "child",
+        "add",
+        "--data",
+        d,
+        "--name",
+        "Bram Coldwell",
+        "--key-worker",
+        &kim,
+        "--photo-consent",
+        "no",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = ok_json(&["parent", "link", "--data", d, &parent, &bram]);
+    let mut linked = vec![ada.clone(), bram.clone()];
+    linked.sort();
+    assert_eq!(p["children"], serde_json::json!(linked));
+    let p = ok_json(&["parent", "unlink", "--data", d, &parent, &ada]);
+    assert_eq!(p["children"], serde_json::json!([bram]));
+    let e = fails(&["parent", "unlink", "--data", d, &parent, &ada]);
+    assert!(e.contains("is not linked"), "{e}");
+    let e = fails(&[
+        "parent",
+        "link",
+        "--data",
+        d,
+        &sprig_core::ParentId::new_random().to_string(),
+        &ada,
+    ]);
+    assert!(e.contains("no parent") && e.contains("parent list"), "{e}");
+    let e = fails(&[
+        "parent",
+        "link",
+        "--data",
+        d,
+        &parent,
+        &ChildId::new_random().to_string(),
+    ]);
+    assert!(e.contains("no child"), "{e}");
+
+    // permit-offsite refuses what it cannot do.
+    let e = fails(&[
+        "device",
+        "permit-offsite",
+        "--data",
+        d,
+        "nope",
+        "--until",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert!(e.contains("no device nope"), "{e}");
+    let e = fails(&[
+        "device",
+        "permit-offsite",
+        "--data",
+        d,
+        "nope",
+        "--until",
+        "next tuesday",
+    ]);
+    assert!(e.contains("RFC 3339"), "{e}");
+
+    // The audit log has all of it, filtered.
+    let all = ok_json(&["audit", "list", "--data", d]);
+    assert_eq!(
+        keys(&all[0]),
+        ["action", "actor", "at", "client", "detail", "device"]
+    );
+    let about_ada = ok_json(&["audit", "list", "--data", d, "--child", &ada]);
+    let actions: Vec<&str> = about_ada
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "parent_unlink",
+            "child_set",
+            "child_set",
+            "child_set",
+            "child_add"
+        ]
+    );
+    let about_morgan = ok_json(&[
+        "audit",
+        "list",
+        "--data",
+        d,
+        "--staff",
+        &morgan,
+        "--action",
+        "staff_set",
+    ]);
+    assert_eq!(about_morgan.as_array().unwrap().len(), 1);
+    assert!(
+        about_morgan[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("deactivate=true")
+    );
+    let future = ok_json(&[
+        "audit",
+        "list",
+        "--data",
+        d,
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(future, serde_json::json!([]));
+    let e = fails(&["audit", "list", "--data", d, "--since", "yesterday"]);
+    assert!(e.contains("--since") && e.contains("RFC 3339"), "{e}");
+}

@@ -756,7 +756,10 @@ pub(crate) async fn admin_operations(c: &mut Client, id: &str) -> Vec<(String, S
             continue;
         }
         for method in item.as_object().unwrap().keys() {
-            ops.push((method.to_uppercase(), path.replace("{id}", id)));
+            ops.push((
+                method.to_uppercase(),
+                path.replace("{id}", id).replace("{child_id}", id),
+            ));
         }
     }
     ops

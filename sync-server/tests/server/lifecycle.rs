@@ -708,6 +708,67 @@ async fn reported_wrong_pins_are_audited_once_and_locked_shows_in_the_register()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offsite_permission_lets_one_tablet_sync_from_outside_until_it_ends() {
+    let server = TestServer::start().await;
+    server.seed();
+    let dev = enrol(&server, "tablet").await;
+    let other = enrol(&server, "other tablet").await;
+    let mut docs = MemoryDocs::new();
+    admin::policy_set(
+        &server.store(),
+        &PolicyChange {
+            allow_networks: Some(vec!["10.0.0.0/8".parse().unwrap()]),
+            ..PolicyChange::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(sync_refused(&server, &dev).await.0, StatusCode::FORBIDDEN);
+    let until = admin::now_ms() + 3_600_000;
+    let out = sprig_server::manage::device_permit_offsite(
+        &server.store(),
+        &dev.device_id,
+        until,
+        &sprig_server::By::cli(),
+    )
+    .unwrap();
+    assert_eq!(out.until, admin::rfc3339(until));
+    // This tablet syncs from here now; the other is still refused.
+    let r = sync_once(&server, &dev, &mut docs, Unsynced::default()).await;
+    assert!(r.lease.is_some());
+    let (status, body) = sync_refused(&server, &other).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("network_not_allowed"))
+    );
+    // Once the permission has ended, it is refused again.
+    server
+        .store()
+        .set_device_offsite(&dev.device_id, Some(admin::now_ms() - 1))
+        .unwrap();
+    assert_eq!(sync_refused(&server, &dev).await.0, StatusCode::FORBIDDEN);
+    // A time past or too far ahead is refused, and the audit log has the permission.
+    for bad in [admin::now_ms() - 1, admin::now_ms() + 40 * 86_400_000] {
+        assert!(
+            sprig_server::manage::device_permit_offsite(
+                &server.store(),
+                &dev.device_id,
+                bad,
+                &sprig_server::By::cli()
+            )
+            .is_err()
+        );
+    }
+    let log = server.store().audit_log(100).unwrap();
+    let permit = log
+        .iter()
+        .find(|e| e.action == "device_permit_offsite")
+        .unwrap();
+    assert_eq!(permit.device.as_deref(), Some(dev.device_id.as_str()));
+    assert!(permit.detail.contains(&out.until), "{}", permit.detail);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_from_outside_the_allow_list_is_refused_naming_the_address() {
     let server = TestServer::start().await;
     server.seed();
@@ -802,6 +863,9 @@ fn a_register_from_before_the_lifecycle_is_migrated() {
          ALTER TABLE devices DROP COLUMN wipe_requested_at;
          ALTER TABLE devices DROP COLUMN wipe_delivered_at;
          ALTER TABLE devices DROP COLUMN wiped_at;
+         ALTER TABLE devices DROP COLUMN offsite_until;
+         DROP INDEX audit_by_at;
+         ALTER TABLE audit DROP COLUMN client;
          UPDATE devices SET status = 'wipe_pending';
          PRAGMA user_version = 2;",
     )

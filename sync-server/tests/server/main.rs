@@ -10,6 +10,7 @@ mod contributions;
 mod enrol;
 mod hosted;
 mod lifecycle;
+mod manage;
 mod media;
 mod media_store;
 mod pg;

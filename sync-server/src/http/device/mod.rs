@@ -26,7 +26,8 @@ pub(crate) enum Route {
 }
 
 /// Refuses device sync from an address outside the setting's allow-list (read afresh, so a
-/// policy change applies at the next request).
+/// policy change applies at the next request), unless a manager has let this device sync off
+/// site until a time still to come.
 pub(crate) async fn check_network(st: &Arc<AppState>, peer: &Peer) -> Result<(), ApiError> {
     let store = st.store.clone();
     let policy = blocking(move || Policy::load(store.as_ref()))
@@ -35,6 +36,18 @@ pub(crate) async fn check_network(st: &Arc<AppState>, peer: &Peer) -> Result<(),
     let ip = peer.addr.ip().to_canonical();
     if policy.allows(ip) {
         return Ok(());
+    }
+    if let Some(fp) = peer.cert.clone() {
+        let store = st.store.clone();
+        let device = blocking(move || store.device_by_fingerprint(&fp))
+            .await?
+            .map_err(|e| ApiError::internal(&e))?;
+        if device
+            .and_then(|d| d.offsite_until)
+            .is_some_and(|until| until > crate::admin::now_ms())
+        {
+            return Ok(());
+        }
     }
     tracing::warn!(%ip, "device sync refused: network not on the allow-list");
     Err(ApiError::new(

@@ -48,11 +48,6 @@ const LOCK: &str = "login_lock";
 pub(crate) const MAX_FAILURES_PER_SOURCE: u64 = 30;
 const SOURCE_FAILURE: &str = "login_failure_source";
 
-/// The agreement shipped with the server, from the setting's policy; a manager can replace it
-/// (meta keys `portal.agreement_version` and `portal.agreement_text`).
-const DEFAULT_AGREEMENT: &str = include_str!("agreement.txt");
-const DEFAULT_AGREEMENT_VERSION: &str = "2026-12-01";
-
 /// A JSON error: `{code, message}`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorBody {
@@ -409,15 +404,8 @@ pub(crate) struct AcceptAgreement {
 }
 
 fn current_agreement(s: &dyn ServerStore) -> Result<Agreement, StoreError> {
-    let version = s.meta("portal.agreement_version")?;
-    let text = s.meta("portal.agreement_text")?;
-    Ok(match (version, text) {
-        (Some(version), Some(text)) => Agreement { version, text },
-        _ => Agreement {
-            version: DEFAULT_AGREEMENT_VERSION.into(),
-            text: DEFAULT_AGREEMENT.into(),
-        },
-    })
+    let (version, text) = crate::manage::agreement(s)?;
+    Ok(Agreement { version, text })
 }
 
 /// Whether `parent` has accepted the agreement in force.
@@ -876,15 +864,25 @@ pub(crate) async fn media(who: SignedIn, Path(id): Path<String>) -> Result<Respo
     if !agreement_accepted(&who.setting, &who.parent).await? {
         return Err(agreement_required());
     }
-    let stream = who.setting.media.get(&sha).await.map_err(|e| match e {
+    media_response(&who.setting, &sha, &found).await
+}
+
+/// Media `sha` streamed from the media store, inline, as `mime` when it is a type the portal
+/// shows (else as bytes); the portal's layer adds `Cache-Control: no-store`.
+pub(super) async fn media_response(
+    setting: &Arc<AppState>,
+    sha: &str,
+    mime: &str,
+) -> Result<Response, ApiError> {
+    let stream = setting.media.get(sha).await.map_err(|e| match e {
         MediaStoreError::NotFound => ApiError::not_found(),
         other => ApiError::internal(&other),
     })?;
     let mut r = Response::new(Body::from_stream(stream));
     let h = r.headers_mut();
-    let ct = match found.as_str() {
+    let ct = match mime {
         "image/jpeg" | "image/png" | "image/webp" | "video/mp4" | "video/webm"
-        | "video/quicktime" => found.as_str(),
+        | "video/quicktime" => mime,
         _ => "application/octet-stream",
     };
     h.insert(

@@ -33,19 +33,66 @@ pub(crate) const MISSING_AFTER_MS: i64 = 24 * 3_600_000;
 pub(crate) const MAX_REASON_CHARS: usize = 2_000;
 
 /// What the admin API's refusals are for a manager in the console.
-fn admin_err(e: &AdminError) -> ApiError {
+pub(super) fn admin_err(e: &AdminError) -> ApiError {
+    let gone = |what: &str| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("There is no such {what}. Reload the list."),
+        )
+    };
     match e {
         AdminError::UnknownDevice(_) => ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "There is no such tablet in the register. Reload the list of tablets.",
         ),
+        AdminError::UnknownChild(_) | AdminError::Rule(RuleError::UnknownChild(_)) => {
+            gone("child on the roster")
+        }
+        AdminError::UnknownStaff(_) | AdminError::Rule(RuleError::UnknownStaff(_)) => {
+            gone("member of staff on the roster")
+        }
+        AdminError::UnknownParent(_) | AdminError::Rule(RuleError::UnknownParent(_)) => {
+            gone("parent on the roster")
+        }
         AdminError::WrongDeviceState { .. } => {
             ApiError::new(StatusCode::CONFLICT, "wrong_state", e.to_string())
         }
+        AdminError::LastManager => ApiError::new(
+            StatusCode::CONFLICT,
+            "last_manager",
+            "This is the setting's last active manager. Make another member of staff a manager first.",
+        ),
+        AdminError::Rule(RuleError::EmailInUse) => ApiError::new(
+            StatusCode::CONFLICT,
+            "email_in_use",
+            "Someone already signs in with that e-mail address.",
+        ),
         AdminError::InvalidInput(m) => ApiError::bad_request(m.clone()),
+        AdminError::Rule(RuleError::Document(_))
+        | AdminError::Policy(crate::policy::PolicyError::Store(_)) => ApiError::internal(e),
+        AdminError::InvalidPin
+        | AdminError::PasswordTooShort
+        | AdminError::PasswordRefused(_)
+        | AdminError::Rule(_) => ApiError::bad_request(sentence(&e.to_string())),
+        AdminError::Policy(p) => ApiError::bad_request(sentence(&p.to_string())),
         other => ApiError::internal(other),
     }
+}
+
+/// `s` with a capital first letter and a full stop, as the console's messages are written.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out = c
+        .next()
+        .map(|f| f.to_uppercase().collect::<String>())
+        .unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 // ---- devices ----
@@ -89,12 +136,13 @@ fn register(s: &dyn ServerStore, now: i64) -> Result<Vec<ConsoleDevice>, AdminEr
             let active = d.status == DeviceStatus::Active;
             let check_in = d.last_sync.unwrap_or(d.created_at);
             let seen = d.last_seen.unwrap_or(d.created_at).max(check_in);
+            let off_site_until = d.offsite_until.filter(|u| *u > now).map(rfc3339);
             let row = admin::DeviceOutput::new(d, &policy, now);
             ConsoleDevice {
                 locked: row.status == "locked",
                 lease_expires_at: active.then(|| rfc3339(check_in.saturating_add(lock_after_ms))),
                 missing: active && now.saturating_sub(seen) > MISSING_AFTER_MS,
-                off_site_until: None,
+                off_site_until,
                 id: row.id,
                 name: row.name,
                 status: row.status,

@@ -14,6 +14,7 @@ mod console;
 mod contributions;
 mod events;
 mod extract;
+mod manage;
 mod session;
 
 use std::sync::Arc;
@@ -120,6 +121,20 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
         .routes(routes!(console::contributions))
         .routes(routes!(console::approve))
         .routes(routes!(console::reject))
+        .routes(routes!(manage::rooms))
+        .routes(routes!(manage::children, manage::add_child))
+        .routes(routes!(manage::change_child))
+        .routes(routes!(manage::staff, manage::add_staff))
+        .routes(routes!(manage::change_staff))
+        .routes(routes!(manage::parents, manage::invite))
+        .routes(routes!(manage::reinvite))
+        .routes(routes!(manage::link))
+        .routes(routes!(manage::unlink))
+        .routes(routes!(manage::offsite))
+        .routes(routes!(manage::audit))
+        .routes(routes!(manage::audit_csv))
+        .routes(routes!(manage::policy, manage::set_policy))
+        .routes(routes!(manage::media))
         .split_for_parts();
     utoipa::Modify::modify(&extract::BadRequests, &mut doc);
     (router, doc)

@@ -17,6 +17,7 @@ import type {
   DeviceAction,
   DeviceActionAnswer,
   EnrolCode,
+  Invitation,
   NewChild,
   NewParent,
   NewStaff,
@@ -36,9 +37,10 @@ export interface ConsoleBackend {
   addStaff(staff: NewStaff): Promise<void>;
   changeStaff(id: string, change: StaffChange): Promise<void>;
   parents(): Promise<AdminParent[]>;
-  invite(parent: NewParent): Promise<void>;
-  /** Sends a parent who has not set a password yet a new invitation link. */
-  resendInvite(id: string): Promise<void>;
+  /** Adds the parent and returns their one-time invitation link. */
+  invite(parent: NewParent): Promise<Invitation>;
+  /** A new invitation link for a parent who has not set a password yet; earlier ones end. */
+  resendInvite(id: string): Promise<Invitation>;
   link(parent: string, child: string): Promise<void>;
   /** Removing a link needs a fresh code from the authenticator app. */
   unlink(parent: string, child: string, totp: string): Promise<void>;

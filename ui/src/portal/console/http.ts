@@ -41,11 +41,11 @@ export class HttpConsole implements ConsoleBackend {
   parents() {
     return call<T.AdminParent[]>('GET', `${A}/parents`);
   }
-  async invite(parent: T.NewParent) {
-    await call<unknown>('POST', `${A}/parents`, parent);
+  invite(parent: T.NewParent) {
+    return call<T.Invitation>('POST', `${A}/parents`, parent);
   }
-  async resendInvite(parent: string) {
-    await call<unknown>('POST', `${A}/parents/${id(parent)}/invitation`, {});
+  resendInvite(parent: string) {
+    return call<T.Invitation>('POST', `${A}/parents/${id(parent)}/invitation`, {});
   }
   async link(parent: string, child: string) {
     await call<unknown>('POST', `${A}/parents/${id(parent)}/links`, { child_id: child });

@@ -35,6 +35,7 @@ const notFound = () => new PortalError(404, 'not_found', 'That is no longer in t
 
 export class MemoryConsole implements ConsoleBackend {
   calls: string[] = [];
+  private invitations = 0;
   seed: ConsoleSeed;
   /** The code the manager's authenticator app shows now. */
   totpCode: string;
@@ -151,11 +152,22 @@ export class MemoryConsole implements ConsoleBackend {
     if (this.seed.parents.some((p) => p.email === parent.email)) {
       throw new PortalError(409, 'exists', 'A parent with this e-mail address is already in the register.');
     }
-    this.seed.parents.push({ id: `p${this.seed.parents.length + 1}`, ...parent, invited: true, has_password: false });
+    const id = `p${this.seed.parents.length + 1}`;
+    this.seed.parents.push({ id, ...parent, invited: true, has_password: false });
+    return this.invitation(id);
   }
   async resendInvite(id: string) {
     this.calls.push(`resend ${id}`);
     if (!this.seed.parents.some((p) => p.id === id)) throw notFound();
+    return this.invitation(id);
+  }
+  private invitation(id: string): T.Invitation {
+    this.invitations += 1;
+    return {
+      id,
+      link: `https://localhost:8443/#/invite/${String(this.invitations).padStart(64, '0')}`,
+      expires_at: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+    };
   }
   async link(parent: string, child: string) {
     this.calls.push(`link ${parent} ${child}`);

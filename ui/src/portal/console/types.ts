@@ -160,6 +160,14 @@ export interface NewParent {
   children: string[];
 }
 
+/** `POST /api/v1/admin/parents` and `…/parents/{id}/invitation`: the one-time link, which
+ * the manager gives the parent (it works once, until `expires_at`). */
+export interface Invitation {
+  id: string;
+  link: string;
+  expires_at: string;
+}
+
 /** `POST /api/v1/admin/parents/{id}/links`. */
 export interface LinkRequest {
   child_id: string;

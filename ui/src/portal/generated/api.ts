@@ -20,6 +20,22 @@ export interface AreaCount {
   count: number;
 }
 
+/** One event of the audit log, as `audit list` prints it. */
+export interface AuditRow {
+  /** What, as a snake_case verb. */
+  action: string;
+  /** Who: `admin` (the CLI), `staff:<id>`, `device:<id>`, `parent:<id>`, `server`. */
+  actor: string;
+  /** When (RFC 3339). */
+  at: string;
+  /** Where a manager asked from (address and browser), when it was the console. */
+  client?: string | null;
+  /** Ids, counts and outcomes. */
+  detail: string;
+  /** The device concerned. */
+  device?: string | null;
+}
+
 /** One child's observations in the period. */
 export interface ChildCount {
   /** The child. */
@@ -30,6 +46,44 @@ export interface ChildCount {
   last_observed_at?: string | null;
   /** Their name. */
   name: string;
+}
+
+/** `PATCH /api/v1/admin/children/{id}`: only the fields given change. */
+export interface ChildPatch {
+  /** `YYYY-MM-DD`. */
+  date_of_birth?: string | null;
+  /** A new key worker's staff id. */
+  key_worker?: string | null;
+  /** The day they leave, `YYYY-MM-DD`: from that day they are marked left. */
+  leaving?: string | null;
+  /** `yes` or `no`, as recorded on paper. */
+  photo_consent?: string | null;
+  /** A room's name (made when there is none); `""` takes them out of every room. */
+  room?: string | null;
+}
+
+/** A child, as `child list` prints it and the console shows them. */
+export interface ChildRow {
+  /** `YYYY-MM-DD`, when known. */
+  date_of_birth?: string | null;
+  /** The child's id. */
+  id: string;
+  /** Their key worker's staff id. */
+  key_worker?: string | null;
+  /** Their key worker's name. */
+  key_worker_name?: string | null;
+  /** The day they leave or left, `YYYY-MM-DD`, when recorded. */
+  leaving?: string | null;
+  /** Their name. */
+  name: string;
+  /** The ids of the parents and relatives linked to them. */
+  parents: string[];
+  /** `yes`, `no` or `unanswered`: may their photo appear in other children's journals. */
+  photo_consent: string;
+  /** Their room's name, if they have one. */
+  room?: string | null;
+  /** `attending` or `left`. */
+  status: string;
 }
 
 /** `{code}`: six digits from the authenticator app (spaces allowed). */
@@ -174,6 +228,16 @@ export interface FreshCode {
   totp?: string | null;
 }
 
+/** A one-time invitation link, to give the parent. */
+export interface Invitation {
+  /** RFC 3339. */
+  expires_at: string;
+  /** The parent's id. */
+  id: string;
+  /** `PUBLIC_URL/#/invite/TOKEN`: works once, until `expires_at`. */
+  link: string;
+}
+
 /** Whom an invitation is for. */
 export interface InvitationInfo {
   email: string;
@@ -228,6 +292,11 @@ export interface KeyWorkerCount {
   staff_id: string;
 }
 
+/** `POST /api/v1/admin/parents/{id}/links`. */
+export interface Link {
+  child_id: string;
+}
+
 /** `GET /api/v1/me`. */
 export interface Me {
   agreement_required: boolean;
@@ -249,10 +318,34 @@ export interface MeChild {
   photo_consent?: boolean | null;
 }
 
+/** `POST /api/v1/admin/children`. */
+export interface NewChild {
+  /** `YYYY-MM-DD`. */
+  date_of_birth?: string | null;
+  /** Their key worker: an active member of staff's id. */
+  key_worker?: string | null;
+  /** 1 to 200 characters. */
+  name: string;
+  /** `yes` or `no`, as recorded on paper; left out, their parents are asked in the portal. */
+  photo_consent?: string | null;
+  /** Their room's name (made when there is none of that name). */
+  room?: string | null;
+}
+
 /** `POST /api/v1/admin/enrol-codes`. */
 export interface NewEnrolCode {
   /** The name the tablet gets in the register, 1 to 200 characters. */
   device_name: string;
+}
+
+/** `POST /api/v1/admin/parents`: an invitation, as `sprig-server parent invite`. */
+export interface NewParent {
+  /** The ids of their children (at least one). */
+  children: string[];
+  /** The address they will sign in with. */
+  email: string;
+  /** 1 to 200 characters. */
+  name: string;
 }
 
 /** `POST /api/v1/entries/{id}/replies`. */
@@ -261,12 +354,56 @@ export interface NewReply {
   text: string;
 }
 
+/** `POST /api/v1/admin/staff`. */
+export interface NewStaff {
+  /** For a manager: the address they sign in to the console with (with `password`). */
+  email?: string | null;
+  /** 1 to 200 characters. */
+  name: string;
+  /** For a manager: their console password (at least 12 characters, not a common one). */
+  password?: string | null;
+  /** Their tablet PIN, 4 to 8 digits. */
+  pin: string;
+  /** `manager` or `practitioner`. */
+  role: string;
+}
+
 /** A child not observed for a while. */
 export interface NotObserved {
   /** The child. */
   child_id: string;
   /** Whole days since their newest observation; `null` when they have none. */
   days?: number | null;
+  /** Their name. */
+  name: string;
+}
+
+/** `POST /api/v1/admin/devices/{id}/offsite`. */
+export interface Offsite {
+  /** When the permission ends (RFC 3339), at most 31 days ahead. */
+  until: string;
+}
+
+/** What `device permit-offsite` did. */
+export interface OffsiteOutput {
+  /** The device. */
+  id: string;
+  /** Until when it may sync from outside the allowed networks (RFC 3339). */
+  until: string;
+}
+
+/** A parent or relative, as `parent list` prints them. */
+export interface ParentRow {
+  /** The ids of the children they are linked to. */
+  children: string[];
+  /** The address they sign in with. */
+  email?: string | null;
+  /** Whether they have set a password. */
+  has_password: boolean;
+  /** Their id. */
+  id: string;
+  /** Invited and not yet signed up: they have no password yet. */
+  invited: boolean;
   /** Their name. */
   name: string;
 }
@@ -299,6 +436,16 @@ export interface Reviewed {
   status: string;
 }
 
+/** A room, as `room list` prints it. */
+export interface RoomRow {
+  /** The children attending in it. */
+  children: number;
+  /** The room's id. */
+  id: string;
+  /** Its name. */
+  name: string;
+}
+
 /** One of the parent's signed-in sessions. */
 export interface SessionInfo {
   /** Whether it is the session of this request. */
@@ -315,6 +462,28 @@ export interface SessionInfo {
 export interface SetPassword {
   /** At least 12 characters, not a common password. */
   password: string;
+}
+
+/** Everything a manager sets for the setting: the tablets' lease, wrong-PIN limit and inactivity lock, the networks device sync is allowed from, when a child counts as not observed, and the parents' agreement. */
+export interface SettingPolicy {
+  /** The parents' agreement, shown at first sign-in and whenever its version changes. */
+  agreement_text: string;
+  /** Its version: a new version asks every parent to agree again. */
+  agreement_version: string;
+  /** Networks device sync is allowed from (`192.168.1.0/24`); empty allows any. */
+  allow_networks: string[];
+  /** A tablet locks after this much inactivity (seconds). */
+  inactivity_lock_secs: number;
+  /** A tablet that has not synced for this long refuses to unlock (seconds). */
+  lock_after_secs: number;
+  /** Wrong PINs in a row before a tablet locks until it syncs. */
+  max_pin_failures: number;
+  /** A child with no observation for this many days is marked. */
+  not_observed_days: number;
+  /** Staff observations wait for a manager's review before parents see them. Not yet available: always `false`, and `true` is refused. */
+  review_gate: boolean;
+  /** A tablet that has not synced for this long wipes itself (seconds). */
+  wipe_after_secs: number;
 }
 
 /** `POST /api/v1/session`. */
@@ -336,6 +505,32 @@ export interface SignedInBody {
   totp_setup?: string | null;
 }
 
+/** `PATCH /api/v1/admin/staff/{id}`. */
+export interface StaffPatch {
+  /** `true` deactivates them: their PIN stops working on every tablet at its next sync. */
+  deactivate?: boolean | null;
+  /** A new tablet PIN, 4 to 8 digits. */
+  pin?: string | null;
+  /** `manager` or `practitioner`. */
+  role?: string | null;
+}
+
+/** A member of staff, as `staff list` prints them. */
+export interface StaffRow {
+  /** Whether they may still unlock tablets (and, for a manager, sign in to the console). */
+  active: boolean;
+  /** The address a manager signs in to the console with, when they have one. */
+  email?: string | null;
+  /** Whether they have a tablet PIN. */
+  has_pin: boolean;
+  /** Their id. */
+  id: string;
+  /** Their name. */
+  name: string;
+  /** `manager` or `practitioner`. */
+  role: string;
+}
+
 /** A new second factor to add to an authenticator app: scan the QR code or type the secret. */
 export interface TotpSetup {
   /** `otpauth://totp/…`, what the QR code holds. */
@@ -349,11 +544,20 @@ export interface TotpSetup {
 /** Every operation of the API. */
 export type Operation =
   | 'DELETE /api/v1/account/totp'
+  | 'DELETE /api/v1/admin/parents/{id}/links/{child_id}'
   | 'DELETE /api/v1/session'
   | 'DELETE /api/v1/sessions/{id}'
+  | 'GET /api/v1/admin/audit'
+  | 'GET /api/v1/admin/audit.csv'
+  | 'GET /api/v1/admin/children'
   | 'GET /api/v1/admin/contributions'
   | 'GET /api/v1/admin/coverage'
   | 'GET /api/v1/admin/devices'
+  | 'GET /api/v1/admin/media/{id}'
+  | 'GET /api/v1/admin/parents'
+  | 'GET /api/v1/admin/policy'
+  | 'GET /api/v1/admin/rooms'
+  | 'GET /api/v1/admin/staff'
   | 'GET /api/v1/agreement'
   | 'GET /api/v1/children/{id}/contributions'
   | 'GET /api/v1/children/{id}/journal'
@@ -362,19 +566,28 @@ export type Operation =
   | 'GET /api/v1/me'
   | 'GET /api/v1/media/{id}'
   | 'GET /api/v1/sessions'
+  | 'PATCH /api/v1/admin/children/{id}'
+  | 'PATCH /api/v1/admin/staff/{id}'
   | 'POST /api/v1/account/totp'
   | 'POST /api/v1/account/totp/confirm'
+  | 'POST /api/v1/admin/children'
   | 'POST /api/v1/admin/contributions/{id}/approve'
   | 'POST /api/v1/admin/contributions/{id}/reject'
+  | 'POST /api/v1/admin/devices/{id}/offsite'
   | 'POST /api/v1/admin/devices/{id}/release'
   | 'POST /api/v1/admin/devices/{id}/retire'
   | 'POST /api/v1/admin/devices/{id}/revoke'
   | 'POST /api/v1/admin/devices/{id}/wipe'
   | 'POST /api/v1/admin/enrol-codes'
+  | 'POST /api/v1/admin/parents'
+  | 'POST /api/v1/admin/parents/{id}/invitation'
+  | 'POST /api/v1/admin/parents/{id}/links'
+  | 'POST /api/v1/admin/staff'
   | 'POST /api/v1/agreement'
   | 'POST /api/v1/children/{id}/consent'
   | 'POST /api/v1/children/{id}/contributions'
   | 'POST /api/v1/entries/{id}/replies'
   | 'POST /api/v1/invitations/{token}'
   | 'POST /api/v1/session'
-  | 'POST /api/v1/session/mfa';
+  | 'POST /api/v1/session/mfa'
+  | 'PUT /api/v1/admin/policy';
