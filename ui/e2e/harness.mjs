@@ -91,13 +91,18 @@ export async function waitPort(p, ms = 20000) {
   }
 }
 
+/** Waits for the page's finite animations (a toast fading in) to end: axe would judge the
+ * contrast of a half-faded frame, and a screenshot would catch it. */
+export function settled(page) {
+  return page.evaluate(() => Promise.all(document.getAnimations()
+    .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+    .map((a) => a.finished.catch(() => undefined))));
+}
+
 /** Runs axe in the page (evaluated over CDP, so the page's strict CSP stays on): no serious or
  * critical violations. */
 export async function expectAccessible(page, name) {
-  // Finite animations (a toast fading in) first: axe would judge the contrast of a half-faded frame.
-  await page.evaluate(() => Promise.all(document.getAnimations()
-    .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
-    .map((a) => a.finished.catch(() => undefined))));
+  await settled(page);
   await page.evaluate(axeSource);
   const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
   const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -111,7 +116,10 @@ export async function expectAccessible(page, name) {
 /** `shot(page, name)` saves a full-page screenshot as `<dir>/<prefix>-<name>.png`. */
 export function screenshots(dir, prefix) {
   mkdirSync(dir, { recursive: true });
-  return (page, name) => page.screenshot({ path: join(dir, `${prefix}-${name}.png`), fullPage: true });
+  return async (page, name) => {
+    await settled(page);
+    await page.screenshot({ path: join(dir, `${prefix}-${name}.png`), fullPage: true });
+  };
 }
 
 /** Debian's Chromium, headless, with a fresh profile under `home` whose NSS database trusts the
