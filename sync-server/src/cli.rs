@@ -456,6 +456,20 @@ enum DeviceCmd {
         #[arg(long, value_name = "RFC3339")]
         until: String,
     },
+    /// Record that a tablet was taken out of the locked cupboard, or returned to it (its
+    /// custody log, in the audit log).
+    Custody {
+        #[command(flatten)]
+        at: At,
+        /// The device's id (see `device list`).
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+        #[arg(long)]
+        event: CustodyArg,
+        /// Who took it, or where to (one line, at most 200 characters).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Show what a device's refused changes carried, held for review.
     Held {
         #[command(flatten)]
@@ -573,6 +587,12 @@ fn with_host(url: &str, host: &str) -> String {
 enum RoleArg {
     Practitioner,
     Manager,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CustodyArg {
+    CheckedOut,
+    Returned,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -1090,6 +1110,36 @@ pub fn run(cli: Cli) -> anyhow::Result<(serde_json::Value, String)> {
                 )
             });
             Ok((serde_json::to_value(rows)?, human))
+        }
+        Cmd::Device {
+            cmd:
+                DeviceCmd::Custody {
+                    at,
+                    id,
+                    event,
+                    note,
+                },
+        } => {
+            let event = match event {
+                CustodyArg::CheckedOut => manage::Custody::CheckedOut,
+                CustodyArg::Returned => manage::Custody::Returned,
+            };
+            let out = manage::device_custody(
+                store(&at)?.as_ref(),
+                &id,
+                event,
+                note.as_deref(),
+                &By::cli(),
+            )?;
+            let human = match event {
+                manage::Custody::CheckedOut => {
+                    format!("Device {} is checked out ({})", out.id, out.at)
+                }
+                manage::Custody::Returned => {
+                    format!("Device {} is back in the cupboard ({})", out.id, out.at)
+                }
+            };
+            Ok((serde_json::to_value(out)?, human))
         }
         Cmd::Device {
             cmd: DeviceCmd::PermitOffsite { at, id, until },

@@ -616,6 +616,79 @@ pub fn device_permit_offsite(
     Ok(out)
 }
 
+/// A custody record a manager keeps of a tablet: taken out of the locked cupboard, or put back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Custody {
+    /// Taken out of the cupboard (by whom goes in the note).
+    CheckedOut,
+    /// Returned to the cupboard.
+    Returned,
+}
+
+impl Custody {
+    /// The audit action.
+    #[must_use]
+    pub fn action(self) -> &'static str {
+        match self {
+            Custody::CheckedOut => "custody_checked_out",
+            Custody::Returned => "custody_returned",
+        }
+    }
+}
+
+/// What `device custody` recorded.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct CustodyOutput {
+    /// The device.
+    pub id: String,
+    /// `custody_checked_out` or `custody_returned`, as the audit log has it.
+    pub action: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// The longest custody note, in characters.
+pub const MAX_NOTE_CHARS: usize = 200;
+
+/// Records that tablet `id` was checked out of the cupboard or returned to it, with an
+/// optional note (who took it, where to), in the audit log, where its custody log reads it.
+///
+/// # Errors
+/// [`AdminError::UnknownDevice`], [`AdminError::InvalidInput`] for a note too long or with
+/// control characters.
+pub fn device_custody(
+    store: &dyn ServerStore,
+    id: &str,
+    event: Custody,
+    note: Option<&str>,
+    by: &By,
+) -> Result<CustodyOutput, AdminError> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    if let Some(n) = note
+        && (n.chars().count() > MAX_NOTE_CHARS || n.chars().any(char::is_control))
+    {
+        return Err(AdminError::InvalidInput(format!(
+            "A custody note is one line of at most {MAX_NOTE_CHARS} characters."
+        )));
+    }
+    if store.device(id)?.is_none() {
+        return Err(AdminError::UnknownDevice(id.to_owned()));
+    }
+    let at = now_ms();
+    audit_by(
+        store,
+        by,
+        Some(id),
+        event.action(),
+        note.map(|n| format!("note={n}")).unwrap_or_default(),
+    )?;
+    Ok(CustodyOutput {
+        id: id.to_owned(),
+        action: event.action().to_owned(),
+        at: rfc3339(at),
+    })
+}
+
 /// Parses an RFC 3339 time (`2026-12-24T18:00:00Z`, or with an offset) into ms.
 ///
 /// # Errors

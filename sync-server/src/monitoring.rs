@@ -77,6 +77,24 @@ pub struct NotObserved {
     pub days: Option<u64>,
 }
 
+/// An observation whose text was corrected in the period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RecentEdit {
+    /// The entry.
+    pub entry_id: String,
+    /// The children it is about, by name (a group observation is one edit).
+    pub children: Vec<String>,
+    /// Who recorded it.
+    pub author: String,
+    /// When its text was last corrected (RFC 3339).
+    pub edited_at: String,
+    /// The start of its text as it stands, at most 140 characters.
+    pub text: String,
+}
+
+/// The most recent edits listed.
+pub const MAX_RECENT_EDITS: usize = 50;
+
 /// The setting's observation coverage over the last `days` days.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Coverage {
@@ -95,6 +113,8 @@ pub struct Coverage {
     pub not_observed: Vec<NotObserved>,
     /// Parents' contributions waiting for a manager's review.
     pub waiting_review: u64,
+    /// Observations corrected in the period, newest first (at most [`MAX_RECENT_EDITS`]).
+    pub recent_edits: Vec<RecentEdit>,
 }
 
 /// A request for coverage that cannot be answered.
@@ -142,6 +162,7 @@ pub fn coverage(
     let mut per_child = Vec::new();
     let mut not_observed = Vec::new();
     let mut waiting_review = 0;
+    let mut edits: BTreeMap<String, (i64, RecentEdit)> = BTreeMap::new();
     let children: Vec<_> = roster
         .children()
         .into_iter()
@@ -163,6 +184,29 @@ pub fn coverage(
             }
             if !matches!(e.status, EntryStatus::Published | EntryStatus::Draft) {
                 continue;
+            }
+            if let Some(edited) = e
+                .edited_at
+                .map(|t| t.0)
+                .filter(|t| (since..=now).contains(t))
+            {
+                let row = edits.entry(e.id.to_string()).or_insert_with(|| {
+                    let author = match &e.author {
+                        sprig_core::Author::Staff(s) => roster.staff(s).map(|s| s.name),
+                        sprig_core::Author::Parent(p) => roster.parent(p).map(|p| p.name),
+                    };
+                    (
+                        edited,
+                        RecentEdit {
+                            entry_id: e.id.to_string(),
+                            children: Vec::new(),
+                            author: author.unwrap_or_default(),
+                            edited_at: rfc3339(edited),
+                            text: e.text.chars().take(140).collect(),
+                        },
+                    )
+                });
+                row.1.children.push(c.name.clone());
             }
             let at = e.created_at.0;
             last = Some(last.map_or(at, |l| l.max(at)));
@@ -204,7 +248,11 @@ pub fn coverage(
         })
         .collect();
     per_key_worker.sort_by(|a, b| (&a.name, &a.staff_id).cmp(&(&b.name, &b.staff_id)));
+    let mut recent: Vec<(i64, RecentEdit)> = edits.into_values().collect();
+    recent.sort_by(|(a, x), (b, y)| (b, &x.entry_id).cmp(&(a, &y.entry_id)));
+    recent.truncate(MAX_RECENT_EDITS);
     Ok(Coverage {
+        recent_edits: recent.into_iter().map(|(_, e)| e).collect(),
         days,
         per_child,
         per_key_worker,
@@ -380,6 +428,87 @@ mod tests {
             .collect();
         assert_eq!(quiet, vec![(id(3), None), (id(2), Some(20))]);
         assert_eq!(c.waiting_review, 1);
+    }
+
+    #[test]
+    fn recent_edits_are_listed_newest_first_once_per_observation() {
+        let fx = Fixture::new(3);
+        let mut j: Vec<Journal> = (0..3).map(|i| fx.journal(i)).collect();
+        observe(&fx, &mut j, &[0, 1], &[Area::Mathematics], day(9), false);
+        observe(&fx, &mut j, &[2], &[], day(20), false);
+        observe(&fx, &mut j, &[2], &[], day(2), false);
+        let edit = |j: &mut Journal, at: Timestamp, text: &str| {
+            let id = j.entries()[0].id.clone();
+            j.edit_entry(
+                &fx.roster,
+                &Actor::Staff(fx.staff[1].clone()),
+                &id,
+                &sprig_core::EntryEdit {
+                    text: text.into(),
+                    next_steps: String::new(),
+                    areas: vec![Area::Mathematics],
+                    band: None,
+                    characteristics: Vec::new(),
+                },
+                at,
+            )
+            .unwrap();
+        };
+        // The group observation, corrected in both journals; an old one corrected long ago.
+        edit(&mut j[0], day(1), "Counted the blocks to twelve");
+        edit(&mut j[1], day(1), "Counted the blocks to twelve");
+        let old = j[2]
+            .entries()
+            .into_iter()
+            .find(|e| e.created_at == day(20))
+            .unwrap()
+            .id;
+        j[2].edit_entry(
+            &fx.roster,
+            &Actor::Staff(fx.staff[1].clone()),
+            &old,
+            &sprig_core::EntryEdit {
+                text: "An old note, corrected".into(),
+                next_steps: String::new(),
+                areas: Vec::new(),
+                band: None,
+                characteristics: Vec::new(),
+            },
+            day(15),
+        )
+        .unwrap();
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.create_doc(&DocId::Roster, 0, &fx.roster.clone().save())
+            .unwrap();
+        for journal in &mut j {
+            s.create_doc(
+                &DocId::Journal(journal.child().clone()),
+                journal.epoch(),
+                &journal.save(),
+            )
+            .unwrap();
+        }
+        let reads = ReadCache::default();
+        let week = coverage(&s, &reads, &fx.roster, NOW, 7, NOT_OBSERVED_DAYS).unwrap();
+        assert_eq!(week.recent_edits.len(), 1, "{:?}", week.recent_edits);
+        let e = &week.recent_edits[0];
+        assert_eq!(e.text, "Counted the blocks to twelve");
+        assert_eq!(e.edited_at, rfc3339(day(1).0));
+        let name = |i: usize| fx.roster.child(&fx.children[i]).unwrap().name;
+        let mut both = vec![name(0), name(1)];
+        both.sort();
+        assert_eq!(e.children, both, "by name, as the roster lists them");
+        assert_eq!(
+            e.author,
+            fx.roster.staff(&fx.staff[1]).unwrap().name,
+            "who recorded it"
+        );
+        let month = coverage(&s, &reads, &fx.roster, NOW, 30, NOT_OBSERVED_DAYS).unwrap();
+        let texts: Vec<&str> = month.recent_edits.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Counted the blocks to twelve", "An old note, corrected"]
+        );
     }
 
     #[test]

@@ -44,6 +44,15 @@ const coverage = (days: number, scale: number): Coverage => ({
   ],
   not_observed: [{ child_id: 'c-dev', name: 'Dev Elmsworth', days: null }],
   waiting_review: 2 * scale,
+  recent_edits: [
+    {
+      entry_id: 'e-edit',
+      children: ['Ada Birchley', 'Bram Coldwell'],
+      author: 'Amara Okafor',
+      edited_at: '2026-12-01T10:15:00.000Z',
+      text: 'Counted the conkers to twelve',
+    },
+  ],
 });
 
 export function managerSeed(totpEnabled: boolean): MemorySeed {

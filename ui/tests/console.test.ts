@@ -196,16 +196,32 @@ describe('tablets', () => {
     await fireEvent.click(within(acorns).getByRole('button', { name: 'Allow off site' }));
     const dialog = await screen.findByRole('dialog', { name: 'Allow Acorns tablet off site' });
     const until = within(dialog).getByLabelText('Allowed until');
-    await fireEvent.input(until, { target: { value: '2026-12-01T17:00' } });
+    // A local `datetime-local` value, days from now.
+    const local = (days: number) => {
+      const d = new Date(Date.now() + days * 86_400_000);
+      const p = (n: number) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T17:00`;
+    };
+    await fireEvent.input(until, { target: { value: local(-1) } });
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Allow off site' }));
     expect((await within(dialog).findByRole('alert')).textContent).toBe('Choose a date and time in the future.');
     await expectAccessible();
-    await fireEvent.input(until, { target: { value: '2026-12-03T17:00' } });
+    await fireEvent.input(until, { target: { value: local(2) } });
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Allow off site' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
-    const sent = new Date('2026-12-03T17:00').toISOString();
+    const sent = new Date(local(2)).toISOString();
     expect(backend.admin.calls).toContain(`offsite d-1 ${sent}`);
     expect(within(screen.getByRole('listitem', { name: 'Acorns tablet' })).getByText('Off site until')).toBeTruthy();
+  });
+
+  it('records a tablet checked out of the cupboard and back in it', async () => {
+    const backend = await signedIn();
+    const acorns = await screen.findByRole('listitem', { name: 'Acorns tablet' });
+    await fireEvent.click(within(acorns).getByRole('button', { name: 'Checked out' }));
+    await waitFor(() => expect(backend.admin.calls).toContain('custody d-1 checked_out'));
+    expect(await screen.findByText('Acorns tablet is recorded as checked out.')).toBeTruthy();
+    await fireEvent.click(within(acorns).getByRole('button', { name: 'Back in cupboard' }));
+    await waitFor(() => expect(backend.admin.calls).toContain('custody d-1 returned'));
   });
 
   it('reports a missing tablet and wipes it; releases a quarantined one without a code', async () => {
@@ -278,6 +294,8 @@ describe('monitoring', () => {
       ['1 Dec 2026', '9'],
     ]);
     expect(rows(screen.getByRole('table', { name: 'Children not observed recently' }))).toEqual([['Dev Elmsworth', 'Never observed']]);
+    const edits = rows(screen.getByRole('table', { name: 'Recent edits' }));
+    expect(edits.map((r) => r.slice(1))).toEqual([['Ada Birchley, Bram Coldwell', 'Amara Okafor', 'Counted the conkers to twelve']]);
     expect(screen.getByTestId('waiting-review').textContent).toBe('6 entries waiting for review.');
     expect(screen.getByRole('img', { name: 'Observations per child' })).toBeTruthy();
     await expectAccessible();

@@ -1101,6 +1101,11 @@ fn roster_commands_list_change_and_refuse() {
     ]);
     assert!(e.contains("RFC 3339"), "{e}");
 
+    let e = fails(&[
+        "device", "custody", "--data", d, "nope", "--event", "returned",
+    ]);
+    assert!(e.contains("no device nope"), "{e}");
+
     // The audit log has all of it, filtered.
     let all = ok_json(&["audit", "list", "--data", d]);
     assert_eq!(

@@ -388,7 +388,7 @@ async fn manager_sessions_end_after_their_own_idle_and_absolute_times() {
 }
 
 /// Enrols a tablet with a code from the console; returns its id.
-async fn enrol_from_console(c: &mut Client, server: &TestServer, name: &str) -> String {
+pub(crate) async fn enrol_from_console(c: &mut Client, server: &TestServer, name: &str) -> String {
     let r = c
         .call(
             "POST",

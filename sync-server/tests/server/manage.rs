@@ -10,7 +10,7 @@ use sprig_proto::DocId;
 use sprig_server::ServerStore;
 use sprig_server::docs::{AnyDoc, load_doc};
 
-use crate::console::{MANAGER, PASSWORD_M, first_sign_in, staffed};
+use crate::console::{MANAGER, PASSWORD_M, enrol_from_console, first_sign_in, staffed};
 use crate::portal::{Client, PASSWORD_A};
 use crate::support::{Reply, TestServer};
 
@@ -557,5 +557,71 @@ async fn the_policy_is_shown_checked_and_set_and_the_audit_log_exported() {
         StatusCode::OK,
     );
     assert_eq!(exports.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custody_records_go_into_the_tablets_log() {
+    let server = TestServer::start().await;
+    let _s = staffed(&server).await;
+    let mut c = Client::new(&server);
+    first_sign_in(&mut c, MANAGER, PASSWORD_M).await;
+    let device = enrol_from_console(&mut c, &server, "Room 1 tablet").await;
+    let path = format!("/api/v1/admin/devices/{device}/custody");
+    let out = status(
+        &c.call(
+            "POST",
+            &path,
+            Some(json!({"event": "checked_out", "note": "Kim, garden trip"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(out["action"], "custody_checked_out");
+    status(
+        &c.call("POST", &path, Some(json!({"event": "returned"})))
+            .await,
+        StatusCode::CREATED,
+    );
+    for (body, want) in [
+        (json!({"event": "lost"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"event": "returned", "note": "x".repeat(201)}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"event": "returned", "note": "two\nlines"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(c.call("POST", &path, Some(body)).await.status, want);
+    }
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/admin/devices/no-such-tablet/custody",
+            Some(json!({"event": "returned"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let log = status(
+        &c.call("GET", &format!("/api/v1/admin/audit?device={device}"), None)
+            .await,
+        StatusCode::OK,
+    );
+    let custody: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("custody_"))
+        .map(|e| (e["action"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        custody,
+        [
+            ("custody_returned", ""),
+            ("custody_checked_out", "note=Kim, garden trip")
+        ]
+    );
     server.stop().await;
 }

@@ -354,7 +354,8 @@ pub(crate) struct CoverageQuery {
 }
 
 /// Observations per child, per key worker, per area and per day over the last `days` days,
-/// children not observed for 14 days, and contributions waiting for review.
+/// children not observed for the setting's number of days (14 unless the policy says
+/// otherwise), observations corrected in the period, and contributions waiting for review.
 #[utoipa::path(get, path = "/api/v1/admin/coverage", tag = "admin", params(CoverageQuery),
     responses(
         (status = 200, body = Coverage),
@@ -381,14 +382,12 @@ pub(crate) async fn coverage(
     };
     let (reads, roster) = (m.setting.reads.clone(), m.roster.clone());
     let c = run(&m.setting, move |s| {
-        monitoring::coverage(
-            s,
-            &reads,
-            &roster,
-            now_ms(),
-            days,
-            monitoring::NOT_OBSERVED_DAYS,
-        )
+        // The setting's own threshold, as the tablets mark children.
+        let quiet = match crate::docs::load_doc(s, &DocId::Setting)? {
+            crate::docs::AnyDoc::Setting(d) => d.policies().not_observed_days,
+            _ => monitoring::NOT_OBSERVED_DAYS,
+        };
+        monitoring::coverage(s, &reads, &roster, now_ms(), days, quiet)
     })
     .await?
     .map_err(|e| match e {

@@ -489,6 +489,46 @@ pub(crate) async fn offsite(
     Ok(Json(out))
 }
 
+/// `POST /api/v1/admin/devices/{id}/custody`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CustodyRecord {
+    /// `checked_out` (taken out of the cupboard) or `returned`.
+    event: String,
+    /// Who took it, or where to: one line, at most 200 characters.
+    note: Option<String>,
+}
+
+/// Records that a tablet was checked out of the locked cupboard or returned to it; its
+/// custody log (the audit log for it) shows the record.
+#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/custody", tag = "admin",
+    params(("id" = String, Path, description = "The device's id")),
+    request_body = CustodyRecord,
+    responses(
+        (status = 201, body = manage::CustodyOutput),
+        (status = 400, body = ErrorBody, description = "An unknown event, or a note too long"),
+        (status = 404, body = ErrorBody, description = "No such device, or not a signed-in manager of this setting"),
+    ))]
+pub(crate) async fn custody(
+    m: Manager,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CustodyRecord>,
+) -> Result<(StatusCode, Json<manage::CustodyOutput>), ApiError> {
+    let event = match req.event.as_str() {
+        "checked_out" => manage::Custody::CheckedOut,
+        "returned" => manage::Custody::Returned,
+        _ => {
+            return Err(ApiError::bad_request(
+                "`event` is `checked_out` or `returned`.",
+            ));
+        }
+    };
+    let out = admin_call(&m, move |s, by| {
+        manage::device_custody(s, &id, event, req.note.as_deref(), by)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
 // ---- the audit log ----
 
 /// `?device=&staff=&child=&action=&since=&until=&limit=`.

@@ -131,6 +131,7 @@ fn api_router(max_upload: usize) -> (Router<Arc<PortalState>>, utoipa::openapi::
         .routes(routes!(manage::link))
         .routes(routes!(manage::unlink))
         .routes(routes!(manage::offsite))
+        .routes(routes!(manage::custody))
         .routes(routes!(manage::audit))
         .routes(routes!(manage::audit_csv))
         .routes(routes!(manage::policy, manage::set_policy))

@@ -13,6 +13,7 @@ import type {
   AuditFilter,
   ChildChange,
   ContributionDecision,
+  CustodyEvent,
   Coverage,
   DeviceAction,
   DeviceActionAnswer,
@@ -30,6 +31,8 @@ export interface ConsoleBackend {
   /** Revoke, wipe and retire need `totp`, a fresh code from the authenticator app. */
   deviceAction(id: string, action: DeviceAction, totp?: string): Promise<DeviceActionAnswer>;
   permitOffsite(id: string, until: string): Promise<void>;
+  /** Records that a tablet left the locked cupboard or was put back, for its custody log. */
+  custody(id: string, event: CustodyEvent, note?: string): Promise<void>;
   children(): Promise<AdminChild[]>;
   addChild(child: NewChild): Promise<void>;
   changeChild(id: string, change: ChildChange): Promise<void>;

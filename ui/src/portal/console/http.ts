@@ -20,6 +20,9 @@ export class HttpConsole implements ConsoleBackend {
   async permitOffsite(device: string, until: string) {
     await call<unknown>('POST', `${A}/devices/${id(device)}/offsite`, { until });
   }
+  async custody(device: string, event: T.CustodyEvent, note?: string) {
+    await call<unknown>('POST', `${A}/devices/${id(device)}/custody`, note ? { event, note } : { event });
+  }
   children() {
     return call<T.AdminChild[]>('GET', `${A}/children`);
   }

@@ -97,6 +97,10 @@ export class MemoryConsole implements ConsoleBackend {
     }
     d.off_site_until = until;
   }
+  async custody(id: string, event: T.CustodyEvent, note?: string) {
+    this.calls.push(`custody ${id} ${event}${note ? ` ${note}` : ''}`);
+    if (!this.seed.devices.some((d) => d.id === id)) throw notFound();
+  }
   async children() {
     return structuredClone(this.seed.children);
   }

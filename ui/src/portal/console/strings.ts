@@ -78,6 +78,10 @@ export const ct = {
     reportMissing: 'Report missing and wipe',
     permitOffsite: 'Allow off site',
     log: 'Custody log',
+    checkOut: 'Checked out',
+    checkIn: 'Back in cupboard',
+    custodyDone: (name: string, event: 'checked_out' | 'returned') =>
+      event === 'checked_out' ? `${name} is recorded as checked out.` : `${name} is recorded as back in the cupboard.`,
     // Confirmations: what happens, and to the unsynced data.
     confirmTitle: (action: DeviceAction, name: string) =>
       ({ revoke: `Revoke ${name}?`, wipe: `Wipe ${name}?`, retire: `Retire ${name}?`, release: `Release ${name} from quarantine?` })[action],
@@ -240,6 +244,12 @@ export const ct = {
     notObserved: 'Children not observed recently',
     daysSince: 'Days since observed',
     neverObserved: 'Never observed',
+    recentEdits: 'Recent edits',
+    noEdits: 'No observation was corrected in this period.',
+    editedAt: 'Corrected',
+    children: 'Children',
+    author: 'Recorded by',
+    text: 'Text now',
     allObserved: 'Every child has been observed recently.',
     waitingReview: (n: number) => (n ? `${plural(n, 'entry', 'entries')} waiting for review.` : 'Nothing is waiting for review.'),
   },

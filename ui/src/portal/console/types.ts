@@ -76,6 +76,9 @@ export interface DeviceActionAnswer {
   from: DeviceStatus;
 }
 
+/** `POST /api/v1/admin/devices/{id}/custody`: out of the locked cupboard, or back in it. */
+export type CustodyEvent = 'checked_out' | 'returned';
+
 /** `POST /api/v1/admin/devices/{id}/offsite`. */
 export interface OffsiteRequest {
   until: string;
@@ -194,6 +197,8 @@ export interface Coverage {
   /** `days` is null for a child never observed. */
   not_observed: { child_id: string; name: string; days: number | null }[];
   waiting_review: number;
+  /** Observations corrected in the period, newest first. */
+  recent_edits: { entry_id: string; children: string[]; author: string; edited_at: string; text: string }[];
 }
 
 /** `GET /api/v1/admin/contributions?status=pending`. */

@@ -173,6 +173,8 @@ export interface Coverage {
   per_day: DayCount[];
   /** Every key worker of an attending child, by name. */
   per_key_worker: KeyWorkerCount[];
+  /** Observations corrected in the period, newest first (at most [`MAX_RECENT_EDITS`]). */
+  recent_edits: RecentEdit[];
   /** Parents' contributions waiting for a manager's review. */
   waiting_review: number;
 }
@@ -180,6 +182,24 @@ export interface Coverage {
 /** The reply's id. */
 export interface Created {
   id: string;
+}
+
+/** What `device custody` recorded. */
+export interface CustodyOutput {
+  /** `custody_checked_out` or `custody_returned`, as the audit log has it. */
+  action: string;
+  /** When (RFC 3339). */
+  at: string;
+  /** The device. */
+  id: string;
+}
+
+/** `POST /api/v1/admin/devices/{id}/custody`. */
+export interface CustodyRecord {
+  /** `checked_out` (taken out of the cupboard) or `returned`. */
+  event: string;
+  /** Who took it, or where to: one line, at most 200 characters. */
+  note?: string | null;
 }
 
 /** One day's observations. */
@@ -408,6 +428,20 @@ export interface ParentRow {
   name: string;
 }
 
+/** An observation whose text was corrected in the period. */
+export interface RecentEdit {
+  /** Who recorded it. */
+  author: string;
+  /** The children it is about, by name (a group observation is one edit). */
+  children: string[];
+  /** When its text was last corrected (RFC 3339). */
+  edited_at: string;
+  /** The entry. */
+  entry_id: string;
+  /** The start of its text as it stands, at most 140 characters. */
+  text: string;
+}
+
 /** `POST /api/v1/admin/contributions/{id}/reject`. */
 export interface Rejection {
   /** Why, for the parent: 1 to 2,000 characters. They see it with the outcome. */
@@ -573,6 +607,7 @@ export type Operation =
   | 'POST /api/v1/admin/children'
   | 'POST /api/v1/admin/contributions/{id}/approve'
   | 'POST /api/v1/admin/contributions/{id}/reject'
+  | 'POST /api/v1/admin/devices/{id}/custody'
   | 'POST /api/v1/admin/devices/{id}/offsite'
   | 'POST /api/v1/admin/devices/{id}/release'
   | 'POST /api/v1/admin/devices/{id}/retire'
