@@ -7,7 +7,8 @@
 #   make fuzz    the fuzz targets, FUZZ_SECONDS (60) each, on nightly (docs/FUZZING.md)
 #   make app     the tablet app: the UI (ui/, entry app) and the release binary sprig-app
 #   make app-e2e the real app window under Xvfb over WebDriver; writes docs/screenshots/
-#   make portal-e2e the parents' portal in real Chromium (Playwright) against a real server
+#   make portal-e2e the parents' portal and the manager's console in real Chromium (Playwright)
+#                 against a real server
 #   make api-fuzz schemathesis against the portal's OpenAPI document on a real server
 #   make bench-app the tablet app's figures with a year of a 60-child setting
 #
@@ -139,15 +140,18 @@ app-e2e: setup ui tauri-driver
 
 # The parents' portal in real Chromium (playwright-core, /usr/bin/chromium) against a real
 # sprig-server with the UI inside, and a headless tablet (sprig-device) that syncs a photo:
-# sign-in, agreement, consent, journal, reply; axe on every page; screenshots in a temporary
-# folder (`make portal-screenshots` refreshes the ones in docs/screenshots/).
+# sign-in, agreement, consent, journal, reply; then the manager's console in the same way
+# (two-step set-up, enrolment, monitoring, wipe, approval, deactivation) with two headless
+# tablets. axe on every page; screenshots in a temporary folder (`make portal-screenshots`
+# refreshes the portal-* and console-* ones in docs/screenshots/).
+PORTAL_E2E_ENV = SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device
 .PHONY: portal-e2e portal-screenshots
 portal-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
 portal-screenshots: portal-e2e
 portal-e2e: setup ui
 	cargo build -p sprig-server -p sprig-device --bins
-	SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device \
-		scripts/with-keystore.sh node --test ui/e2e/portal.e2e.mjs
+	$(PORTAL_E2E_ENV) scripts/with-keystore.sh node --test ui/e2e/portal.e2e.mjs
+	$(PORTAL_E2E_ENV) scripts/with-keystore.sh node --test ui/e2e/console.e2e.mjs
 
 # schemathesis (PyPI, pinned, in a virtualenv under SPRIG_TOOLS) against the portal's OpenAPI
 # document on a real server, signed in as a parent: no 5xx, and statuses, content types and

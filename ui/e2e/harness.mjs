@@ -40,6 +40,32 @@ export function totp(base32, ms = Date.now()) {
   return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
+/**
+ * An authenticator app holding `base32`, as the server sees it: each 30 s step's code is
+ * accepted once, and a step either side of now is allowed. `next()` gives the code of the
+ * earliest step not given yet that the server still takes, waiting for the clock when two
+ * steps ahead would be needed.
+ */
+export function authenticator(base32) {
+  let used = -Infinity;
+  return {
+    /** The code `next()` gave last. */
+    last: null,
+    async next() {
+      for (;;) {
+        const now = Math.floor(Date.now() / 30000);
+        const step = Math.max(used + 1, now);
+        if (step <= now + 1) {
+          used = step;
+          this.last = totp(base32, step * 30000);
+          return this.last;
+        }
+        await sleep(1000);
+      }
+    },
+  };
+}
+
 /** A loopback port nothing listens on. */
 export function freePort() {
   return new Promise((ok) => {
@@ -65,9 +91,18 @@ export async function waitPort(p, ms = 20000) {
   }
 }
 
+/** Waits for the page's finite animations (a toast fading in) to end: axe would judge the
+ * contrast of a half-faded frame, and a screenshot would catch it. */
+export function settled(page) {
+  return page.evaluate(() => Promise.all(document.getAnimations()
+    .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+    .map((a) => a.finished.catch(() => undefined))));
+}
+
 /** Runs axe in the page (evaluated over CDP, so the page's strict CSP stays on): no serious or
  * critical violations. */
 export async function expectAccessible(page, name) {
+  await settled(page);
   await page.evaluate(axeSource);
   const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
   const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -81,7 +116,10 @@ export async function expectAccessible(page, name) {
 /** `shot(page, name)` saves a full-page screenshot as `<dir>/<prefix>-<name>.png`. */
 export function screenshots(dir, prefix) {
   mkdirSync(dir, { recursive: true });
-  return (page, name) => page.screenshot({ path: join(dir, `${prefix}-${name}.png`), fullPage: true });
+  return async (page, name) => {
+    await settled(page);
+    await page.screenshot({ path: join(dir, `${prefix}-${name}.png`), fullPage: true });
+  };
 }
 
 /** Debian's Chromium, headless, with a fresh profile under `home` whose NSS database trusts the

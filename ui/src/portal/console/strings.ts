@@ -257,7 +257,7 @@ export const ct = {
     author: 'Recorded by',
     text: 'Text now',
     allObserved: 'Every child has been observed recently.',
-    waitingReview: (n: number) => `${plural(n, 'entry', 'entries')} waiting for review.`,
+    waitingReview: (n: number) => (n ? `${plural(n, 'entry', 'entries')} waiting for review.` : 'Nothing is waiting for review.'),
   },
   // Audit.
   audit: {
