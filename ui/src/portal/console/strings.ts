@@ -175,6 +175,7 @@ export const ct = {
     editStaff: (name: string) => `Edit ${name}`,
     staffSaved: (name: string) => `${name}’s record has been saved.`,
     deactivate: 'Deactivate',
+    keepActive: 'Keep active',
     deactivateWhat: (name: string) =>
       `${name}’s PIN stops working on every tablet at its next sync. Their observations stay in the journals.`,
     deactivated: (name: string) => `${name} has been deactivated.`,
