@@ -37,7 +37,8 @@ fp=$("$server" init --data "$srv" --name "Acorn Pre-School" --hostname localhost
 echo "CA fingerprint: $fp"
 
 staff_add() { "$server" staff add --data "$srv" --json "$@" | jq -r .id; }
-manager=$(staff_add --name "Morgan Hale" --role manager --pin 1357 --password "demo-manager-pw")
+manager=$(staff_add --name "Morgan Hale" --role manager --pin 1357 \
+  --email morgan.hale@example.org --password "demo manager pass phrase")
 amara=$(staff_add --name "Amara Okafor" --role practitioner --pin 2468)
 ben=$(staff_add --name "Ben Ashdown" --role practitioner --pin 3579)
 cleo=$(staff_add --name "Cleo Fenwick" --role practitioner --pin 4680)
@@ -53,7 +54,7 @@ for i in "${!names[@]}"; do
         --room "$room" --photo-consent "$consent" | jq -r .id)
   children+=("$id")
   "$server" parent add --data "$srv" --json --email "parent$i@example.org" --name "Parent of ${names[$i]}" \
-     --password "demo-parent-pw-$i" --child "$id" >/dev/null
+     --password "demo parent pass phrase $i" --child "$id" >/dev/null
 done
 echo "12 children in Acorns and Oaks (every fourth without photo consent: ${names[3]}, ${names[7]}, ${names[11]}),"
 echo "12 parents, 3 practitioners and a manager (PINs: Amara 2468, Ben 3579, Cleo 4680, Morgan 1357)."
@@ -154,9 +155,12 @@ The manager's view of what each tablet holds: $server device list --data $srv --
 The parents' portal: https://localhost:$port/ (a phone-sized window suits it). The browser does
 not know the setting's own CA: import $srv/ca.pem as a trusted authority, or accept the warning.
 Parent logins (e-mail / password), each seeing only their own child's journal:
-  parent0@example.org / demo-parent-pw-0    ${names[0]} (photos, a group observation)
-  parent1@example.org / demo-parent-pw-1    ${names[1]} (a photo)
-  parentN@example.org / demo-parent-pw-N    for N up to 11
+  parent0@example.org / demo parent pass phrase 0    ${names[0]} (photos, a group observation)
+  parent1@example.org / demo parent pass phrase 1    ${names[1]} (a photo)
+  parentN@example.org / demo parent pass phrase N    for N up to 11
+The managers' console is the same address: morgan.hale@example.org / demo manager pass phrase.
+At the first sign-in it shows a QR code for an authenticator app (or type its secret into one;
+\`oathtool --totp -b SECRET\` gives the codes too), then ten recovery codes to keep.
 Press Ctrl-C to stop.
 EOF
 wait $server_pid || true
