@@ -80,11 +80,25 @@ impl Client {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Reply {
+        self.try_call_raw(method, path, content_type, bytes)
+            .await
+            .unwrap()
+    }
+
+    /// [`Client::call_raw`], with the transport's failure returned (a server may answer an
+    /// oversized upload and close before the client has written all of it).
+    pub(crate) async fn try_call_raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Reply, String> {
         let headers = [
             ("content-type", content_type),
             ("sec-fetch-site", "same-origin"),
         ];
-        self.send(method, path, &headers, bytes).await
+        self.try_send(method, path, &headers, bytes).await
     }
 
     async fn send(
@@ -94,6 +108,16 @@ impl Client {
         extra: &[(&str, &str)],
         bytes: Vec<u8>,
     ) -> Reply {
+        self.try_send(method, path, extra, bytes).await.unwrap()
+    }
+
+    async fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        bytes: Vec<u8>,
+    ) -> Result<Reply, String> {
         let cookie = self.cookie.clone();
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(c) = &cookie {
@@ -101,20 +125,19 @@ impl Client {
         }
         headers.extend_from_slice(extra);
         let r = match &self.host {
-            Some(h) => request_to(
-                self.addr,
-                h,
-                self.cfg.clone(),
-                method,
-                path,
-                &headers,
-                bytes,
-            )
-            .await
-            .unwrap(),
-            None => request(self.addr, self.cfg.clone(), method, path, &headers, bytes)
-                .await
-                .unwrap(),
+            Some(h) => {
+                request_to(
+                    self.addr,
+                    h,
+                    self.cfg.clone(),
+                    method,
+                    path,
+                    &headers,
+                    bytes,
+                )
+                .await?
+            }
+            None => request(self.addr, self.cfg.clone(), method, path, &headers, bytes).await?,
         };
         self.set_cookie = r
             .headers
@@ -130,7 +153,7 @@ impl Client {
                 self.cookie = Some(pair);
             }
         }
-        r
+        Ok(r)
     }
 
     pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
