@@ -15,8 +15,20 @@ fn main() -> std::process::ExitCode {
     let json = cli.json;
     match cli::run(cli) {
         Ok((value, human)) => {
-            println!("{}", if json { value.to_string() } else { human });
-            std::process::ExitCode::SUCCESS
+            use std::io::Write as _;
+            let out = if json { value.to_string() } else { human };
+            // A reader that stops early (`| head`) is not a failure of the command; any other
+            // failure to write the answer is.
+            match writeln!(std::io::stdout().lock(), "{out}") {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: could not write the answer: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));

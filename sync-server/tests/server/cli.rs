@@ -1158,3 +1158,24 @@ fn roster_commands_list_change_and_refuse() {
     let e = fails(&["audit", "list", "--data", d, "--since", "yesterday"]);
     assert!(e.contains("--since") && e.contains("RFC 3339"), "{e}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_no_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    ok_json(&["init", "--data", d, "--name", "Acorns"]);
+    // The reader goes away before the answer is written, as `| head` does once it has read
+    // enough: the write fails with a broken pipe, which is no failure of the command.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sprig-server"))
+        .args(["staff", "list", "--data", d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}
