@@ -78,6 +78,7 @@ export const ct = {
     reportMissing: 'Report missing and wipe',
     permitOffsite: 'Allow off site',
     log: 'Custody log',
+    custody: (name: string) => `Custody of ${name}`,
     checkOut: 'Checked out',
     checkIn: 'Back in cupboard',
     custodyDone: (name: string, event: 'checked_out' | 'returned') =>
