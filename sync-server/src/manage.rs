@@ -824,12 +824,13 @@ pub fn set_setting_policy(
         .map(str::parse::<Cidr>)
         .collect::<Result<Vec<_>, _>>()?;
     let old = setting_policy(store)?;
-    let device = Policy::load(store)?.with(&PolicyChange {
+    let change = PolicyChange {
         lock_after: Some(std::time::Duration::from_secs(new.lock_after_secs)),
         wipe_after: Some(std::time::Duration::from_secs(new.wipe_after_secs)),
         max_pin_failures: Some(new.max_pin_failures),
         allow_networks: Some(networks),
-    })?;
+    };
+    let device = Policy::load(store)?.with(&change)?;
     let agreement_changed =
         (old.agreement_version.trim(), old.agreement_text.trim()) != (version, text);
     if agreement_changed && old.agreement_version == version {
@@ -838,16 +839,7 @@ pub fn set_setting_policy(
         ));
     }
     // Everything is checked; now written.
-    crate::admin::policy_set_by(
-        store,
-        &PolicyChange {
-            lock_after: Some(std::time::Duration::from_secs(device.lock_after_secs)),
-            wipe_after: Some(std::time::Duration::from_secs(device.wipe_after_secs)),
-            max_pin_failures: Some(device.max_pin_failures),
-            allow_networks: Some(device.allow_networks.clone()),
-        },
-        by,
-    )?;
+    crate::admin::policy_set_by(store, &change, by)?;
     if (old.inactivity_lock_secs, old.not_observed_days)
         != (new.inactivity_lock_secs, new.not_observed_days)
         || (
@@ -992,17 +984,13 @@ pub fn awaiting_review(
                 continue;
             }
             let row = found.entry(e.id.to_string()).or_insert_with(|| {
-                let author = match &e.author {
-                    sprig_core::Author::Staff(s) => roster.staff(s).map(|s| s.name),
-                    sprig_core::Author::Parent(p) => roster.parent(p).map(|p| p.name),
-                };
                 (
                     e.created_at.0,
                     Vec::new(),
                     AwaitingReview {
                         entry_id: e.id.to_string(),
                         children: Vec::new(),
-                        author: author.unwrap_or_default(),
+                        author: crate::monitoring::author_name(roster, &e.author),
                         created_at: rfc3339(e.created_at.0),
                         text: e.text.clone(),
                         next_steps: e.next_steps.clone(),

@@ -129,6 +129,15 @@ pub enum MonitoringError {
     Doc(#[from] DocStoreError),
 }
 
+/// The name of an entry's author as the roster has it (empty when they are gone from it).
+pub(crate) fn author_name(roster: &Roster, author: &sprig_core::Author) -> String {
+    match author {
+        sprig_core::Author::Staff(s) => roster.staff(s).map(|s| s.name),
+        sprig_core::Author::Parent(p) => roster.parent(p).map(|p| p.name),
+    }
+    .unwrap_or_default()
+}
+
 /// The `YYYY-MM-DD` (UTC) of a time in ms.
 fn date_of(ms: i64) -> String {
     rfc3339(ms).chars().take(10).collect()
@@ -191,16 +200,12 @@ pub fn coverage(
                 .filter(|t| (since..=now).contains(t))
             {
                 let row = edits.entry(e.id.to_string()).or_insert_with(|| {
-                    let author = match &e.author {
-                        sprig_core::Author::Staff(s) => roster.staff(s).map(|s| s.name),
-                        sprig_core::Author::Parent(p) => roster.parent(p).map(|p| p.name),
-                    };
                     (
                         edited,
                         RecentEdit {
                             entry_id: e.id.to_string(),
                             children: Vec::new(),
-                            author: author.unwrap_or_default(),
+                            author: author_name(roster, &e.author),
                             edited_at: rfc3339(edited),
                             text: e.text.chars().take(140).collect(),
                         },
@@ -344,12 +349,18 @@ mod tests {
         )
         .unwrap();
         j[0].apply_entry(&plan).unwrap();
+        let s = stored(&fx, &mut j);
+        (fx, s)
+    }
+
+    /// A store holding the fixture's roster, a setting and `journals`.
+    fn stored(fx: &Fixture, journals: &mut [Journal]) -> SqliteStore {
         let s = SqliteStore::open_in_memory().unwrap();
         s.create_doc(&DocId::Roster, 0, &fx.roster.clone().save())
             .unwrap();
         s.create_doc(&DocId::Setting, 0, &SettingDoc::new("Acorns").save())
             .unwrap();
-        for journal in &mut j {
+        for journal in journals {
             s.create_doc(
                 &DocId::Journal(journal.child().clone()),
                 journal.epoch(),
@@ -357,7 +368,7 @@ mod tests {
             )
             .unwrap();
         }
-        (fx, s)
+        s
     }
 
     fn count_of(c: &Coverage, child: &str) -> u64 {
@@ -477,17 +488,7 @@ mod tests {
             day(15),
         )
         .unwrap();
-        let s = SqliteStore::open_in_memory().unwrap();
-        s.create_doc(&DocId::Roster, 0, &fx.roster.clone().save())
-            .unwrap();
-        for journal in &mut j {
-            s.create_doc(
-                &DocId::Journal(journal.child().clone()),
-                journal.epoch(),
-                &journal.save(),
-            )
-            .unwrap();
-        }
+        let s = stored(&fx, &mut j);
         let reads = ReadCache::default();
         let week = coverage(&s, &reads, &fx.roster, NOW, 7, NOT_OBSERVED_DAYS).unwrap();
         assert_eq!(week.recent_edits.len(), 1, "{:?}", week.recent_edits);

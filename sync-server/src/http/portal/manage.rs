@@ -119,6 +119,9 @@ pub(crate) async fn add_child(
     let Some(key_worker) = req.key_worker.filter(|k| !k.trim().is_empty()) else {
         return Err(ApiError::bad_request("Choose the child's key worker."));
     };
+    if sprig_core::StaffId::parse(key_worker.trim()).is_err() {
+        return Err(admin_err(&AdminError::UnknownStaff(key_worker)));
+    }
     let row = admin_call(&m, move |s, by| {
         let id = admin::child_add_by(
             s,
@@ -133,14 +136,7 @@ pub(crate) async fn add_child(
                     .filter(|d| !d.trim().is_empty()),
             },
             by,
-        )
-        .map_err(|e| match e {
-            AdminError::InvalidInput(_) => AdminError::UnknownStaff(key_worker.clone()),
-            AdminError::Rule(sprig_core::RuleError::UnknownStaff(k)) => {
-                AdminError::UnknownStaff(k.to_string())
-            }
-            other => other,
-        })?;
+        )?;
         manage::child_list(s)?
             .into_iter()
             .find(|c| c.id == id.as_str())
