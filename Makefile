@@ -87,6 +87,13 @@ lint: setup ui
 unit: setup s3s-fs ui
 	scripts/with-postgres.sh scripts/with-keystore.sh cargo test --workspace --all-features
 
+# Every debug binary, built with the features `unit`'s test build uses, so that the window,
+# browser, fuzz and benchmark targets (and the cross-process tests' harness, tests/src/lib.rs)
+# reuse that build instead of compiling the server and its dependencies again with other
+# features: any other selection (`-p sprig-server`, no --all-features) is a build of its own,
+# minutes each on 2 cores.
+WORKSPACE_BINS := --workspace --all-features --bins
+
 # ---- The tablet app ------------------------------------------------------------------------
 # Node 20 (>= 20.19) with npm ships with the machine; the UI installs from package-lock.json.
 TARGET_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
@@ -132,7 +139,7 @@ tauri-driver:
 app-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
 app-screenshots: app-e2e
 app-e2e: setup ui tauri-driver
-	cargo build --workspace --all-features --bins
+	cargo build $(WORKSPACE_BINS)
 	SPRIG_APP_BIN=$(TARGET_DIR)/debug/sprig-app SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server \
 	SPRIG_DEVICE_BIN=$(TARGET_DIR)/debug/sprig-device SPRIG_HELPER_BIN=$(TARGET_DIR)/debug/sprig-e2e-helper \
 	TAURI_DRIVER=$(TAURI_DRIVER) \
@@ -149,7 +156,7 @@ PORTAL_E2E_ENV = SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_DEVICE_
 portal-screenshots: export SPRIG_SCREENSHOTS = docs/screenshots
 portal-screenshots: portal-e2e
 portal-e2e: setup ui
-	cargo build -p sprig-server -p sprig-device --bins
+	cargo build $(WORKSPACE_BINS)
 	$(PORTAL_E2E_ENV) scripts/with-keystore.sh node --test ui/e2e/portal.e2e.mjs
 	$(PORTAL_E2E_ENV) scripts/with-keystore.sh node --test ui/e2e/console.e2e.mjs
 
@@ -158,7 +165,7 @@ portal-e2e: setup ui
 # bodies as the document declares them (scripts/api-fuzz.sh).
 .PHONY: api-fuzz
 api-fuzz: setup ui
-	cargo build -p sprig-server --bins
+	cargo build $(WORKSPACE_BINS)
 	SPRIG_SERVER_BIN=$(TARGET_DIR)/debug/sprig-server SPRIG_TOOLS=$(TOOLS_DIR) scripts/api-fuzz.sh
 
 bench-app: setup app
@@ -170,7 +177,7 @@ bench-app: setup app
 SOAK_SCHEDULES ?= 1000
 soak: setup
 	SPRIG_FAULT_SCHEDULES=$(SOAK_SCHEDULES) $(if $(SOAK_FIRST_SEED),SPRIG_FAULT_FIRST_SEED=$(SOAK_FIRST_SEED)) \
-		scripts/with-keystore.sh cargo test -p sprig-e2e --test e2e -- \
+		scripts/with-keystore.sh cargo test --workspace --all-features --test e2e -- \
 		--exact faults::fault_schedules_lose_nothing_and_converge --nocapture
 
 # The whole system on localhost: server, seeded setting, one enrolled tablet, observations with
@@ -190,10 +197,11 @@ BENCH_SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sprig-bench-smoke
 bench-smoke: setup
 	cargo test --workspace --all-features --bench '*'
 	rm -rf $(BENCH_SMOKE_DIR) && mkdir -p $(BENCH_SMOKE_DIR)
-	PROFILE=dev RUNS=1 benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
-	PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \
+	SPRIG_CARGO_SELECT="--workspace --all-features" PROFILE=dev RUNS=1 \
+		benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
+	SPRIG_CARGO_SELECT="$(WORKSPACE_BINS)" PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \
 		benches/sync.sh $(BENCH_SMOKE_DIR)/sync
-	PROFILE=dev PARENTS=4 SECS=1 PAGE_REQUESTS=5 CHILDREN=2 PER_CHILD=30 \
+	SPRIG_CARGO_SELECT="$(WORKSPACE_BINS)" PROFILE=dev PARENTS=4 SECS=1 PAGE_REQUESTS=5 CHILDREN=2 PER_CHILD=30 \
 		benches/portal.sh $(BENCH_SMOKE_DIR)/portal
 	rm -rf $(BENCH_SMOKE_DIR)
 

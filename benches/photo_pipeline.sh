@@ -6,6 +6,8 @@
 # Usage: benches/photo_pipeline.sh [work-dir]     (RUNS=20 by default)
 # PROFILE=dev builds the debug profile instead of release: `make test` runs the script once
 # that way (RUNS=1) to check that it still starts and finishes; its timings mean nothing then.
+# SPRIG_CARGO_SELECT="-p sprig-media" is what cargo builds the examples of (`make test` passes
+# --workspace --all-features, to reuse the examples its test build already holds).
 # Needs: cargo, hyperfine, vipsthumbnail, vipsheader, jq.
 set -euo pipefail
 
@@ -16,7 +18,8 @@ runs="${RUNS:-20}"
 profile="${PROFILE:-release}"
 mkdir -p "$work"
 
-cargo build --profile "$profile" --examples -p sprig-media --manifest-path "$repo/Cargo.toml"
+# shellcheck disable=SC2086 # a list of cargo arguments
+cargo build --profile "$profile" --examples ${SPRIG_CARGO_SELECT:--p sprig-media} --manifest-path "$repo/Cargo.toml"
 bin="$target/$([ "$profile" = dev ] && echo debug || echo "$profile")/examples"
 
 cd "$work"

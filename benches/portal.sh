@@ -64,7 +64,9 @@ fi
 
 if ! skip api; then
     echo "== building ($PROFILE)" >&2
-    (cd "$root" && cargo build --profile "$PROFILE" -p sprig-bench-sync -p sprig-server)
+    # SPRIG_CARGO_SELECT: what cargo builds (as in benches/sync.sh; `make test` passes its own).
+    # shellcheck disable=SC2086 # a list of cargo arguments
+    (cd "$root" && cargo build --profile "$PROFILE" ${SPRIG_CARGO_SELECT:--p sprig-bench-sync -p sprig-server})
     out="$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
     echo "== portal API: page latency, then $PARENTS concurrent parents for $SECS s" >&2
     "$out/sprig-bench-sync" portal --work "$work" --server-bin "$out/sprig-server" \

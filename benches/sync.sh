@@ -11,6 +11,9 @@
 #   (the load comparison serves the same year-sized journals as the first sync by default)
 #   PROFILE=dev builds the debug profile instead of release: `make test` runs the script once
 #   that way at a tiny size, to check that it still starts and finishes (timings mean nothing then)
+#   SPRIG_CARGO_SELECT="-p sprig-bench-sync -p sprig-server" is what cargo builds; `make test`
+#   passes its own selection (--workspace --all-features --bins) so that the build it already
+#   holds is reused rather than a second one with other features
 # Needs: cargo, node + npm (Node 20), the keystore tools of scripts/with-keystore.sh.
 set -euo pipefail
 
@@ -35,7 +38,9 @@ skip() { [[ ",$SKIP," == *",$1,"* ]]; }
 
 PROFILE="${PROFILE:-release}"
 echo "== building ($PROFILE)" >&2
-(cd "$root" && cargo build --profile "$PROFILE" -p sprig-bench-sync -p sprig-server)
+SPRIG_CARGO_SELECT="${SPRIG_CARGO_SELECT:--p sprig-bench-sync -p sprig-server}"
+# shellcheck disable=SC2086 # a list of cargo arguments
+(cd "$root" && cargo build --profile "$PROFILE" $SPRIG_CARGO_SELECT)
 out="$target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 bench="$out/sprig-bench-sync"
 server_bin="$out/sprig-server"

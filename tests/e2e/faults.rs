@@ -114,7 +114,7 @@ impl Drop for ReplayHint {
         if std::thread::panicking() {
             eprintln!(
                 "fault schedule {} FAILED: replay with SPRIG_FAULT_SEED={} scripts/with-keystore.sh \
-                 cargo test -p sprig-e2e -- faults --nocapture",
+                 cargo test --workspace --all-features --test e2e -- faults --nocapture",
                 self.0, self.0
             );
         }

@@ -1,10 +1,10 @@
 //! The harness of Sprig's cross-process tests: the real `sprig-server` and `sprig-device`
 //! binaries, run as child processes on loopback.
 //!
-//! [`bins`] builds both binaries once per test process (`cargo build -p sprig-server -p
-//! sprig-device --bins`, a no-op when they are up to date) into the target directory the test
-//! itself was built in, so `cargo test -p sprig-e2e` and `make test` work from a fresh clone and
-//! never run stale binaries. [`Server`] is a data directory plus an optional `serve` process on a
+//! [`bins`] builds the binaries once per test process (`cargo build --workspace --all-features
+//! --bins`, the features `make test` builds with, so a no-op there) into the target directory
+//! the test itself was built in, so `cargo test --workspace --all-features --test e2e` and `make
+//! test` work from a fresh clone and never run stale binaries. [`Server`] is a data directory plus an optional `serve` process on a
 //! free port; [`DeviceDir`] is one tablet's data directory driven through `sprig-device`. Every
 //! process is killed when its owner is dropped, so a failing test leaves nothing running.
 //! [`proxy::Proxy`] sits between devices and server and injects seeded network faults.
@@ -41,7 +41,7 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// Builds `sprig-server` and `sprig-device` once per process, next to the running test binary
+/// Builds the workspace's binaries (`sprig-server` and `sprig-device` among them) once per process, next to the running test binary
 /// (`<target>/<profile>/deps/e2e-…` → `<target>/<profile>/`), and returns their paths.
 ///
 /// # Panics
@@ -78,15 +78,12 @@ pub fn bins() -> &'static Bins {
                 cmd.env_remove(&name);
             }
         }
+        // The same selection as `make test`'s (`cargo test --workspace --all-features`, and the
+        // Makefile's WORKSPACE_BINS): a narrower one (`-p sprig-server`) resolves other features
+        // and would compile the server and its dependencies a second time, minutes on 2 cores,
+        // while every test of this binary waits for it.
         cmd.current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "sprig-server",
-                "-p",
-                "sprig-device",
-            ])
+            .args(["build", "--quiet", "--workspace", "--all-features"])
             .args(["--bins", "--target-dir"])
             .arg(&target_dir);
         if release {
