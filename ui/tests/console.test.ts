@@ -18,6 +18,7 @@ beforeAll(async () => {
 async function signedIn(section?: string, clock = () => CLOCK) {
   const backend = new MemoryBackend(managerSeed(true));
   backend.signedIn = true;
+  backend.admin.now = clock;
   render(Portal, { portal: new PortalState(backend), consoleOptions: { pollMs: 25, tickMs: 10, now: clock } });
   await screen.findByRole('navigation', { name: 'Console sections' });
   if (section) await fireEvent.click(screen.getByRole('button', { name: section }));
@@ -196,9 +197,9 @@ describe('tablets', () => {
     await fireEvent.click(within(acorns).getByRole('button', { name: 'Allow off site' }));
     const dialog = await screen.findByRole('dialog', { name: 'Allow Acorns tablet off site' });
     const until = within(dialog).getByLabelText('Allowed until');
-    // A local `datetime-local` value, days from now.
+    // A local `datetime-local` value, days from the console's (fixed) clock.
     const local = (days: number) => {
-      const d = new Date(Date.now() + days * 86_400_000);
+      const d = new Date(CLOCK + days * 86_400_000);
       const p = (n: number) => String(n).padStart(2, '0');
       return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T17:00`;
     };

@@ -41,6 +41,8 @@ export class MemoryConsole implements ConsoleBackend {
   seed: ConsoleSeed;
   /** The code the manager's authenticator app shows now. */
   totpCode: string;
+  /** The server's clock (tests set the console's clock here too, so both agree). */
+  now: () => number = () => Date.now();
 
   constructor(seed: ConsoleSeed, totpCode: string) {
     this.seed = structuredClone(seed);
@@ -94,7 +96,7 @@ export class MemoryConsole implements ConsoleBackend {
     this.calls.push(`offsite ${id} ${until}`);
     const d = this.seed.devices.find((d) => d.id === id);
     if (!d) throw notFound();
-    if (Number.isNaN(Date.parse(until)) || Date.parse(until) <= Date.now()) {
+    if (Number.isNaN(Date.parse(until)) || Date.parse(until) <= this.now()) {
       throw new PortalError(400, 'bad_request', 'Choose a time in the future for the permission to end.');
     }
     d.off_site_until = until;
@@ -181,7 +183,7 @@ export class MemoryConsole implements ConsoleBackend {
     return {
       id,
       link: `https://localhost:8443/#/invite/${String(this.invitations).padStart(64, '0')}`,
-      expires_at: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+      expires_at: new Date(this.now() + 7 * 86_400_000).toISOString(),
     };
   }
   async link(parent: string, child: string) {
