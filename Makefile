@@ -92,7 +92,8 @@ unit: setup s3s-fs ui
 # reuse that build instead of compiling the server and its dependencies again with other
 # features: any other selection (`-p sprig-server`, no --all-features) is a build of its own,
 # minutes each on 2 cores.
-WORKSPACE_BINS := --workspace --all-features --bins
+WORKSPACE := --workspace --all-features
+WORKSPACE_BINS := $(WORKSPACE) --bins
 
 # ---- The tablet app ------------------------------------------------------------------------
 # Node 20 (>= 20.19) with npm ships with the machine; the UI installs from package-lock.json.
@@ -197,7 +198,7 @@ BENCH_SMOKE_DIR ?= $(or $(TMPDIR),/tmp)/sprig-bench-smoke
 bench-smoke: setup
 	cargo test --workspace --all-features --bench '*'
 	rm -rf $(BENCH_SMOKE_DIR) && mkdir -p $(BENCH_SMOKE_DIR)
-	SPRIG_CARGO_SELECT="--workspace --all-features" PROFILE=dev RUNS=1 \
+	SPRIG_CARGO_SELECT="$(WORKSPACE)" PROFILE=dev RUNS=1 \
 		benches/photo_pipeline.sh $(BENCH_SMOKE_DIR)/photo
 	SPRIG_CARGO_SELECT="$(WORKSPACE_BINS)" PROFILE=dev RUNS=1 ITERS=2 CHILDREN=2 PER_CHILD=3 LOAD_DEVICES=2 LAT_MAX_SECS=120 \
 		benches/sync.sh $(BENCH_SMOKE_DIR)/sync

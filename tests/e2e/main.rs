@@ -2,8 +2,9 @@
 //! `sprig-device` processes on loopback, each test with its own temporary directories and port.
 //! Run under `scripts/with-keystore.sh` (the devices keep their database keys in the OS
 //! keystore); `make test` does. Randomised tests print their seed; replay one with
-//! `SPRIG_E2E_SEED=<seed> scripts/with-keystore.sh cargo test --workspace --all-features --test e2e -- <name>`; the fault
-//! schedules (`faults`) take `SPRIG_FAULT_SEED=<seed>` instead (see docs/TESTING.md).
+//! `SPRIG_E2E_SEED=<seed> scripts/with-keystore.sh cargo test --workspace --all-features --test
+//! e2e -- <name>`; the fault schedules (`faults`) take `SPRIG_FAULT_SEED=<seed>` instead (see
+//! docs/TESTING.md).
 
 mod converge;
 mod crash;

@@ -4,9 +4,10 @@
 //! [`bins`] builds the binaries once per test process (`cargo build --workspace --all-features
 //! --bins`, the features `make test` builds with, so a no-op there) into the target directory
 //! the test itself was built in, so `cargo test --workspace --all-features --test e2e` and `make
-//! test` work from a fresh clone and never run stale binaries. [`Server`] is a data directory plus an optional `serve` process on a
-//! free port; [`DeviceDir`] is one tablet's data directory driven through `sprig-device`. Every
-//! process is killed when its owner is dropped, so a failing test leaves nothing running.
+//! test` work from a fresh clone and never run stale binaries. [`Server`] is a data directory
+//! plus an optional `serve` process on a free port; [`DeviceDir`] is one tablet's data directory
+//! driven through `sprig-device`. Every process is killed when its owner is dropped, so a
+//! failing test leaves nothing running.
 //! [`proxy::Proxy`] sits between devices and server and injects seeded network faults.
 //!
 //! `sprig-device` keeps its database key in the OS keystore: run these tests under
@@ -41,8 +42,9 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// Builds the workspace's binaries (`sprig-server` and `sprig-device` among them) once per process, next to the running test binary
-/// (`<target>/<profile>/deps/e2e-…` → `<target>/<profile>/`), and returns their paths.
+/// Builds the workspace's binaries (`sprig-server` and `sprig-device` among them) once per
+/// process, next to the running test binary (`<target>/<profile>/deps/e2e-…` →
+/// `<target>/<profile>/`), and returns the paths of those two.
 ///
 /// # Panics
 /// If the build fails.
